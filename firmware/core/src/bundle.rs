@@ -1,0 +1,409 @@
+//! The calibration bundle: everything the edge monitor needs from the host,
+//! in one compact, checksummed binary file.
+//!
+//! Layout (all integers little-endian):
+//!
+//! | bytes        | content                                        |
+//! |--------------|------------------------------------------------|
+//! | 0..8         | magic `SPANWTCH`                               |
+//! | 8..10        | format version (u16), currently [`FORMAT_VERSION`] |
+//! | 10..14       | payload length n (u32)                         |
+//! | 14..14+n     | payload: a [`Bundle`] encoded with postcard    |
+//! | 14+n..18+n   | CRC-32 (ISO-HDLC) of bytes 0..14+n             |
+//!
+//! Vectors are stored as little-endian f32 bytes ([`F32Le`]) and borrowed from
+//! the file buffer when decoding, so a device can read a bundle straight from
+//! flash without an allocator.
+
+use crate::span::{SpanScore, Solver};
+use core::fmt;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The first eight bytes of every bundle file.
+pub const MAGIC: [u8; 8] = *b"SPANWTCH";
+/// The bundle format version this build reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER_LEN: usize = 14;
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// A read-only view of little-endian f32 values stored as bytes.
+#[derive(Clone, Copy, PartialEq)]
+pub struct F32Le<'a>(&'a [u8]);
+
+impl<'a> F32Le<'a> {
+    /// Wraps bytes that hold little-endian f32 values (length a multiple of 4).
+    pub fn from_bytes(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.len() % 4 == 0).then_some(F32Le(bytes))
+    }
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+    /// True when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The values in order.
+    pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
+        self.0.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    }
+    /// Copies the values into `out`, which must have exactly [`Self::len`] slots.
+    pub fn copy_into(&self, out: &mut [f32]) {
+        assert_eq!(out.len(), self.len(), "F32Le::copy_into: length mismatch");
+        out.iter_mut().zip(self.iter()).for_each(|(o, v)| *o = v);
+    }
+    /// The values as an owned vector.
+    #[cfg(feature = "std")]
+    pub fn to_vec(&self) -> std::vec::Vec<f32> {
+        self.iter().collect()
+    }
+    /// Encodes values as little-endian bytes, for building a bundle to write.
+    #[cfg(feature = "std")]
+    pub fn encode(values: &[f32]) -> std::vec::Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+}
+
+impl fmt::Debug for F32Le<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "F32Le[{} values]", self.len())
+    }
+}
+
+impl Serialize for F32Le<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for F32Le<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = <&'de [u8]>::deserialize(deserializer)?;
+        F32Le::from_bytes(bytes).ok_or_else(|| serde::de::Error::custom("f32 array length is not a multiple of 4"))
+    }
+}
+
+/// Which embedding model a bundle was calibrated with.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelIdentity<'a> {
+    /// sha256 of the ONNX file.
+    pub sha256: [u8; 32],
+    /// The model's manifest name.
+    pub name: &'a str,
+    /// Embedding dimension d.
+    pub dim: u32,
+}
+
+/// When the edge raises and clears its drift alert.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AlertBand {
+    /// Number of recent pairs the edge scores together.
+    pub window: u32,
+    /// Pairs the edge must have seen before the alert may fire.
+    pub min_pairs: u32,
+    /// The alert is raised when the windowed DS falls below this.
+    pub raise_below: f64,
+    /// A raised alert clears when the windowed DS rises above this
+    /// (>= `raise_below`: the gap is the hysteresis).
+    pub clear_above: f64,
+}
+
+/// The calibration bundle's content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bundle<'a> {
+    /// The embedding model the bundle belongs to.
+    #[serde(borrow)]
+    pub model: ModelIdentity<'a>,
+    /// Name of the synthetic generator calibrated against.
+    pub generator: &'a str,
+    /// Solver the edge uses to score its span.
+    pub solver: Solver,
+    /// Number of calibration pairs.
+    pub n_pairs: u32,
+    /// Per-dimension mean of the real embeddings (d values).
+    #[serde(borrow)]
+    pub mu: F32Le<'a>,
+    /// Per-dimension standard deviation of the real embeddings, constant
+    /// dimensions already set to 1 (d values).
+    #[serde(borrow)]
+    pub sigma: F32Le<'a>,
+    /// Reference probe weights in standardized space (d values).
+    #[serde(borrow)]
+    pub w: F32Le<'a>,
+    /// Reference difference basis: top-k right singular vectors, row-major k x d.
+    #[serde(borrow)]
+    pub basis: F32Le<'a>,
+    /// The k singular values belonging to `basis`.
+    #[serde(borrow)]
+    pub singular_values: F32Le<'a>,
+    /// The calibration set's own score with `solver`.
+    pub reference: SpanScore,
+    /// The alert band.
+    pub alert: AlertBand,
+}
+
+/// Why a bundle could not be read or used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BundleError {
+    /// Shorter than a header and checksum.
+    TooShort(usize),
+    /// Does not start with [`MAGIC`]: not a spanwatch bundle.
+    BadMagic,
+    /// Written in a format version this build does not read.
+    UnsupportedVersion(u16),
+    /// The header's payload length does not match the file's length.
+    LengthMismatch {
+        /// Payload length in the header.
+        declared: usize,
+        /// Payload bytes actually present.
+        present: usize,
+    },
+    /// The stored checksum does not match the content: corrupt or truncated.
+    ChecksumMismatch {
+        /// The checksum in the file.
+        stored: u32,
+        /// The checksum of the content.
+        computed: u32,
+    },
+    /// The payload does not decode.
+    Malformed,
+    /// Decoded, but its parts disagree (e.g. mu has fewer values than d).
+    Inconsistent(&'static str),
+    /// The bundle belongs to another model or dimension than the one in use.
+    ModelMismatch {
+        /// The bundle's model name.
+        bundle_model: [u8; 32],
+        /// The bundle's dimension.
+        bundle_dim: u32,
+        /// The model in use.
+        actual_model: [u8; 32],
+        /// The dimension in use.
+        actual_dim: u32,
+    },
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleError::TooShort(n) => write!(f, "only {n} bytes: too short to be a spanwatch bundle"),
+            BundleError::BadMagic => write!(f, "not a spanwatch calibration bundle (bad magic bytes)"),
+            BundleError::UnsupportedVersion(v) => {
+                write!(f, "bundle format version {v} is not supported (this build reads version {FORMAT_VERSION})")
+            }
+            BundleError::LengthMismatch { declared, present } => {
+                write!(f, "bundle is truncated or padded: header declares {declared} payload bytes, {present} present")
+            }
+            BundleError::ChecksumMismatch { stored, computed } => {
+                write!(f, "bundle is corrupt: checksum {stored:08x} stored, {computed:08x} computed")
+            }
+            BundleError::Malformed => write!(f, "bundle payload does not decode"),
+            BundleError::Inconsistent(what) => write!(f, "bundle is inconsistent: {what}"),
+            BundleError::ModelMismatch { bundle_model, bundle_dim, actual_model, actual_dim } => write!(
+                f,
+                "bundle was calibrated for model sha256 {}.. (d = {bundle_dim}), but the model in use is {}.. (d = {actual_dim})",
+                Hex8(bundle_model),
+                Hex8(actual_model)
+            ),
+        }
+    }
+}
+
+/// Prints the first 8 bytes of a digest as hex.
+struct Hex8<'a>(&'a [u8; 32]);
+
+impl fmt::Display for Hex8<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0[..8].iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl<'a> Bundle<'a> {
+    /// Reads and validates a bundle from the bytes of a bundle file.
+    pub fn decode(file: &'a [u8]) -> Result<Bundle<'a>, BundleError> {
+        if file.len() < HEADER_LEN + 4 {
+            return Err(BundleError::TooShort(file.len()));
+        }
+        if file[..8] != MAGIC {
+            return Err(BundleError::BadMagic);
+        }
+        let version = u16::from_le_bytes([file[8], file[9]]);
+        if version != FORMAT_VERSION {
+            return Err(BundleError::UnsupportedVersion(version));
+        }
+        let declared = u32::from_le_bytes([file[10], file[11], file[12], file[13]]) as usize;
+        let present = file.len() - HEADER_LEN - 4;
+        if declared != present {
+            return Err(BundleError::LengthMismatch { declared, present });
+        }
+        let (content, checksum) = file.split_at(HEADER_LEN + declared);
+        let stored = u32::from_le_bytes([checksum[0], checksum[1], checksum[2], checksum[3]]);
+        let computed = CRC32.checksum(content);
+        if stored != computed {
+            return Err(BundleError::ChecksumMismatch { stored, computed });
+        }
+        let bundle: Bundle<'a> = postcard::from_bytes(&content[HEADER_LEN..]).map_err(|_| BundleError::Malformed)?;
+        bundle.validate()?;
+        Ok(bundle)
+    }
+
+    /// Checks that the parts of the bundle agree with each other.
+    pub fn validate(&self) -> Result<(), BundleError> {
+        let d = self.model.dim as usize;
+        let k = self.singular_values.len();
+        let fail = |what| Err(BundleError::Inconsistent(what));
+        if d == 0 {
+            return fail("embedding dimension is 0");
+        }
+        if self.mu.len() != d || self.sigma.len() != d || self.w.len() != d {
+            return fail("mu, sigma and w must each hold d values");
+        }
+        if k == 0 || self.basis.len() != k * d {
+            return fail("basis must hold k x d values for k >= 1 singular values");
+        }
+        let all_finite = [self.mu, self.sigma, self.w, self.basis, self.singular_values]
+            .iter()
+            .all(|v| v.iter().all(f32::is_finite));
+        if !all_finite {
+            return fail("a vector holds NaN or infinite values");
+        }
+        if self.sigma.iter().any(|s| s <= 0.0) {
+            return fail("sigma holds a value <= 0");
+        }
+        if !(self.alert.raise_below <= self.alert.clear_above) || self.alert.window == 0 {
+            return fail("alert band needs raise_below <= clear_above and a window of at least 1");
+        }
+        Ok(())
+    }
+
+    /// Refuses a bundle calibrated for another model or embedding dimension.
+    pub fn check_model(&self, sha256: &[u8; 32], dim: usize) -> Result<(), BundleError> {
+        if &self.model.sha256 == sha256 && self.model.dim as usize == dim {
+            Ok(())
+        } else {
+            Err(BundleError::ModelMismatch {
+                bundle_model: self.model.sha256,
+                bundle_dim: self.model.dim,
+                actual_model: *sha256,
+                actual_dim: dim as u32,
+            })
+        }
+    }
+
+    /// Number of basis vectors k.
+    pub fn rank(&self) -> usize {
+        self.singular_values.len()
+    }
+
+    /// Encodes the bundle as a complete bundle file.
+    #[cfg(feature = "std")]
+    pub fn encode(&self) -> Result<std::vec::Vec<u8>, BundleError> {
+        self.validate()?;
+        let payload = postcard::to_stdvec(self).map_err(|_| BundleError::Malformed)?;
+        let mut file = std::vec::Vec::with_capacity(HEADER_LEN + payload.len() + 4);
+        file.extend_from_slice(&MAGIC);
+        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        file.extend_from_slice(&payload);
+        let checksum = CRC32.checksum(&file);
+        file.extend_from_slice(&checksum.to_le_bytes());
+        Ok(file)
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    struct Parts {
+        mu: Vec<u8>,
+        sigma: Vec<u8>,
+        w: Vec<u8>,
+        basis: Vec<u8>,
+        s: Vec<u8>,
+    }
+
+    fn parts() -> Parts {
+        Parts {
+            mu: F32Le::encode(&[0.5, -1.0, 2.0]),
+            sigma: F32Le::encode(&[1.0, 2.0, 0.5]),
+            w: F32Le::encode(&[0.3, 0.4, -0.1]),
+            basis: F32Le::encode(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+            s: F32Le::encode(&[4.0, 2.0]),
+        }
+    }
+
+    fn bundle(p: &Parts) -> Bundle<'_> {
+        fn f(b: &[u8]) -> F32Le<'_> {
+            F32Le::from_bytes(b).unwrap()
+        }
+        Bundle {
+            model: ModelIdentity { sha256: [7; 32], name: "test-model", dim: 3 },
+            generator: "faithful",
+            solver: Solver::Ridge { lambda: 0.01 },
+            n_pairs: 12,
+            mu: f(&p.mu),
+            sigma: f(&p.sigma),
+            w: f(&p.w),
+            basis: f(&p.basis),
+            singular_values: f(&p.s),
+            reference: SpanScore { rpe: 0.2, ds: 0.8, capture: 0.9, chance_ds: 0.1, corrected: 0.8 },
+            alert: AlertBand { window: 8, min_pairs: 4, raise_below: 0.5, clear_above: 0.6 },
+        }
+    }
+
+    #[test]
+    fn round_trip_preserves_every_field() {
+        let p = parts();
+        let original = bundle(&p);
+        let bytes = original.encode().unwrap();
+        let decoded = Bundle::decode(&bytes).unwrap();
+        assert_eq!(decoded, original);
+        assert_eq!(decoded.w.to_vec(), [0.3, 0.4, -0.1]);
+        assert_eq!(decoded.rank(), 2);
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let p = parts();
+        let bytes = bundle(&p).encode().unwrap();
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x20;
+            assert!(Bundle::decode(&bad).is_err(), "flipping byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn truncation_and_foreign_files_are_named() {
+        let p = parts();
+        let bytes = bundle(&p).encode().unwrap();
+        assert!(matches!(Bundle::decode(&bytes[..bytes.len() - 1]), Err(BundleError::LengthMismatch { .. })));
+        assert_eq!(Bundle::decode(b"\x89PNG\r\n\x1a\n0000000000000"), Err(BundleError::BadMagic));
+        assert_eq!(Bundle::decode(b"SPAN"), Err(BundleError::TooShort(4)));
+        let mut future = bytes.clone();
+        future[8] = 9;
+        assert_eq!(Bundle::decode(&future), Err(BundleError::UnsupportedVersion(9)));
+    }
+
+    #[test]
+    fn model_mismatch_is_refused() {
+        let p = parts();
+        let b = bundle(&p);
+        assert!(b.check_model(&[7; 32], 3).is_ok());
+        let err = b.check_model(&[8; 32], 3).unwrap_err();
+        assert!(std::format!("{err}").contains("0707070707070707"));
+        assert!(b.check_model(&[7; 32], 384).is_err());
+    }
+
+    #[test]
+    fn inconsistent_parts_are_refused_on_encode() {
+        let mut p = parts();
+        p.mu = F32Le::encode(&[0.0, 1.0]);
+        assert!(matches!(bundle(&p).encode(), Err(BundleError::Inconsistent(_))));
+        let mut p = parts();
+        p.w = F32Le::encode(&[f32::NAN, 0.0, 0.0]);
+        assert!(matches!(bundle(&p).encode(), Err(BundleError::Inconsistent(_))));
+    }
+}

@@ -1,0 +1,57 @@
+use std::path::PathBuf;
+
+/// Why an image could not be embedded, or a model not loaded. Every variant
+/// names the file it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A model manifest is missing fields or malformed.
+    #[error("model manifest {path}: {reason}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The ONNX file is not the one the manifest names.
+    #[error("model file {path}: sha256 is {actual}, the manifest expects {expected}")]
+    ModelChecksum {
+        /// The ONNX file.
+        path: PathBuf,
+        /// sha256 from the manifest.
+        expected: String,
+        /// sha256 of the file.
+        actual: String,
+    },
+    /// tract could not load or run the model.
+    #[error("model {path}: {reason}")]
+    Model {
+        /// The ONNX file.
+        path: PathBuf,
+        /// tract's error chain.
+        reason: String,
+    },
+    /// An image is empty, corrupt, truncated, too large or of a shape the model cannot take.
+    #[error("image {path}: {reason}")]
+    Image {
+        /// The image file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model produced NaN or infinite values for an image.
+    #[error("image {path}: the model's embedding holds {bad} non-finite values (NaN or infinite)")]
+    NonFinite {
+        /// The image file.
+        path: PathBuf,
+        /// How many values are not finite.
+        bad: usize,
+    },
+}

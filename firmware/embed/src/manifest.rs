@@ -1,0 +1,175 @@
+//! Model manifests: a TOML file beside each ONNX model saying everything
+//! needed to use it (file and checksum, input and output, preprocessing,
+//! dimension, licence and provenance).
+
+use crate::EmbedError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where bundled manifests live when nothing else is said: the workspace's
+/// `models/` folder.
+const BUNDLED_MODELS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
+
+/// The model used when none is named.
+pub const DEFAULT_MODEL: &str = "efficientnet-lite0";
+
+/// A model manifest as read from TOML.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Short name, used by `--model NAME`.
+    pub name: String,
+    /// The ONNX file, relative to the manifest's folder.
+    pub file: PathBuf,
+    /// Expected sha256 of the ONNX file, hex.
+    pub sha256: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Where the weights come from.
+    pub provenance: String,
+    /// The model's input.
+    pub input: InputSpec,
+    /// How an image becomes the input tensor.
+    pub preprocess: PreprocessSpec,
+    /// The output used as the embedding.
+    pub output: OutputSpec,
+    /// Folder the manifest was read from (not in the TOML).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// The model input.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Input tensor name.
+    pub name: String,
+    /// Memory layout; only "NCHW" is supported.
+    pub layout: String,
+    /// Shape [1, 3, H, W].
+    pub shape: [usize; 4],
+}
+
+/// Preprocessing from decoded RGB pixels to the input tensor.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessSpec {
+    /// The short side is resized (bilinear) to this many pixels.
+    pub resize_short_side: u32,
+    /// Then a centred square of this side is cropped.
+    pub crop: u32,
+    /// x = (pixel * scale - mean[c]) / std[c].
+    pub scale: f32,
+    /// Per-channel mean, RGB.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation, RGB.
+    pub std: [f32; 3],
+}
+
+/// The model output used as the embedding.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Output tensor name.
+    pub name: String,
+    /// Embedding dimension d.
+    pub dim: usize,
+}
+
+impl Manifest {
+    /// Reads and checks a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, EmbedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EmbedError::Io { path: path.into(), source })?;
+        let bad = |reason: String| EmbedError::Manifest { path: path.into(), reason };
+        let mut manifest: Manifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let p = &manifest.preprocess;
+        if manifest.input.layout != "NCHW" {
+            return Err(bad(format!("layout {:?} is not supported (only NCHW)", manifest.input.layout)));
+        }
+        let [n, c, h, w] = manifest.input.shape;
+        if n != 1 || c != 3 || h != p.crop as usize || w != p.crop as usize {
+            return Err(bad(format!("input shape {:?} must be [1, 3, crop, crop] with crop = {}", manifest.input.shape, p.crop)));
+        }
+        if p.crop == 0 || p.resize_short_side < p.crop {
+            return Err(bad("resize_short_side must be at least crop, and crop > 0".into()));
+        }
+        if p.std.iter().any(|s| !(*s > 0.0)) || !(p.scale > 0.0) {
+            return Err(bad("std and scale must be positive".into()));
+        }
+        if hex::decode(&manifest.sha256).map(|b| b.len()) != Ok(32) {
+            return Err(bad("sha256 must be 64 hex digits".into()));
+        }
+        if manifest.output.dim == 0 {
+            return Err(bad("output dim must be positive".into()));
+        }
+        Ok(manifest)
+    }
+
+    /// Finds a model by name or path: an existing `.toml` path is read as it
+    /// is; a name is looked up as `NAME.toml` in `$SPANWATCH_MODELS`, then in
+    /// the bundled `models/` folder.
+    pub fn resolve(name_or_path: &str) -> Result<Manifest, EmbedError> {
+        let as_path = Path::new(name_or_path);
+        if as_path.extension().is_some_and(|e| e == "toml") || as_path.is_file() {
+            return Manifest::load(as_path);
+        }
+        let dirs: Vec<PathBuf> = std::env::var_os("SPANWATCH_MODELS")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([PathBuf::from(BUNDLED_MODELS_DIR)])
+            .collect();
+        for dir in &dirs {
+            let candidate = dir.join(format!("{name_or_path}.toml"));
+            if candidate.is_file() {
+                return Manifest::load(&candidate);
+            }
+        }
+        Err(EmbedError::Manifest {
+            path: name_or_path.into(),
+            reason: format!("no such model; looked for {name_or_path}.toml in {}", display_list(&dirs)),
+        })
+    }
+
+    /// Path of the ONNX file.
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join(&self.file)
+    }
+}
+
+fn display_list(dirs: &[PathBuf]) -> String {
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_manifests_load() {
+        let lite = Manifest::resolve(DEFAULT_MODEL).unwrap();
+        assert_eq!(lite.output.dim, 1280);
+        assert_eq!(lite.preprocess.mean, [127.0; 3]);
+        let vit = Manifest::resolve("vit-s14").unwrap();
+        assert_eq!(vit.output.dim, 384);
+        assert_eq!(vit.input.name, "input_image");
+    }
+
+    #[test]
+    fn unknown_model_names_where_it_looked() {
+        let err = Manifest::resolve("no-such-model").unwrap_err().to_string();
+        assert!(err.contains("no-such-model.toml"), "{err}");
+    }
+
+    #[test]
+    fn malformed_manifest_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        let text = std::fs::read_to_string(Path::new(BUNDLED_MODELS_DIR).join("efficientnet-lite0.toml"))
+            .unwrap()
+            .replace("crop = 224", "crop = 200");
+        std::fs::write(&path, text).unwrap();
+        let err = Manifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("input shape"), "{err}");
+    }
+}

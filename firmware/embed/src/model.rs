@@ -1,0 +1,110 @@
+//! Running an embedding model with tract.
+
+use crate::cache::EmbeddingCache;
+use crate::manifest::Manifest;
+use crate::{preprocess, sha256, EmbedError};
+use std::path::Path;
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A loaded, optimized embedding model.
+pub struct Embedder {
+    manifest: Manifest,
+    sha256: [u8; 32],
+    plan: Plan,
+}
+
+/// Where an embedding came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Computed by the model now.
+    Computed,
+    /// Read from the embedding cache.
+    Cached,
+}
+
+impl Embedder {
+    /// Loads the manifest's ONNX file, checks its sha256, and prepares tract's
+    /// optimized plan with the manifest's output as the only output.
+    pub fn load(manifest: &Manifest) -> Result<Embedder, EmbedError> {
+        let path = manifest.onnx_path();
+        let bytes = std::fs::read(&path).map_err(|source| EmbedError::Io { path: path.clone(), source })?;
+        let digest = sha256(&bytes);
+        if hex::encode(digest) != manifest.sha256.to_lowercase() {
+            return Err(EmbedError::ModelChecksum {
+                path,
+                expected: manifest.sha256.clone(),
+                actual: hex::encode(digest),
+            });
+        }
+        let plan = build_plan(&bytes, manifest).map_err(|e| EmbedError::Model { path: path.clone(), reason: format!("{e:#}") })?;
+        Ok(Embedder { manifest: manifest.clone(), sha256: digest, plan })
+    }
+
+    /// The model's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// sha256 of the ONNX file.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+
+    /// Embedding dimension d.
+    pub fn dim(&self) -> usize {
+        self.manifest.output.dim
+    }
+
+    /// Runs the model on a preprocessed CHW tensor (3 x crop x crop values).
+    /// `path` only names the source in errors.
+    pub fn embed_tensor(&self, path: &Path, chw: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
+        let side = self.manifest.preprocess.crop as usize;
+        let model_error = |e: TractError| EmbedError::Model { path: self.manifest.onnx_path(), reason: format!("{}: {e:#}", path.display()) };
+        let input = Tensor::from_shape(&[1, 3, side, side], &chw).map_err(model_error)?;
+        let outputs = self.plan.run(tvec!(input.into())).map_err(model_error)?;
+        let view = outputs[0].to_plain_array_view::<f32>().map_err(model_error)?;
+        let embedding: Vec<f32> = view.iter().copied().collect();
+        if embedding.len() != self.dim() {
+            return Err(EmbedError::Model {
+                path: self.manifest.onnx_path(),
+                reason: format!("output {:?} has {} values, the manifest says {}", self.manifest.output.name, embedding.len(), self.dim()),
+            });
+        }
+        let bad = embedding.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(EmbedError::NonFinite { path: path.into(), bad });
+        }
+        Ok(embedding)
+    }
+
+    /// Embeds an image file, reading and filling `cache` when given.
+    pub fn embed_file(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, Origin), EmbedError> {
+        let bytes = std::fs::read(path).map_err(|source| EmbedError::Io { path: path.into(), source })?;
+        let content = sha256(&bytes);
+        if let Some(hit) = cache.and_then(|c| c.get(&content)) {
+            return Ok((hit, Origin::Cached));
+        }
+        let image = preprocess::load_rgb(path, &bytes)?;
+        let embedding = self.embed_tensor(path, preprocess::to_tensor(&image, &self.manifest.preprocess))?;
+        if let Some(cache) = cache {
+            // A cache that cannot be written costs speed next time, nothing else.
+            let _ = cache.put(&content, &embedding);
+        }
+        Ok((embedding, Origin::Computed))
+    }
+}
+
+fn build_plan(onnx: &[u8], manifest: &Manifest) -> TractResult<Plan> {
+    let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(onnx))?;
+    let input = model
+        .input_outlets()?
+        .iter()
+        .position(|o| model.node(o.node).name == manifest.input.name)
+        .ok_or_else(|| TractError::msg(format!("no input named {:?}", manifest.input.name)))?;
+    model.set_input_fact(input, f32::fact(manifest.input.shape).into())?;
+    model.select_outputs_by_name([manifest.output.name.as_str()])?;
+    model.into_optimized()?.into_runnable()
+}

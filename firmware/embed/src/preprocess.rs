@@ -1,0 +1,147 @@
+//! Image decoding with limits, and preprocessing into the model's input
+//! tensor exactly as the manifest says: RGB (grayscale promoted), short side
+//! resized with a bilinear (triangle) filter, centred square crop (offset
+//! rounded down), then (pixel * scale - mean) / std per channel, CHW order.
+
+use crate::manifest::PreprocessSpec;
+use crate::EmbedError;
+use image::imageops::FilterType;
+use image::{ImageReader, Limits, RgbImage};
+use std::io::Cursor;
+use std::path::Path;
+
+/// Largest width or height accepted, in pixels.
+pub const MAX_SIDE: u32 = 16_384;
+/// Largest decoded image buffer accepted, in bytes (a guard against
+/// decompression bombs).
+pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest long-side / short-side ratio accepted: beyond it the centre crop
+/// would see a sliver of the image and the resize would be enormous.
+pub const MAX_ASPECT_RATIO: u32 = 16;
+
+/// Decodes an image file (PNG or JPEG) to 8-bit RGB, refusing empty,
+/// corrupt, truncated or oversized files with an error that names the file.
+pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
+    let bad = |reason: String| EmbedError::Image { path: path.into(), reason };
+    if bytes.is_empty() {
+        return Err(bad("file is empty (0 bytes)".into()));
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
+    if reader.format().is_none() {
+        return Err(bad("not a PNG or JPEG image (unrecognised content)".into()));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| bad(format!("cannot decode: {e}")))?;
+    let (w, h) = (image.width(), image.height());
+    if w == 0 || h == 0 {
+        return Err(bad(format!("image has no pixels ({w}x{h})")));
+    }
+    if w.max(h) > MAX_ASPECT_RATIO * w.min(h) {
+        return Err(bad(format!("aspect ratio {w}x{h} is beyond 1:{MAX_ASPECT_RATIO}; the model's square crop cannot take it")));
+    }
+    Ok(image.to_rgb8())
+}
+
+/// Resizes and crops an RGB image and writes the normalized CHW tensor.
+pub fn to_tensor(image: &RgbImage, spec: &PreprocessSpec) -> Vec<f32> {
+    let (w, h) = image.dimensions();
+    let short = w.min(h);
+    let target = spec.resize_short_side;
+    let resized;
+    let source = if short == target {
+        image
+    } else {
+        let scale = target as f64 / short as f64;
+        let (nw, nh) = if w <= h {
+            (target, ((h as f64 * scale).round() as u32).max(target))
+        } else {
+            (((w as f64 * scale).round() as u32).max(target), target)
+        };
+        resized = image::imageops::resize(image, nw, nh, FilterType::Triangle);
+        &resized
+    };
+    let crop = spec.crop;
+    let (x0, y0) = ((source.width() - crop) / 2, (source.height() - crop) / 2);
+    let plane = (crop * crop) as usize;
+    let mut tensor = vec![0f32; 3 * plane];
+    for y in 0..crop {
+        for x in 0..crop {
+            let pixel = source.get_pixel(x0 + x, y0 + y);
+            let offset = (y * crop + x) as usize;
+            for c in 0..3 {
+                tensor[c * plane + offset] = (pixel[c] as f32 * spec.scale - spec.mean[c]) / spec.std[c];
+            }
+        }
+    }
+    tensor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, Luma, Rgb};
+
+    fn spec() -> PreprocessSpec {
+        PreprocessSpec { resize_short_side: 8, crop: 4, scale: 1.0, mean: [127.0; 3], std: [128.0; 3] }
+    }
+
+    fn png(image: &GrayImage) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn crop_is_centred_and_normalized_in_chw() {
+        let image = RgbImage::from_fn(8, 8, |x, y| Rgb([(x * 10) as u8, (y * 10) as u8, 255]));
+        let t = to_tensor(&image, &spec());
+        assert_eq!(t.len(), 3 * 16);
+        // (0, 0) of the crop is pixel (2, 2).
+        assert_eq!(t[0], (20.0 - 127.0) / 128.0);
+        assert_eq!(t[16], (20.0 - 127.0) / 128.0);
+        assert_eq!(t[32], 1.0);
+        // (row 1, col 3) of the crop is pixel (x 5, y 3).
+        assert_eq!(t[4 + 3], (50.0 - 127.0) / 128.0);
+        assert_eq!(t[16 + 4 + 3], (30.0 - 127.0) / 128.0);
+    }
+
+    #[test]
+    fn grayscale_is_promoted_and_short_side_resized() {
+        let gray = GrayImage::from_pixel(32, 16, Luma([200]));
+        let path = Path::new("gray.png");
+        let rgb = load_rgb(path, &png(&gray)).unwrap();
+        assert_eq!(rgb.get_pixel(3, 3), &Rgb([200, 200, 200]));
+        let t = to_tensor(&rgb, &spec());
+        assert!(t.iter().all(|v| (v - (200.0 - 127.0) / 128.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn bad_files_are_named_and_described() {
+        let path = Path::new("defect_17.png");
+        let empty = load_rgb(path, &[]).unwrap_err().to_string();
+        assert!(empty.contains("defect_17.png") && empty.contains("empty"), "{empty}");
+        let junk = load_rgb(path, b"this is not an image at all").unwrap_err().to_string();
+        assert!(junk.contains("not a PNG or JPEG"), "{junk}");
+        let bytes = png(&GrayImage::from_pixel(64, 64, Luma([9])));
+        let truncated = load_rgb(path, &bytes[..bytes.len() / 2]).unwrap_err().to_string();
+        assert!(truncated.contains("cannot decode"), "{truncated}");
+        let sliver = load_rgb(path, &png(&GrayImage::new(400, 2))).unwrap_err().to_string();
+        assert!(sliver.contains("aspect ratio"), "{sliver}");
+    }
+
+    #[test]
+    fn decompression_bomb_is_refused() {
+        // A valid PNG header declaring 100000 x 100000 pixels.
+        let mut bytes = png(&GrayImage::new(1, 1));
+        bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let err = load_rgb(Path::new("bomb.png"), &bytes).unwrap_err().to_string();
+        assert!(err.contains("bomb.png") && err.contains("cannot decode"), "{err}");
+    }
+}

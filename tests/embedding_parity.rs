@@ -1,0 +1,72 @@
+//! tract against onnxruntime on real images: the embeddings spanwatch computes
+//! must match the reference runtime's within 1e-4 (max abs difference).
+//! Fixtures: tests/reference/make_embedding_fixtures.py.
+
+use spanwatch_embed::{Embedder, Manifest};
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn load_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    (npy.shape().to_vec(), npy.into_vec::<f32>().unwrap())
+}
+
+fn check_parity(model: &str) {
+    let manifest = Manifest::resolve(model).unwrap();
+    if !manifest.onnx_path().is_file() {
+        // Only the optional ViT can be absent; CI provides it, so there this is a failure.
+        assert!(std::env::var_os("CI").is_none(), "{} is missing in CI", manifest.onnx_path().display());
+        eprintln!("SKIPPED parity for {model}: {} not present (models/fetch_vit_s14.py makes it)", manifest.onnx_path().display());
+        return;
+    }
+    let embedder = Embedder::load(&manifest).unwrap();
+    let (shape, expected) = load_npy(&fixtures().join(format!("embeddings_{model}.npy")));
+    let names: Vec<String> =
+        std::fs::read_to_string(fixtures().join("images/INDEX.txt")).unwrap().lines().map(String::from).collect();
+    assert_eq!(shape, [names.len() as u64, embedder.dim() as u64]);
+    for (i, name) in names.iter().enumerate() {
+        let (got, _) = embedder.embed_file(&fixtures().join("images").join(name), None).unwrap();
+        let want = &expected[i * embedder.dim()..(i + 1) * embedder.dim()];
+        let max_abs = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        println!("{model} {name}: max abs diff {max_abs:.2e}");
+        assert!(max_abs <= 1e-4, "{model} {name}: max abs diff {max_abs} > 1e-4");
+    }
+}
+
+#[test]
+fn efficientnet_lite0_matches_onnxruntime() {
+    check_parity("efficientnet-lite0");
+}
+
+#[test]
+fn vit_s14_matches_onnxruntime() {
+    check_parity("vit-s14");
+}
+
+#[test]
+fn cache_hit_returns_the_computed_embedding() {
+    use spanwatch_embed::model::Origin;
+    let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let cache = spanwatch_embed::EmbeddingCache::new(root.path(), embedder.sha256(), embedder.dim());
+    let image = fixtures().join("images/coins_gray.png");
+    let (first, origin) = embedder.embed_file(&image, Some(&cache)).unwrap();
+    assert_eq!(origin, Origin::Computed);
+    let (second, origin) = embedder.embed_file(&image, Some(&cache)).unwrap();
+    assert_eq!(origin, Origin::Cached);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn wrong_model_file_is_refused_by_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = Manifest::resolve("efficientnet-lite0").unwrap();
+    std::fs::write(dir.path().join("efficientnet_lite0.onnx"), b"not the model").unwrap();
+    manifest.dir = dir.path().to_path_buf();
+    let err = Embedder::load(&manifest).err().expect("a wrong file must be refused").to_string();
+    assert!(err.contains("efficientnet_lite0.onnx") && err.contains("sha256"), "{err}");
+}
