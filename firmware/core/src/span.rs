@@ -44,7 +44,8 @@ impl Solver {
     pub fn shrinkage(&self, s: f64) -> Option<f64> {
         match *self {
             Solver::Ridge { lambda } => Some(if s * s + lambda > 0.0 { s * s / (s * s + lambda) } else { 0.0 }),
-            Solver::Lstsq => Some(1.0),
+            // A zero singular value spans nothing, whatever its vector.
+            Solver::Lstsq => Some(if s > 0.0 { 1.0 } else { 0.0 }),
             Solver::Nnls => None,
         }
     }
@@ -179,6 +180,8 @@ mod tests {
         reconstruct_from_basis(&w, &basis, &[0.1], Solver::Ridge { lambda: 0.01 }, &mut w_hat).unwrap();
         assert!((w_hat[0] - 0.5).abs() < 1e-6);
         assert!(reconstruct_from_basis(&w, &basis, &[0.1], Solver::Nnls, &mut w_hat).is_none());
+        reconstruct_from_basis(&w, &basis, &[0.0], Solver::Lstsq, &mut w_hat).unwrap();
+        assert_eq!(w_hat, [0.0, 0.0], "a zero singular value must not admit its direction");
     }
 
     #[test]

@@ -1,0 +1,69 @@
+//! `spanwatch inspect`: a bundle, for humans (or as JSON).
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::json;
+use spanwatch_core::bundle::{Bundle, FORMAT_VERSION};
+use spanwatch_core::norm;
+use spanwatch_embed::Manifest;
+use std::path::PathBuf;
+
+/// Arguments of `spanwatch inspect`.
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// The bundle file.
+    bundle: PathBuf,
+    /// Also check that the bundle belongs to this model (name or manifest path).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(args: InspectArgs) -> Result<()> {
+    let path = &args.bundle;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bundle = Bundle::decode(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    if let Some(model) = &args.model {
+        let manifest = Manifest::resolve(model)?;
+        let sha: [u8; 32] = hex::decode(&manifest.sha256)?.try_into().map_err(|_| anyhow!("bad sha256 in the manifest"))?;
+        bundle.check_model(&sha, manifest.output.dim).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    }
+    let w = bundle.w.to_vec();
+    let sigma = bundle.sigma.to_vec();
+    let summary = json!({
+        "file": path.display().to_string(),
+        "bytes": bytes.len(),
+        "format_version": FORMAT_VERSION,
+        "model": bundle.model.name,
+        "model_sha256": hex::encode(bundle.model.sha256),
+        "dim": bundle.model.dim,
+        "generator": bundle.generator,
+        "solver": bundle.solver,
+        "n_pairs": bundle.n_pairs,
+        "k": bundle.rank(),
+        "singular_values_top": bundle.singular_values.iter().take(5).collect::<Vec<_>>(),
+        "reference": bundle.reference,
+        "alert": bundle.alert,
+        "w_norm": norm(&w),
+        "sigma_range": [sigma.iter().copied().fold(f32::INFINITY, f32::min), sigma.iter().copied().fold(0f32, f32::max)],
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    let r = bundle.reference;
+    let a = bundle.alert;
+    println!("spanwatch calibration bundle {} (format {FORMAT_VERSION}, {} bytes, checksum ok)", path.display(), bytes.len());
+    println!("  model        {} sha256 {} d = {}", bundle.model.name, hex::encode(bundle.model.sha256), bundle.model.dim);
+    println!("  generator    {:?}, {} calibration pairs", bundle.generator, bundle.n_pairs);
+    println!("  solver       {:?}", bundle.solver);
+    println!("  span         k = {} basis vectors, top singular values {:?}", bundle.rank(), summary["singular_values_top"]);
+    println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
+    println!("  alert        raise below DS {:.4}, clear above {:.4}, window {} pairs, after {} pairs", a.raise_below, a.clear_above, a.window, a.min_pairs);
+    println!("  probe        ||w|| = {:.4}; sigma in [{:.4}, {:.4}]", norm(&w), summary["sigma_range"][0], summary["sigma_range"][1]);
+    if args.model.is_some() {
+        println!("  matches model {}", args.model.as_deref().unwrap_or_default());
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The command line: one thin module per subcommand over the library.
+
+mod calibrate;
+mod demo;
+mod embed;
+mod filter;
+mod inspect;
+mod score;
+
+use crate::embedding::CacheChoice;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use spanwatch_core::span::Solver;
+use std::path::PathBuf;
+
+/// spanwatch: will this synthetic defect data help? Scores synthetic image
+/// sets by how well their changes span a linear probe trained on real data
+/// (the discriminative span, DS), without training a model.
+#[derive(Parser)]
+#[command(name = "spanwatch", version, about, long_about = None)]
+pub struct Cli {
+    /// Options for every subcommand.
+    #[command(flatten)]
+    pub global: Global,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every subcommand.
+#[derive(Args)]
+pub struct Global {
+    /// No progress bars or warnings, only results and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Embedding cache folder [default: $SPANWATCH_CACHE or ~/.cache/spanwatch].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long, global = true, conflicts_with = "cache")]
+    pub no_cache: bool,
+}
+
+impl Global {
+    fn cache_choice(&self) -> CacheChoice {
+        match (&self.cache, self.no_cache) {
+            (_, true) => CacheChoice::Off,
+            (Some(dir), false) => CacheChoice::At(dir.clone()),
+            (None, false) => CacheChoice::At(spanwatch_embed::EmbeddingCache::default_root()),
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Score every synthetic set under DATA and rank them by DS.
+    Score(score::ScoreArgs),
+    /// Write the synthetic samples of one generator worth keeping.
+    Filter(filter::FilterArgs),
+    /// Write the edge monitor's calibration bundle for one generator.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Print a calibration bundle, refusing corrupt or foreign files.
+    Inspect(inspect::InspectArgs),
+    /// Embed images and write them as .npy with an index, for Python users.
+    Embed(embed::EmbedArgs),
+    /// Build the bundled demo dataset from real textures, then score and rank it.
+    Demo(demo::DemoArgs),
+}
+
+/// Where the data is and which model embeds it.
+#[derive(Args, Clone)]
+pub struct DataArgs {
+    /// Dataset folder: real/negative, real/positive, synthetic/<generator>.
+    pub data: PathBuf,
+    /// Embedding model: a bundled name (efficientnet-lite0, vit-s14) or a manifest path.
+    #[arg(long, default_value = spanwatch_embed::manifest::DEFAULT_MODEL)]
+    pub model: String,
+    /// Leave out synthetic images without a source (counted) instead of failing.
+    #[arg(long)]
+    pub skip_unpaired: bool,
+}
+
+/// How w is reconstructed from the span.
+#[derive(Args, Clone)]
+pub struct SolverArgs {
+    /// Solver: ridge (the paper's default), lstsq (exact truncated projection), nnls (sign-aware cone).
+    #[arg(long, value_enum, default_value_t = SolverName::Ridge)]
+    pub solver: SolverName,
+    /// Ridge parameter lambda (ridge only).
+    #[arg(long, default_value_t = 0.01)]
+    pub lambda: f64,
+}
+
+/// Solver names on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SolverName {
+    /// Ridge-shrunk projection onto the top-k singular directions.
+    Ridge,
+    /// Exact projection onto the top-k singular directions.
+    Lstsq,
+    /// Non-negative combination of the difference vectors.
+    Nnls,
+}
+
+impl SolverArgs {
+    /// The solver these arguments choose.
+    pub fn solver(&self) -> Solver {
+        match self.solver {
+            SolverName::Ridge => Solver::Ridge { lambda: self.lambda },
+            SolverName::Lstsq => Solver::Lstsq,
+            SolverName::Nnls => Solver::Nnls,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Score(args) => score::run(args, g),
+        Command::Filter(args) => filter::run(args, g),
+        Command::Calibrate(args) => calibrate::run(args, g),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Embed(args) => embed::run(args, g),
+        Command::Demo(args) => demo::run(args, g),
+    }
+}

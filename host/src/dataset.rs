@@ -1,0 +1,208 @@
+//! The dataset layout and how synthetic images are paired with their sources.
+//!
+//! ```text
+//! DATA/real/negative/*.png|jpg
+//! DATA/real/positive/*.png|jpg
+//! DATA/synthetic/<generator>/*.png|jpg   # made from real/negative/<same stem>.*
+//! DATA/synthetic/<generator>/pairs.csv   # optional: synthetic,source
+//! ```
+
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A synthetic image and the real negative it was made from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pair {
+    /// The synthetic image.
+    pub synthetic: PathBuf,
+    /// Its source, a real negative.
+    pub source: PathBuf,
+}
+
+/// One synthetic set.
+#[derive(Clone, Debug)]
+pub struct Generator {
+    /// Folder name under `synthetic/`.
+    pub name: String,
+    /// Its pairs, ordered by synthetic file name.
+    pub pairs: Vec<Pair>,
+    /// Synthetic images skipped for want of a source (with `--skip-unpaired`).
+    pub skipped: Vec<PathBuf>,
+}
+
+/// A dataset found on disk.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The DATA folder.
+    pub root: PathBuf,
+    /// Real negatives, sorted.
+    pub negatives: Vec<PathBuf>,
+    /// Real positives, sorted.
+    pub positives: Vec<PathBuf>,
+    /// Synthetic sets, sorted by name.
+    pub generators: Vec<Generator>,
+}
+
+/// True for the image files spanwatch reads (by extension).
+pub fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// The image files directly in `dir`, sorted.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
+    let mut images = Vec::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("cannot read folder {}", dir.display()))?.path();
+        if path.is_file() && is_image(&path) {
+            images.push(path);
+        }
+    }
+    images.sort();
+    Ok(images)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+impl Dataset {
+    /// Reads the layout under `root`. Unpaired synthetic images are an error
+    /// that lists them, or, with `skip_unpaired`, are left out and recorded.
+    pub fn open(root: &Path, skip_unpaired: bool) -> Result<Dataset> {
+        let negatives = list_images(&root.join("real/negative"))?;
+        let positives = list_images(&root.join("real/positive"))?;
+        let by_stem = index_by_stem(&negatives)?;
+        let synthetic_root = root.join("synthetic");
+        let mut generators = Vec::new();
+        if synthetic_root.is_dir() {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&synthetic_root)
+                .with_context(|| format!("cannot read folder {}", synthetic_root.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect();
+            dirs.sort();
+            for dir in dirs {
+                generators.push(pair_generator(&dir, &root.join("real/negative"), &by_stem, skip_unpaired)?);
+            }
+        }
+        Ok(Dataset { root: root.to_path_buf(), negatives, positives, generators })
+    }
+
+    /// The generator with this name.
+    pub fn generator(&self, name: &str) -> Result<&Generator> {
+        match self.generators.iter().find(|g| g.name == name) {
+            Some(g) => Ok(g),
+            None => bail!(
+                "no generator {name:?} under {}; found: {}",
+                self.root.join("synthetic").display(),
+                self.generators.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+fn index_by_stem(negatives: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut by_stem = BTreeMap::new();
+    for path in negatives {
+        if let Some(previous) = by_stem.insert(stem(path), path.clone()) {
+            bail!("two real negatives share the stem {:?}: {} and {}; pairing by stem would be ambiguous", stem(path), previous.display(), path.display());
+        }
+    }
+    Ok(by_stem)
+}
+
+fn pair_generator(dir: &Path, negative_dir: &Path, by_stem: &BTreeMap<String, PathBuf>, skip_unpaired: bool) -> Result<Generator> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let images = list_images(dir)?;
+    let manifest = dir.join("pairs.csv");
+    let explicit = if manifest.is_file() { Some(read_pairs_csv(&manifest, dir, negative_dir)?) } else { None };
+    let mut pairs = Vec::new();
+    let mut unpaired = Vec::new();
+    for synthetic in images {
+        let source = match &explicit {
+            Some(map) => map.get(synthetic.file_name().unwrap_or_default().to_string_lossy().as_ref()).cloned(),
+            None => by_stem.get(&stem(&synthetic)).cloned(),
+        };
+        match source {
+            Some(source) if source.is_file() => pairs.push(Pair { synthetic, source }),
+            _ => unpaired.push(synthetic),
+        }
+    }
+    if !unpaired.is_empty() && !skip_unpaired {
+        let how = if explicit.is_some() { format!("listed with an existing source in {}", manifest.display()) } else { format!("matched by file stem in {}", negative_dir.display()) };
+        bail!(
+            "generator {name:?}: {} synthetic image(s) have no source image ({how}):\n  {}\n(use --skip-unpaired to leave them out)",
+            unpaired.len(),
+            unpaired.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
+        );
+    }
+    if pairs.is_empty() {
+        bail!("generator {name:?}: {} holds no paired synthetic images", dir.display());
+    }
+    Ok(Generator { name, pairs, skipped: unpaired })
+}
+
+/// Reads `synthetic,source` rows: synthetic is a file name in the generator's
+/// folder, source a path relative to `real/negative` (or absolute).
+fn read_pairs_csv(path: &Path, dir: &Path, negative_dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader.headers().with_context(|| format!("{}: cannot read the header", path.display()))?.clone();
+    if headers.len() < 2 || &headers[0] != "synthetic" || &headers[1] != "source" {
+        bail!("{}: the header must be `synthetic,source`, found `{}`", path.display(), headers.iter().collect::<Vec<_>>().join(","));
+    }
+    let mut map = BTreeMap::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: malformed row {}", path.display(), line + 2))?;
+        let (synthetic, source) = (record[0].trim().to_string(), record[1].trim());
+        if !dir.join(&synthetic).is_file() {
+            bail!("{} row {}: synthetic image {} does not exist", path.display(), line + 2, dir.join(&synthetic).display());
+        }
+        map.insert(synthetic, negative_dir.join(source));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    }
+
+    #[test]
+    fn pairs_by_stem_and_lists_the_unpaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in ["real/negative/a.png", "real/negative/b.jpg", "real/positive/p.png", "synthetic/g/a.png", "synthetic/g/b.png", "synthetic/g/zz.png"] {
+            touch(&root.join(f));
+        }
+        let err = Dataset::open(root, false).unwrap_err().to_string();
+        assert!(err.contains("zz.png") && err.contains("1 synthetic image(s)"), "{err}");
+        let data = Dataset::open(root, true).unwrap();
+        let g = data.generator("g").unwrap();
+        assert_eq!(g.pairs.len(), 2);
+        assert_eq!(g.pairs[1].source, root.join("real/negative/b.jpg"));
+        assert_eq!(g.skipped, [root.join("synthetic/g/zz.png")]);
+        assert!(data.generator("nope").unwrap_err().to_string().contains("found: g"));
+    }
+
+    #[test]
+    fn pairs_csv_overrides_stems() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in ["real/negative/a.png", "real/negative/b.png", "real/positive/p.png", "synthetic/g/out1.png"] {
+            touch(&root.join(f));
+        }
+        std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,b.png\n").unwrap();
+        let data = Dataset::open(root, false).unwrap();
+        assert_eq!(data.generators[0].pairs[0].source, root.join("real/negative/b.png"));
+        std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,missing.png\n").unwrap();
+        assert!(Dataset::open(root, false).unwrap_err().to_string().contains("out1.png"));
+    }
+}

@@ -1,0 +1,18 @@
+//! spanwatch, the host side: a calibration CLI that embeds image sets, trains
+//! the reference probe, scores and ranks synthetic sets by their
+//! discriminative span, and writes the calibration bundle for the edge.
+//!
+//! Layout: [`metric`] is the batch math, [`dataset`] the folder layout and
+//! pairing, [`embedding`] runs the shared embedder over a dataset,
+//! [`pipeline`] turns a dataset into standardized vectors and a probe,
+//! [`cli`] holds one thin module per subcommand, and [`demo`] builds the
+//! bundled demo dataset.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod dataset;
+pub mod demo;
+pub mod embedding;
+pub mod metric;
+pub mod pipeline;
+pub mod progress;

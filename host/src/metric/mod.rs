@@ -1,0 +1,15 @@
+//! The batch discriminative-span metric (METHOD.md), computed exactly on the
+//! host: standardization, the reference probe, the thin SVD of the difference
+//! vectors, the solvers, and what is built on them (bootstrap intervals,
+//! per-sample utility).
+
+pub mod bootstrap;
+pub mod nnls;
+pub mod per_sample;
+pub mod probe;
+pub mod score;
+pub mod standardization;
+pub mod svd;
+
+pub use score::{score_span, SpanFit};
+pub use standardization::Standardization;
