@@ -1,0 +1,281 @@
+//! The `spanwatch` binary end to end on real images: the demo dataset built
+//! from the bundled CC0 textures, embedded by the real EfficientNet-Lite0
+//! through tract. Bad input of every kind must give an error that names the
+//! file and the problem, never a panic.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const EFFICIENTNET_SHA256: &str = "d128f28c6a3e38497cb14318d9e9c722e45d63abdb579843e52ab1a9214941ff";
+
+/// One demo dataset and embedding cache shared by all tests (built once by `spanwatch demo`).
+struct Shared {
+    _dir: tempfile::TempDir,
+    demo: PathBuf,
+    cache: PathBuf,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (demo, cache) = (dir.path().join("demo"), dir.path().join("cache"));
+        let out = spanwatch(&["demo", "--out", demo.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--bootstrap", "20"]);
+        assert_success(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("DRAWN"), "the demo must say its defects are drawn:\n{stdout}");
+        Shared { _dir: dir, demo, cache }
+    })
+}
+
+fn spanwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spanwatch")).args(args).output().expect("the spanwatch binary runs")
+}
+
+/// Runs spanwatch with the shared cache.
+fn run(args: &[&str]) -> Output {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--cache", shared().cache.to_str().unwrap()]);
+    spanwatch(&all)
+}
+
+fn assert_success(out: &Output) {
+    assert!(out.status.success(), "failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Asserts a clean failure (exit 1, no panic) and returns stderr.
+fn failure(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "expected a clean failure, got {:?}:\n{stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "panicked:\n{stderr}");
+    stderr
+}
+
+fn json(out: &Output) -> Value {
+    assert_success(out);
+    serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
+}
+
+fn demo() -> &'static str {
+    shared().demo.to_str().unwrap()
+}
+
+/// A small copy of the demo: `neg` negatives, `pos` positives, the first
+/// `pairs` pairs of the faithful generator.
+fn small_copy(dir: &Path, neg: usize, pos: usize, pairs: usize) -> PathBuf {
+    let root = dir.join("data");
+    let copy = |from: &str, to: &str, n: usize| {
+        std::fs::create_dir_all(root.join(to)).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(shared().demo.join(from)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files.into_iter().take(n) {
+            std::fs::copy(&f, root.join(to).join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    copy("real/negative", "real/negative", neg);
+    copy("real/positive", "real/positive", pos);
+    copy("synthetic/faithful", "synthetic/faithful", pairs);
+    root
+}
+
+#[test]
+fn demo_ranking_puts_faithful_first_and_the_copy_last() {
+    let report = json(&run(&["score", demo(), "--json", "--bootstrap", "30", "--quiet"]));
+    assert_eq!(report["model_sha256"], EFFICIENTNET_SHA256);
+    assert_eq!(report["dim"], 1280);
+    let generators = report["generators"].as_array().unwrap();
+    let names: Vec<&str> = generators.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 5);
+    assert_eq!(names[0], "faithful", "ranking {names:?}");
+    assert_eq!(names[4], "copy", "ranking {names:?}");
+    let copy = &generators[4];
+    assert_eq!(copy["ds"], 0.0);
+    assert_eq!(copy["zero_pairs"], copy["n_pairs"]);
+    for g in generators {
+        let ds = g["ds"].as_f64().unwrap();
+        let ci = g["ds_ci"].as_array().expect("bootstrapped interval");
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        assert!(lo <= hi && (0.0..=1.0).contains(&ds), "{g}");
+        assert!((g["rpe"].as_f64().unwrap() + ds - 1.0).abs() < 1e-12);
+    }
+    assert!(generators[0]["ds_ci"][0].as_f64().unwrap() > 0.0, "faithful's interval must sit above zero");
+    assert!(report["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("\"copy\"")));
+}
+
+#[test]
+fn cone_solver_keeps_the_structural_ranking() {
+    let report = json(&run(&["score", demo(), "--json", "--solver", "nnls", "--quiet"]));
+    let generators = report["generators"].as_array().unwrap();
+    assert_eq!(report["solver"], "nnls");
+    assert_eq!(generators[0]["name"], "faithful");
+    assert_eq!(generators[4]["name"], "copy");
+}
+
+#[test]
+fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("faithful.bundle");
+    let b = bundle.to_str().unwrap();
+    assert_success(&run(&["calibrate", demo(), "--generator", "faithful", "-o", b, "--quiet"]));
+    let info = json(&spanwatch(&["inspect", b, "--json", "--model", "efficientnet-lite0"]));
+    let score = json(&run(&["score", demo(), "--json", "--quiet"]));
+    let faithful = score["generators"].as_array().unwrap().iter().find(|g| g["name"] == "faithful").unwrap().clone();
+    assert_eq!(info["generator"], "faithful");
+    assert_eq!(info["model_sha256"], EFFICIENTNET_SHA256);
+    assert_eq!(info["k"], faithful["k"]);
+    assert_eq!(info["n_pairs"], faithful["n_pairs"]);
+    assert!((info["reference"]["ds"].as_f64().unwrap() - faithful["ds"].as_f64().unwrap()).abs() < 1e-12);
+    let alert = &info["alert"];
+    assert!(alert["raise_below"].as_f64().unwrap() <= alert["clear_above"].as_f64().unwrap());
+    assert_eq!(alert["window"], 15, "window is capped at half of the 30 pairs");
+
+    let human = String::from_utf8(spanwatch(&["inspect", b]).stdout).unwrap();
+    assert!(human.contains("checksum ok") && human.contains("faithful"), "{human}");
+
+    let foreign = failure(&spanwatch(&["inspect", b, "--model", "vit-s14"]));
+    assert!(foreign.contains("faithful.bundle") && foreign.contains("calibrated for model"), "{foreign}");
+
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    let corrupt = dir.path().join("corrupt.bundle");
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let err = failure(&spanwatch(&["inspect", corrupt.to_str().unwrap()]));
+    assert!(err.contains("corrupt.bundle") && err.contains("corrupt: checksum"), "{err}");
+
+    let truncated = dir.path().join("truncated.bundle");
+    std::fs::write(&truncated, &bytes[..middle]).unwrap();
+    assert!(failure(&spanwatch(&["inspect", truncated.to_str().unwrap()])).contains("truncated"));
+
+    let png = shared().demo.join("real/negative/tile_000.png");
+    let err = failure(&spanwatch(&["inspect", png.to_str().unwrap()]));
+    assert!(err.contains("tile_000.png") && err.contains("not a spanwatch calibration bundle"), "{err}");
+}
+
+#[test]
+fn bad_images_are_all_named_with_their_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_copy(dir.path(), 6, 3, 4);
+    let negatives = data.join("real/negative");
+    std::fs::write(negatives.join("empty.png"), b"").unwrap();
+    std::fs::write(negatives.join("garbage.jpg"), b"definitely not a jpeg").unwrap();
+    let good = std::fs::read(negatives.join("tile_000.png")).unwrap();
+    std::fs::write(negatives.join("truncated.png"), &good[..good.len() / 3]).unwrap();
+    let err = failure(&run(&["score", data.to_str().unwrap(), "--quiet"]));
+    assert!(err.contains("3 image(s) could not be embedded"), "{err}");
+    assert!(err.contains("empty.png: file is empty"), "{err}");
+    assert!(err.contains("garbage.jpg: not a PNG or JPEG"), "{err}");
+    assert!(err.contains("truncated.png: cannot decode"), "{err}");
+}
+
+#[test]
+fn oversized_image_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_copy(dir.path(), 4, 2, 2);
+    // A real PNG header that declares 60000 x 60000 pixels (a decompression bomb).
+    let mut bytes = std::fs::read(data.join("real/negative/tile_000.png")).unwrap();
+    bytes[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+    bytes[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+    std::fs::write(data.join("real/positive/bomb.png"), bytes).unwrap();
+    let err = failure(&run(&["score", data.to_str().unwrap(), "--quiet"]));
+    assert!(err.contains("bomb.png: cannot decode"), "{err}");
+}
+
+#[test]
+fn unpaired_synthetic_images_are_listed_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_copy(dir.path(), 5, 3, 4);
+    std::fs::copy(data.join("real/positive/defect_000.png"), data.join("synthetic/faithful/orphan.png")).unwrap();
+    let err = failure(&run(&["score", data.to_str().unwrap(), "--quiet"]));
+    assert!(err.contains("orphan.png") && err.contains("no source image"), "{err}");
+    let report = json(&run(&["score", data.to_str().unwrap(), "--json", "--skip-unpaired"]));
+    assert_eq!(report["generators"][0]["n_pairs"], 4);
+    assert!(report["warnings"].to_string().contains("1 unpaired synthetic image(s) skipped"));
+}
+
+#[test]
+fn too_few_real_images_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_copy(dir.path(), 5, 1, 3);
+    let err = failure(&run(&["score", data.to_str().unwrap()]));
+    assert!(err.contains("real/positive holds 1 image(s)"), "{err}");
+    let few_pairs = small_copy(&dir.path().join("b"), 5, 3, 5);
+    let err = failure(&run(&["calibrate", few_pairs.to_str().unwrap(), "--generator", "faithful", "-o", "x.bundle"]));
+    assert!(err.contains("has 5 pairs") && err.contains("at least 8"), "{err}");
+    let err = failure(&run(&["calibrate", few_pairs.to_str().unwrap(), "--generator", "nope", "-o", "x.bundle"]));
+    assert!(err.contains("no generator \"nope\"") && err.contains("found: faithful"), "{err}");
+}
+
+#[test]
+fn non_finite_embeddings_are_refused_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_copy(dir.path(), 4, 2, 2);
+    // The real ViT fed inputs scaled beyond f32's range produces NaN through
+    // its LayerNorms (EfficientNet's ReLU6 would clamp them instead).
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    if !models.join("vit_s14_b1.onnx").is_file() {
+        assert!(std::env::var_os("CI").is_none(), "models/vit_s14_b1.onnx is missing in CI");
+        eprintln!("SKIPPED: models/vit_s14_b1.onnx not present (models/fetch_vit_s14.py makes it)");
+        return;
+    }
+    let manifest = std::fs::read_to_string(models.join("vit-s14.toml"))
+        .unwrap()
+        .replace("scale = 0.00392156862745098", "scale = 1.0e38")
+        .replace("file = \"vit_s14_b1.onnx\"", &format!("file = {:?}", models.join("vit_s14_b1.onnx").canonicalize().unwrap()));
+    let path = dir.path().join("overflow.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let err = failure(&spanwatch(&["score", data.to_str().unwrap(), "--model", path.to_str().unwrap(), "--no-cache"]));
+    assert!(err.contains("non-finite values"), "{err}");
+    assert!(err.contains("tile_000.png"), "{err}");
+}
+
+#[test]
+fn per_sample_csv_and_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("samples.csv");
+    assert_success(&run(&["score", demo(), "--per-sample", csv_path.to_str().unwrap(), "--quiet"]));
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["generator", "synthetic", "source", "alignment", "marginal_ds"]);
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), 150);
+    let faithful: Vec<f64> = records.iter().filter(|r| &r[0] == "faithful").map(|r| r[3].parse().unwrap()).collect();
+    assert!(faithful.iter().sum::<f64>() / faithful.len() as f64 > 0.0, "faithful scratches align with the probe on average");
+    assert!(records.iter().filter(|r| &r[0] == "copy").all(|r| r[3].is_empty() && r[4].parse::<f64>().unwrap() == 0.0));
+
+    let kept = dir.path().join("kept.csv");
+    let out = run(&["filter", demo(), "--generator", "photometric", "-o", kept.to_str().unwrap(), "--quiet"]);
+    assert_success(&out);
+    let message = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&kept).unwrap().records().map(|r| r.unwrap()).collect();
+    assert!(!rows.is_empty() && rows.len() <= 30);
+    for row in &rows {
+        assert!(shared().demo.join("synthetic/photometric").join(&row[0]).is_file());
+        assert_eq!(&row[0], &row[1], "demo pairs share stems");
+    }
+    if rows.len() < 30 {
+        let ds: Vec<f64> = message.split("DS ").skip(1).map(|s| s.split(|c: char| c != '.' && !c.is_ascii_digit()).next().unwrap().parse().unwrap()).collect();
+        assert!(ds[0] > ds[1], "the curated subset must score higher: {message}");
+    }
+}
+
+#[test]
+fn embed_writes_numpy_and_an_index_and_fills_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out_dir = dir.path().join("emb");
+    let negatives = shared().demo.join("real/negative");
+    let out = spanwatch(&["embed", negatives.to_str().unwrap(), "-o", out_dir.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--quiet"]);
+    assert_success(&out);
+    let bytes = std::fs::read(out_dir.join("embeddings.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), [60, 1280]);
+    let index = std::fs::read_to_string(out_dir.join("index.csv")).unwrap();
+    assert_eq!(index.lines().count(), 61);
+    assert!(index.contains("0,tile_000.png"));
+    let model: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["sha256"], EFFICIENTNET_SHA256);
+    let cached = std::fs::read_dir(cache.join(EFFICIENTNET_SHA256)).unwrap().count();
+    assert_eq!(cached, 60, "one cache entry per image");
+}

@@ -67,7 +67,7 @@ pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
         println!("no subset of {:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {} pairs to {}", args.generator, keep.len(), args.output.display());
     } else {
         println!(
-            "kept {} of {} pairs of {:?}: DS {subset_ds:.4} against {full_ds:.4} for the whole set; wrote {}",
+            "kept {} of {} pairs of {:?}: DS {subset_ds:.4} (whole set: DS {full_ds:.4}); wrote {}",
             keep.len(),
             generator.pairs.len(),
             args.generator,

@@ -58,10 +58,13 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     println!("  model        {} sha256 {} d = {}", bundle.model.name, hex::encode(bundle.model.sha256), bundle.model.dim);
     println!("  generator    {:?}, {} calibration pairs", bundle.generator, bundle.n_pairs);
     println!("  solver       {:?}", bundle.solver);
-    println!("  span         k = {} basis vectors, top singular values {:?}", bundle.rank(), summary["singular_values_top"]);
+    let top: Vec<String> = bundle.singular_values.iter().take(5).map(|s| format!("{s:.2}")).collect();
+    println!("  span         k = {} basis vectors, top singular values {}", bundle.rank(), top.join(", "));
     println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
     println!("  alert        raise below DS {:.4}, clear above {:.4}, window {} pairs, after {} pairs", a.raise_below, a.clear_above, a.window, a.min_pairs);
-    println!("  probe        ||w|| = {:.4}; sigma in [{:.4}, {:.4}]", norm(&w), summary["sigma_range"][0], summary["sigma_range"][1]);
+    let sigma_low = sigma.iter().copied().fold(f32::INFINITY, f32::min);
+    let sigma_high = sigma.iter().copied().fold(0f32, f32::max);
+    println!("  probe        ||w|| = {:.4}; sigma in [{sigma_low:.3e}, {sigma_high:.3e}]", norm(&w));
     if args.model.is_some() {
         println!("  matches model {}", args.model.as_deref().unwrap_or_default());
     }

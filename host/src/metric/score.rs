@@ -21,7 +21,7 @@ impl SpanFit {
     pub fn new(diffs: DMatrix<f64>) -> SpanFit {
         let svd = thin_svd(&diffs);
         let k = effective_rank(&svd.singular_values);
-        let basis = svd.vt.rows(0, k).transpose().iter().map(|&v| v as f32).collect();
+        let basis = svd.right_vectors(&diffs, k).transpose().iter().map(|&v| v as f32).collect();
         SpanFit { diffs, singular_values: svd.singular_values, k, basis, gram: OnceLock::new() }
     }
 
