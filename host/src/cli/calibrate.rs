@@ -1,6 +1,6 @@
 //! `spanwatch calibrate`: the edge monitor's calibration bundle.
 
-use super::{DataArgs, Global, SolverArgs};
+use super::{GeneratorArgs, Global};
 use crate::metric::bootstrap::quantile;
 use crate::metric::per_sample::select_rows;
 use crate::metric::SpanFit;
@@ -20,13 +20,9 @@ pub const MIN_CALIBRATION_PAIRS: usize = 8;
 /// Arguments of `spanwatch calibrate`.
 #[derive(clap::Args)]
 pub struct CalibrateArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    solver: SolverArgs,
     /// The generator whose synthetic data the edge will monitor.
-    #[arg(long)]
-    generator: String,
+    #[command(flatten)]
+    target: GeneratorArgs,
     /// Where to write the bundle.
     #[arg(long, short)]
     output: PathBuf,
@@ -57,13 +53,14 @@ pub fn alert_band(diffs: &DMatrix<f64>, w: &[f32], solver: Solver, window: usize
 }
 
 pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
-    let prepared = prepare(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, global.quiet)?;
-    let generator = prepared.generator(&args.generator)?;
+    let GeneratorArgs { data, solver, generator: name } = &args.target;
+    let prepared = prepare(&data.data, &data.model, &global.cache_choice(), data.skip_unpaired, global.quiet)?;
+    let generator = prepared.generator(name)?;
     let n = generator.pairs.len();
     if n < MIN_CALIBRATION_PAIRS {
-        bail!("generator {:?} has {n} pairs; calibration needs at least {MIN_CALIBRATION_PAIRS}", args.generator);
+        bail!("generator {name:?} has {n} pairs; calibration needs at least {MIN_CALIBRATION_PAIRS}");
     }
-    let solver = args.solver.solver();
+    let solver = solver.solver();
     let w = &prepared.probe.w;
     let fit = SpanFit::new(generator.diffs.clone());
     let reference = fit.score(w, solver);
@@ -78,7 +75,7 @@ pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
     }
     let bundle = Bundle {
         model: ModelIdentity { sha256, name: &prepared.model.name, dim: prepared.model.dim as u32 },
-        generator: &args.generator,
+        generator: name,
         solver,
         n_pairs: n as u32,
         mu: view(&mu),
@@ -97,7 +94,7 @@ pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
         "wrote {} ({} bytes): generator {:?}, {} pairs, k = {}, DS = {:.4} ({}), alert below {:.4} (clears above {:.4}) over windows of {}",
         args.output.display(),
         bytes.len(),
-        args.generator,
+        name,
         n,
         fit.k(),
         reference.ds,

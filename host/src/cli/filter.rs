@@ -1,6 +1,6 @@
 //! `spanwatch filter`: the synthetic samples of one generator worth keeping.
 
-use super::{DataArgs, Global, SolverArgs};
+use super::{GeneratorArgs, Global};
 use crate::metric::per_sample::{sample_utilities, select_rows};
 use crate::metric::SpanFit;
 use crate::pipeline::prepare;
@@ -11,13 +11,9 @@ use std::path::PathBuf;
 /// Arguments of `spanwatch filter`.
 #[derive(clap::Args)]
 pub struct FilterArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    solver: SolverArgs,
     /// The generator to curate.
-    #[arg(long)]
-    generator: String,
+    #[command(flatten)]
+    target: GeneratorArgs,
     /// Where to write the kept pairs, as a pairs.csv (synthetic,source).
     #[arg(long, short)]
     output: PathBuf,
@@ -50,9 +46,10 @@ pub fn curate(w: &[f32], fit: &SpanFit, solver: spanwatch_core::span::Solver, qu
 }
 
 pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
-    let prepared = prepare(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, global.quiet)?;
-    let generator = prepared.generator(&args.generator)?;
-    let solver = args.solver.solver();
+    let GeneratorArgs { data, solver, generator: name } = &args.target;
+    let prepared = prepare(&data.data, &data.model, &global.cache_choice(), data.skip_unpaired, global.quiet)?;
+    let generator = prepared.generator(name)?;
+    let solver = solver.solver();
     let fit = SpanFit::new(generator.diffs.clone());
     let (keep, subset_ds, full_ds) = curate(&prepared.probe.w, &fit, solver, global.quiet);
     let mut writer = csv::Writer::from_path(&args.output).with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -64,13 +61,13 @@ pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
     }
     writer.flush().with_context(|| format!("cannot write {}", args.output.display()))?;
     if keep.len() == generator.pairs.len() {
-        println!("no subset of {:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {} pairs to {}", args.generator, keep.len(), args.output.display());
+        println!("no subset of {:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {} pairs to {}", name, keep.len(), args.output.display());
     } else {
         println!(
             "kept {} of {} pairs of {:?}: DS {subset_ds:.4} (whole set: DS {full_ds:.4}); wrote {}",
             keep.len(),
             generator.pairs.len(),
-            args.generator,
+            name,
             args.output.display()
         );
     }

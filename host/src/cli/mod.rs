@@ -80,6 +80,20 @@ pub struct DataArgs {
     pub skip_unpaired: bool,
 }
 
+/// A dataset, a solver, and one of the dataset's generators.
+#[derive(Args, Clone)]
+pub struct GeneratorArgs {
+    /// The dataset and model.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The solver.
+    #[command(flatten)]
+    pub solver: SolverArgs,
+    /// The synthetic generator: a folder name under DATA/synthetic.
+    #[arg(long)]
+    pub generator: String,
+}
+
 /// How w is reconstructed from the span.
 #[derive(Args, Clone)]
 pub struct SolverArgs {
