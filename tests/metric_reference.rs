@@ -74,3 +74,34 @@ fn every_solver_matches_the_numpy_reference() {
         check_case(case, &expected[case]);
     }
 }
+
+fn matrix(name: &str) -> DMatrix<f64> {
+    let r = rows(name);
+    DMatrix::from_fn(r.len(), r[0].len(), |i, j| r[i][j] as f64)
+}
+
+#[test]
+fn baselines_match_scipy_and_the_prdc_package() {
+    use spanwatch::metric::baselines::{frechet_distance, kernel_inception_distance, mean_cosine, prdc};
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("expected_baselines.json")).unwrap()).unwrap();
+    for (key, want) in expected.as_object().unwrap() {
+        let (case, generator) = key.split_once('/').unwrap();
+        let real = matrix(&format!("{case}_pos.npy"));
+        let fake = matrix(&format!("{case}_{generator}_syn.npy"));
+        let p = prdc(&real, &fake, 5);
+        let ours = [
+            ("frechet", frechet_distance(&real, &fake)),
+            ("kid", kernel_inception_distance(&real, &fake)),
+            ("precision", p.precision),
+            ("recall", p.recall),
+            ("density", p.density),
+            ("coverage", p.coverage),
+            ("mean_cosine", mean_cosine(&real, &fake)),
+        ];
+        for (name, value) in ours {
+            let reference = want[name].as_f64().unwrap();
+            println!("{key} {name}: {value:.8} (reference {reference:.8})");
+            assert!((value - reference).abs() <= 1e-4 * reference.abs().max(1e-12), "{key} {name}: {value} vs {reference}");
+        }
+    }
+}
