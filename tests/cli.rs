@@ -42,7 +42,12 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn assert_success(out: &Output) {
-    assert!(out.status.success(), "failed:\nstdout: {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Asserts a clean failure (exit 1, no panic) and returns stderr.
@@ -255,7 +260,11 @@ fn per_sample_csv_and_filter() {
         assert_eq!(&row[0], &row[1], "demo pairs share stems");
     }
     if rows.len() < 30 {
-        let ds: Vec<f64> = message.split("DS ").skip(1).map(|s| s.split(|c: char| c != '.' && !c.is_ascii_digit()).next().unwrap().parse().unwrap()).collect();
+        let ds: Vec<f64> = message
+            .split("DS ")
+            .skip(1)
+            .map(|s| s.split(|c: char| c != '.' && !c.is_ascii_digit()).next().unwrap().parse().unwrap())
+            .collect();
         assert!(ds[0] > ds[1], "the curated subset must score higher: {message}");
     }
 }
@@ -266,7 +275,8 @@ fn embed_writes_numpy_and_an_index_and_fills_the_cache() {
     let cache = dir.path().join("cache");
     let out_dir = dir.path().join("emb");
     let negatives = shared().demo.join("real/negative");
-    let out = spanwatch(&["embed", negatives.to_str().unwrap(), "-o", out_dir.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--quiet"]);
+    let out =
+        spanwatch(&["embed", negatives.to_str().unwrap(), "-o", out_dir.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--quiet"]);
     assert_success(&out);
     let bytes = std::fs::read(out_dir.join("embeddings.npy")).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
@@ -278,4 +288,60 @@ fn embed_writes_numpy_and_an_index_and_fills_the_cache() {
     assert_eq!(model["sha256"], EFFICIENTNET_SHA256);
     let cached = std::fs::read_dir(cache.join(EFFICIENTNET_SHA256)).unwrap().count();
     assert_eq!(cached, 60, "one cache entry per image");
+}
+
+/// Renders a page in headless Chromium: (DOM after load, stderr).
+fn chromium(page: &Path, dir: &Path) -> Option<(String, String)> {
+    let binary = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))?;
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ];
+    let url = format!("file://{}", page.display());
+    let profile = format!("--user-data-dir={}", dir.join("profile").display());
+    let dom = Command::new(binary).args(flags).arg(&profile).arg("--dump-dom").arg(&url).output().ok()?;
+    let shot = format!("--screenshot={}", dir.join("report.png").display());
+    let screenshot = Command::new(binary).args(flags).arg(&profile).args(["--window-size=1200,2000", &shot]).arg(&url).output().ok()?;
+    assert!(screenshot.status.success(), "{}", String::from_utf8_lossy(&screenshot.stderr));
+    Some((
+        String::from_utf8_lossy(&dom.stdout).into_owned(),
+        String::from_utf8_lossy(&dom.stderr).into_owned() + &String::from_utf8_lossy(&screenshot.stderr),
+    ))
+}
+
+#[test]
+fn report_is_one_self_contained_page_that_chromium_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    assert_success(&run(&["report", demo(), "-o", page.to_str().unwrap(), "--bootstrap", "20", "--quiet"]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        !html.contains("src=\"file:") && !html.contains("src=\"/") && !html.contains("href=\"http"),
+        "the page must not load anything from outside"
+    );
+    assert_eq!(html.matches("<section").count(), 5);
+    assert!(
+        html.matches("data:image/png;base64,").count() >= 4 * 2 * 2 * 4,
+        "thumbnails of the most and least useful samples with their sources"
+    );
+    assert_eq!(html.matches("<svg").count(), 4, "an alignment histogram per generator with changes (the copy has none)");
+    let Some((dom, log)) = chromium(&page, dir.path()) else {
+        assert!(std::env::var_os("CI").is_none(), "chromium is missing in CI");
+        eprintln!("SKIPPED: chromium not installed (apt-get install chromium)");
+        return;
+    };
+    assert!(dom.contains("<h2>Ranking</h2>") && dom.contains("faithful") && dom.contains("wrong-family"), "rendered DOM:\n{dom}");
+    assert!(!log.contains("CONSOLE") && !log.contains("Uncaught"), "console errors:\n{log}");
+    let screenshot = std::fs::read(dir.path().join("report.png")).unwrap();
+    assert!(screenshot.starts_with(b"\x89PNG") && screenshot.len() > 50_000, "the screenshot shows a rendered page");
 }

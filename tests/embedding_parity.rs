@@ -25,8 +25,7 @@ fn check_parity(model: &str) {
     }
     let embedder = Embedder::load(&manifest).unwrap();
     let (shape, expected) = load_npy(&fixtures().join(format!("embeddings_{model}.npy")));
-    let names: Vec<String> =
-        std::fs::read_to_string(fixtures().join("images/INDEX.txt")).unwrap().lines().map(String::from).collect();
+    let names: Vec<String> = std::fs::read_to_string(fixtures().join("images/INDEX.txt")).unwrap().lines().map(String::from).collect();
     assert_eq!(shape, [names.len() as u64, embedder.dim() as u64]);
     for (i, name) in names.iter().enumerate() {
         let (got, _) = embedder.embed_file(&fixtures().join("images").join(name), None).unwrap();

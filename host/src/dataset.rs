@@ -46,9 +46,7 @@ pub struct Dataset {
 
 /// True for the image files spanwatch reads (by extension).
 pub fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
 }
 
 /// The image files directly in `dir`, sorted.
@@ -109,7 +107,12 @@ fn index_by_stem(negatives: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>> {
     let mut by_stem = BTreeMap::new();
     for path in negatives {
         if let Some(previous) = by_stem.insert(stem(path), path.clone()) {
-            bail!("two real negatives share the stem {:?}: {} and {}; pairing by stem would be ambiguous", stem(path), previous.display(), path.display());
+            bail!(
+                "two real negatives share the stem {:?}: {} and {}; pairing by stem would be ambiguous",
+                stem(path),
+                previous.display(),
+                path.display()
+            );
         }
     }
     Ok(by_stem)
@@ -133,7 +136,11 @@ fn pair_generator(dir: &Path, negative_dir: &Path, by_stem: &BTreeMap<String, Pa
         }
     }
     if !unpaired.is_empty() && !skip_unpaired {
-        let how = if explicit.is_some() { format!("listed with an existing source in {}", manifest.display()) } else { format!("matched by file stem in {}", negative_dir.display()) };
+        let how = if explicit.is_some() {
+            format!("listed with an existing source in {}", manifest.display())
+        } else {
+            format!("matched by file stem in {}", negative_dir.display())
+        };
         bail!(
             "generator {name:?}: {} synthetic image(s) have no source image ({how}):\n  {}\n(use --skip-unpaired to leave them out)",
             unpaired.len(),
@@ -179,7 +186,14 @@ mod tests {
     fn pairs_by_stem_and_lists_the_unpaired() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for f in ["real/negative/a.png", "real/negative/b.jpg", "real/positive/p.png", "synthetic/g/a.png", "synthetic/g/b.png", "synthetic/g/zz.png"] {
+        for f in [
+            "real/negative/a.png",
+            "real/negative/b.jpg",
+            "real/positive/p.png",
+            "synthetic/g/a.png",
+            "synthetic/g/b.png",
+            "synthetic/g/zz.png",
+        ] {
             touch(&root.join(f));
         }
         let err = Dataset::open(root, false).unwrap_err().to_string();

@@ -49,23 +49,42 @@ impl EmbeddingSession {
         ModelInfo { name: self.embedder.manifest().name.clone(), sha256: hex::encode(self.embedder.sha256()), dim: self.embedder.dim() }
     }
 
-    /// Embeds every path once. Fails after trying them all, listing every
-    /// file that could not be embedded and why.
+    /// Embeds every path once, on all cores. Fails after trying them all,
+    /// listing every file that could not be embedded and why.
     pub fn embed_all<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<BTreeMap<PathBuf, Vec<f32>>> {
-        let unique: std::collections::BTreeSet<&Path> = paths.into_iter().collect();
+        let unique: Vec<&Path> = paths.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let bar = progress::bar(unique.len(), "embedding", self.quiet);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(unique.len().max(1));
+        let chunk = unique.len().div_ceil(threads).max(1);
+        let results: Vec<(PathBuf, Result<Vec<f32>, String>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = unique
+                .chunks(chunk)
+                .map(|part| {
+                    let bar = bar.clone();
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&path| {
+                                let result = self.embedder.embed_file(path, self.cache.as_ref()).map(|(e, _)| e).map_err(|e| e.to_string());
+                                bar.inc(1);
+                                (path.to_path_buf(), result)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().expect("embedding worker panicked")).collect()
+        });
+        bar.finish_and_clear();
         let mut embeddings = BTreeMap::new();
         let mut failures = Vec::new();
-        for path in unique {
-            match self.embedder.embed_file(path, self.cache.as_ref()) {
-                Ok((embedding, _)) => {
-                    embeddings.insert(path.to_path_buf(), embedding);
+        for (path, result) in results {
+            match result {
+                Ok(embedding) => {
+                    embeddings.insert(path, embedding);
                 }
-                Err(error) => failures.push(error.to_string()),
+                Err(error) => failures.push(error),
             }
-            bar.inc(1);
         }
-        bar.finish_and_clear();
         if !failures.is_empty() {
             bail!("{} image(s) could not be embedded:\n  {}", failures.len(), failures.join("\n  "));
         }

@@ -11,8 +11,11 @@
 
 pub mod cli;
 pub mod dataset;
+pub mod defects;
 pub mod demo;
 pub mod embedding;
 pub mod metric;
 pub mod pipeline;
 pub mod progress;
+pub mod report_html;
+pub mod study;

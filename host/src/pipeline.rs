@@ -76,7 +76,10 @@ pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: boo
     let real: Vec<&[f32]> = dataset.negatives.iter().chain(&dataset.positives).map(|p| raw(p)).collect();
     let standardization = Standardization::fit(&real);
     if standardization.constant_dims > 0 {
-        warnings.push(format!("{} embedding dimension(s) are constant over the real images (kept with sigma = 1)", standardization.constant_dims));
+        warnings.push(format!(
+            "{} embedding dimension(s) are constant over the real images (kept with sigma = 1)",
+            standardization.constant_dims
+        ));
     }
     let negatives: Vec<Vec<f32>> = dataset.negatives.iter().map(|p| standardization.apply(raw(p))).collect();
     let positives: Vec<Vec<f32>> = dataset.positives.iter().map(|p| standardization.apply(raw(p))).collect();

@@ -15,7 +15,7 @@
 //! the file buffer when decoding, so a device can read a bundle straight from
 //! flash without an allocator.
 
-use crate::span::{SpanScore, Solver};
+use crate::span::{Solver, SpanScore};
 use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -261,9 +261,7 @@ impl<'a> Bundle<'a> {
         if k == 0 || self.basis.len() != k * d {
             return fail("basis must hold k x d values for k >= 1 singular values");
         }
-        let all_finite = [self.mu, self.sigma, self.w, self.basis, self.singular_values]
-            .iter()
-            .all(|v| v.iter().all(f32::is_finite));
+        let all_finite = [self.mu, self.sigma, self.w, self.basis, self.singular_values].iter().all(|v| v.iter().all(f32::is_finite));
         if !all_finite {
             return fail("a vector holds NaN or infinite values");
         }

@@ -77,13 +77,7 @@ pub fn effective_rank(singular_values: &[f64]) -> usize {
 /// orthonormal rows of length d = `w.len()` and `singular_values` their k
 /// singular values. Returns `None` for [`Solver::Nnls`], which needs the
 /// difference vectors rather than their basis.
-pub fn reconstruct_from_basis(
-    w: &[f32],
-    basis: &[f32],
-    singular_values: &[f32],
-    solver: Solver,
-    w_hat: &mut [f32],
-) -> Option<()> {
+pub fn reconstruct_from_basis(w: &[f32], basis: &[f32], singular_values: &[f32], solver: Solver, w_hat: &mut [f32]) -> Option<()> {
     let d = w.len();
     debug_assert_eq!(basis.len(), d * singular_values.len());
     debug_assert_eq!(w_hat.len(), d);
@@ -123,9 +117,7 @@ impl SpanScore {
         let d = w.len().max(1) as f64;
         let chance = (k as f64 / d).min(1.0);
         let (rpe, capture) = if w_norm > 0.0 {
-            let residual = libm::sqrt(
-                w.iter().zip(w_hat).map(|(&a, &b)| (a as f64 - b as f64) * (a as f64 - b as f64)).sum(),
-            );
+            let residual = libm::sqrt(w.iter().zip(w_hat).map(|(&a, &b)| (a as f64 - b as f64) * (a as f64 - b as f64)).sum());
             (residual / w_norm, dot(w_hat, w_hat) / (w_norm * w_norm))
         } else {
             (1.0, 0.0)

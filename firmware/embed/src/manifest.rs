@@ -114,11 +114,8 @@ impl Manifest {
         if as_path.extension().is_some_and(|e| e == "toml") || as_path.is_file() {
             return Manifest::load(as_path);
         }
-        let dirs: Vec<PathBuf> = std::env::var_os("SPANWATCH_MODELS")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain([PathBuf::from(BUNDLED_MODELS_DIR)])
-            .collect();
+        let dirs: Vec<PathBuf> =
+            std::env::var_os("SPANWATCH_MODELS").map(PathBuf::from).into_iter().chain([PathBuf::from(BUNDLED_MODELS_DIR)]).collect();
         for dir in &dirs {
             let candidate = dir.join(format!("{name_or_path}.toml"));
             if candidate.is_file() {

@@ -33,11 +33,7 @@ impl Embedder {
         let bytes = std::fs::read(&path).map_err(|source| EmbedError::Io { path: path.clone(), source })?;
         let digest = sha256(&bytes);
         if hex::encode(digest) != manifest.sha256.to_lowercase() {
-            return Err(EmbedError::ModelChecksum {
-                path,
-                expected: manifest.sha256.clone(),
-                actual: hex::encode(digest),
-            });
+            return Err(EmbedError::ModelChecksum { path, expected: manifest.sha256.clone(), actual: hex::encode(digest) });
         }
         let plan = build_plan(&bytes, manifest).map_err(|e| EmbedError::Model { path: path.clone(), reason: format!("{e:#}") })?;
         Ok(Embedder { manifest: manifest.clone(), sha256: digest, plan })
@@ -62,7 +58,8 @@ impl Embedder {
     /// `path` only names the source in errors.
     pub fn embed_tensor(&self, path: &Path, chw: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
         let side = self.manifest.preprocess.crop as usize;
-        let model_error = |e: TractError| EmbedError::Model { path: self.manifest.onnx_path(), reason: format!("{}: {e:#}", path.display()) };
+        let model_error =
+            |e: TractError| EmbedError::Model { path: self.manifest.onnx_path(), reason: format!("{}: {e:#}", path.display()) };
         let input = Tensor::from_shape(&[1, 3, side, side], &chw).map_err(model_error)?;
         let outputs = self.plan.run(tvec!(input.into())).map_err(model_error)?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(model_error)?;

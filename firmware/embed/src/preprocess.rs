@@ -26,9 +26,7 @@ pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
     if bytes.is_empty() {
         return Err(bad("file is empty (0 bytes)".into()));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| bad(format!("cannot read: {e}")))?;
     if reader.format().is_none() {
         return Err(bad("not a PNG or JPEG image (unrecognised content)".into()));
     }

@@ -49,7 +49,12 @@ pub fn alert_band(diffs: &DMatrix<f64>, w: &[f32], solver: Solver, window: usize
         })
         .collect();
     values.sort_by(f64::total_cmp);
-    AlertBand { window: window as u32, min_pairs: window as u32, raise_below: quantile(&values, 0.05), clear_above: quantile(&values, 0.25) }
+    AlertBand {
+        window: window as u32,
+        min_pairs: window as u32,
+        raise_below: quantile(&values, 0.05),
+        clear_above: quantile(&values, 0.25),
+    }
 }
 
 pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
@@ -68,7 +73,8 @@ pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
     let alert = alert_band(&generator.diffs, w, solver, window, args.windows, args.seed);
     let singular: Vec<f32> = fit.singular_values()[..fit.k()].iter().map(|&s| s as f32).collect();
     let sha256: [u8; 32] = hex::decode(&prepared.model.sha256)?.try_into().map_err(|_| anyhow::anyhow!("model sha256 is not 32 bytes"))?;
-    let (mu, sigma, w_bytes) = (F32Le::encode(&prepared.standardization.mu), F32Le::encode(&prepared.standardization.sigma), F32Le::encode(w));
+    let (mu, sigma, w_bytes) =
+        (F32Le::encode(&prepared.standardization.mu), F32Le::encode(&prepared.standardization.sigma), F32Le::encode(w));
     let (basis, singular_bytes) = (F32Le::encode(fit.basis()), F32Le::encode(&singular));
     fn view(bytes: &[u8]) -> F32Le<'_> {
         F32Le::from_bytes(bytes).expect("encoded f32 values")

@@ -38,10 +38,11 @@ pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
         size.pairs
     );
     let prepared = prepare(&data, &args.model, &global.cache_choice(), false, global.quiet)?;
-    let solver = Solver::Ridge { lambda: 0.01 };
+    // The default score, as the validation study chose it (docs/validation.md).
+    let solver = Solver::Nnls;
     let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, global.quiet)?;
     println!(
-        "model {} ({}..), d = {}, solver {} (lambda 0.01), 95% CI from {} bootstrap replicates over the real positives",
+        "model {} ({}..), d = {}, solver {} (the sign-aware cone), 95% CI from {} bootstrap replicates over the real positives",
         prepared.model.name,
         &prepared.model.sha256[..12],
         prepared.model.dim,
@@ -53,7 +54,8 @@ pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
         "\nDS = 1 - ||w - w_hat|| / ||w||: how much of the real-data probe w the synthetic changes span.\n\
          chance = DS of a random span of the same rank k; corrected = captured share above chance;\n\
          align = mean cosine of w and the changes; opposed = changes pointing away from the defect side.\n\
-         Next: spanwatch score {0} --solver nnls | spanwatch calibrate {0} --generator faithful -o faithful.bundle",
+         Next: spanwatch score {0} --solver ridge (the paper's span) | spanwatch report {0} -o report.html\n      \
+         | spanwatch calibrate {0} --generator faithful -o faithful.bundle",
         data.display()
     );
     Ok(())

@@ -37,7 +37,11 @@ pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
     let npy_path = args.output.join("embeddings.npy");
     let file = std::fs::File::create(&npy_path).with_context(|| format!("cannot write {}", npy_path.display()))?;
-    let mut writer = npyz::WriteOptions::new().default_dtype().shape(&[images.len() as u64, model.dim as u64]).writer(std::io::BufWriter::new(file)).begin_nd()?;
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[images.len() as u64, model.dim as u64])
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()?;
     writer.extend(images.iter().flat_map(|p| embeddings[p].iter().copied()))?;
     writer.finish()?;
     let mut index = csv::Writer::from_path(args.output.join("index.csv"))?;
@@ -48,6 +52,13 @@ pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
     }
     index.flush()?;
     std::fs::write(args.output.join("model.json"), serde_json::to_string_pretty(&model)?)?;
-    println!("wrote {} embeddings of d = {} by {} ({}..) to {}", images.len(), model.dim, model.name, &model.sha256[..12], args.output.display());
+    println!(
+        "wrote {} embeddings of d = {} by {} ({}..) to {}",
+        images.len(),
+        model.dim,
+        model.name,
+        &model.sha256[..12],
+        args.output.display()
+    );
     Ok(())
 }

@@ -29,10 +29,8 @@ pub fn curate(w: &[f32], fit: &SpanFit, solver: spanwatch_core::span::Solver, qu
     let utilities = sample_utilities(w, fit, solver, || bar.inc(1));
     bar.finish_and_clear();
     let full = fit.score(w, solver).ds;
-    let rules: [&dyn Fn(usize) -> bool; 2] = [
-        &|i| utilities[i].alignment.is_some_and(|a| a > 0.0) && utilities[i].marginal >= 0.0,
-        &|i| utilities[i].marginal >= 0.0,
-    ];
+    let rules: [&dyn Fn(usize) -> bool; 2] =
+        [&|i| utilities[i].alignment.is_some_and(|a| a > 0.0) && utilities[i].marginal >= 0.0, &|i| utilities[i].marginal >= 0.0];
     for rule in rules {
         let keep: Vec<usize> = (0..n).filter(|&i| rule(i)).collect();
         if !keep.is_empty() && keep.len() < n {
@@ -61,7 +59,12 @@ pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
     }
     writer.flush().with_context(|| format!("cannot write {}", args.output.display()))?;
     if keep.len() == generator.pairs.len() {
-        println!("no subset of {:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {} pairs to {}", name, keep.len(), args.output.display());
+        println!(
+            "no subset of {:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {} pairs to {}",
+            name,
+            keep.len(),
+            args.output.display()
+        );
     } else {
         println!(
             "kept {} of {} pairs of {:?}: DS {subset_ds:.4} (whole set: DS {full_ds:.4}); wrote {}",

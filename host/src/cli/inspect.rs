@@ -61,7 +61,10 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     let top: Vec<String> = bundle.singular_values.iter().take(5).map(|s| format!("{s:.2}")).collect();
     println!("  span         k = {} basis vectors, top singular values {}", bundle.rank(), top.join(", "));
     println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
-    println!("  alert        raise below DS {:.4}, clear above {:.4}, window {} pairs, after {} pairs", a.raise_below, a.clear_above, a.window, a.min_pairs);
+    println!(
+        "  alert        raise below DS {:.4}, clear above {:.4}, window {} pairs, after {} pairs",
+        a.raise_below, a.clear_above, a.window, a.min_pairs
+    );
     let sigma_low = sigma.iter().copied().fold(f32::INFINITY, f32::min);
     let sigma_high = sigma.iter().copied().fold(0f32, f32::max);
     println!("  probe        ||w|| = {:.4}; sigma in [{sigma_low:.3e}, {sigma_high:.3e}]", norm(&w));

@@ -5,7 +5,9 @@ mod demo;
 mod embed;
 mod filter;
 mod inspect;
-mod score;
+mod report;
+pub mod score;
+mod study;
 
 use crate::embedding::CacheChoice;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -65,6 +67,10 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Build the bundled demo dataset from real textures, then score and rank it.
     Demo(demo::DemoArgs),
+    /// Write a self-contained HTML report for a dataset.
+    Report(report::ReportArgs),
+    /// Run the validation study: DS against FID, KID and PRDC on downstream truth.
+    Study(study::StudyArgs),
 }
 
 /// Where the data is and which model embeds it.
@@ -97,8 +103,10 @@ pub struct GeneratorArgs {
 /// How w is reconstructed from the span.
 #[derive(Args, Clone)]
 pub struct SolverArgs {
-    /// Solver: ridge (the paper's default), lstsq (exact truncated projection), nnls (sign-aware cone).
-    #[arg(long, value_enum, default_value_t = SolverName::Ridge)]
+    /// Solver: nnls (the sign-aware cone; the default, chosen by the
+    /// validation study, docs/validation.md), ridge (the paper's span), lstsq
+    /// (exact truncated projection).
+    #[arg(long, value_enum, default_value_t = SolverName::Nnls)]
     pub solver: SolverName,
     /// Ridge parameter lambda (ridge only).
     #[arg(long, default_value_t = 0.01)]
@@ -137,5 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Embed(args) => embed::run(args, g),
         Command::Demo(args) => demo::run(args, g),
+        Command::Study(args) => study::run(args, g),
+        Command::Report(args) => report::run(args, g),
     }
 }

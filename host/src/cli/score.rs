@@ -125,7 +125,17 @@ pub fn format_table(rows: &[GeneratorRow]) -> String {
     let with_ci = rows.iter().any(|r| r.ds_ci.is_some());
     let mut out = format!(
         "{:>4}  {:<18} {:>6} {:>5} {:>7} {:>7}{} {:>7} {:>9} {:>9} {:>8}\n",
-        "rank", "generator", "pairs", "k", "RPE", "DS", if with_ci { "  95% CI        " } else { "" }, "chance", "corrected", "align", "opposed"
+        "rank",
+        "generator",
+        "pairs",
+        "k",
+        "RPE",
+        "DS",
+        if with_ci { "  95% CI        " } else { "" },
+        "chance",
+        "corrected",
+        "align",
+        "opposed"
     );
     for (i, r) in rows.iter().enumerate() {
         let ci = match r.ds_ci {

@@ -6,10 +6,8 @@
 //! The defects are drawn, not photographed, like the seed paper's own
 //! watermark set: a controlled benchmark, not evidence on real defect data.
 
-pub mod defects;
-
+use crate::defects::{Family, Generator};
 use anyhow::{bail, Context, Result};
-use defects::{Generator, Scratch};
 use image::GrayImage;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -21,6 +19,10 @@ pub const TEXTURES: [&str; 3] = ["brick.png", "grass.png", "gravel.png"];
 const TEXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/textures");
 /// Marks a folder as written by `spanwatch demo`, so it may be rewritten.
 const MARKER: &str = ".spanwatch-demo";
+/// The demo's generators for its scratch inspection, from faithful to useless
+/// (the wrong family draws pits).
+pub const DEMO_GENERATORS: [Generator; 5] =
+    [Generator::Faithful, Generator::WrongFamily, Generator::TooFaint, Generator::Photometric, Generator::Copy];
 /// Side of a tile in pixels.
 pub const TILE: u32 = 128;
 
@@ -76,18 +78,19 @@ pub fn build(out: &Path, size: DemoSize, seed: u64) -> Result<PathBuf> {
     for (i, tile) in negatives.iter().enumerate() {
         save(tile, out.join(format!("real/negative/tile_{i:03}.png")))?;
     }
+    let family = Family::Scratch;
     for (i, tile) in positives.iter().enumerate() {
-        save(&Scratch::REAL.draw(tile, &mut rng), out.join(format!("real/positive/defect_{i:03}.png")))?;
+        save(&family.draw(tile, &family.real_ranges(), &mut rng), out.join(format!("real/positive/defect_{i:03}.png")))?;
     }
-    for generator in Generator::ALL {
+    for generator in DEMO_GENERATORS {
         for (i, tile) in negatives.iter().take(size.pairs).enumerate() {
-            save(&generator.apply(tile, &mut rng), out.join(format!("synthetic/{}/tile_{i:03}.png", generator.name())))?;
+            save(&generator.apply(family, tile, i, &mut rng), out.join(format!("synthetic/{}/tile_{i:03}.png", generator.name())))?;
         }
     }
     std::fs::write(
         out.join("README.txt"),
         "spanwatch demo data. Negatives are tiles of real CC0 textures (brick, grass, gravel);\n\
-         the defects (scratches, spots) are DRAWN on them, not photographed.\n",
+         the defects (scratches, pits) are DRAWN on them, not photographed.\n",
     )?;
     Ok(out.to_path_buf())
 }

@@ -17,12 +17,7 @@ pub fn nnls_gram(gram: &DMatrix<f64>, h: &DVector<f64>) -> DVector<f64> {
     let mut gradient = h.clone();
     for _ in 0..3 * n + 10 {
         // The most promising index not yet in the passive set.
-        let Some((j, &g)) = gradient
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !passive[*i])
-            .max_by(|a, b| a.1.total_cmp(b.1))
-        else {
+        let Some((j, &g)) = gradient.iter().enumerate().filter(|(i, _)| !passive[*i]).max_by(|a, b| a.1.total_cmp(b.1)) else {
             break;
         };
         if g <= tolerance {

@@ -142,7 +142,8 @@ mod tests {
     #[test]
     fn gradient_vanishes_at_the_solution() {
         // 6 samples in 3 dimensions, not separable by a tiny margin.
-        let x = DMatrix::from_row_slice(6, 3, &[1.0, 0.2, 0.0, 0.8, -0.1, 0.3, 0.9, 0.4, -0.2, -1.0, 0.1, 0.1, -0.7, 0.3, 0.0, 0.2, -0.2, 0.1]);
+        let x =
+            DMatrix::from_row_slice(6, 3, &[1.0, 0.2, 0.0, 0.8, -0.1, 0.3, 0.9, 0.4, -0.2, -1.0, 0.1, 0.1, -0.7, 0.3, 0.0, 0.2, -0.2, 0.1]);
         let y = [true, true, true, false, false, false];
         let probe = fit(&x, &y, 1.0).unwrap();
         // Primal gradient: X^T (s (p - y)) + w / C = 0 and sum s (p - y) = 0.

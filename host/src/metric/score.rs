@@ -3,7 +3,7 @@
 use super::nnls::nnls_gram;
 use super::svd::thin_svd;
 use nalgebra::{DMatrix, DVector};
-use spanwatch_core::span::{effective_rank, reconstruct_from_basis, SpanScore, Solver};
+use spanwatch_core::span::{effective_rank, reconstruct_from_basis, Solver, SpanScore};
 use std::sync::OnceLock;
 
 /// A fitted span: the difference vectors with their SVD, effective rank k and

@@ -29,11 +29,8 @@ impl Standardization {
             var.iter_mut().zip(*row).zip(&mu).for_each(|((v, &x), m)| *v += (x as f64 - m).powi(2) / n);
         }
         // A dimension is constant when its spread is at round-off level.
-        let sigma: Vec<f32> = var
-            .iter()
-            .zip(&mu)
-            .map(|(v, m)| if v.sqrt() <= 1e-6 * m.abs().max(1e-12) { 0.0 } else { v.sqrt() as f32 })
-            .collect();
+        let sigma: Vec<f32> =
+            var.iter().zip(&mu).map(|(v, m)| if v.sqrt() <= 1e-6 * m.abs().max(1e-12) { 0.0 } else { v.sqrt() as f32 }).collect();
         let constant_dims = sigma.iter().filter(|&&s| s == 0.0).count();
         Standardization { mu: mu.iter().map(|&m| m as f32).collect(), sigma: sigma.into_iter().map(safe_sigma).collect(), constant_dims }
     }

@@ -1,0 +1,99 @@
+//! Scoring one cell of the study (surface, family, generator, model, number
+//! of real positives, number of pairs) with DS and every baseline, and the
+//! downstream truth a generator earns when a classifier is actually trained
+//! on its synthetic positives.
+
+use super::stats::{auroc, f1};
+use crate::metric::baselines::{frechet_distance, kernel_inception_distance, mean_cosine, prdc};
+use crate::metric::probe;
+use crate::metric::{SpanFit, Standardization};
+use nalgebra::DMatrix;
+use spanwatch_core::span::{alignment, Solver};
+
+/// The metrics the study compares, and whether higher means better.
+pub const METRICS: [(&str, bool); 13] = [
+    ("ds_ridge", true),
+    ("ds_lstsq", true),
+    ("ds_nnls", true),
+    ("ds_corrected", true),
+    ("alignment", true),
+    ("frechet", false),
+    ("kid", false),
+    ("precision", true),
+    ("recall", true),
+    ("density", true),
+    ("coverage", true),
+    ("probe_accuracy", true),
+    ("mean_cosine", true),
+];
+
+/// Rows as a matrix.
+pub fn matrix(rows: &[&[f32]]) -> DMatrix<f64> {
+    DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j] as f64)
+}
+
+/// A linear classifier trained on standardized `negatives` (0) and
+/// `positives` (1), tested on `test` with `labels`: (F1 at p = 0.5, AUROC, accuracy).
+pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]], labels: &[bool]) -> (f64, f64, f64) {
+    let train: Vec<&[f32]> = negatives.iter().chain(positives).copied().collect();
+    let standardization = Standardization::fit(&train);
+    let z = |rows: &[&[f32]]| {
+        let z: Vec<Vec<f32>> = rows.iter().map(|r| standardization.apply(r)).collect();
+        DMatrix::from_fn(z.len(), z[0].len(), |i, j| z[i][j] as f64)
+    };
+    let y: Vec<bool> = (0..train.len()).map(|i| i >= negatives.len()).collect();
+    let Ok(model) = probe::fit(&z(&train), &y, 1.0) else {
+        return (0.0, 0.5, 0.5);
+    };
+    let w = nalgebra::DVector::from_iterator(model.w.len(), model.w.iter().map(|&v| v as f64));
+    let scores: Vec<f64> = (z(test) * w).iter().map(|s| s + model.bias).collect();
+    let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
+    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
+    (f1(&predicted, labels), auroc(&scores, labels), accuracy)
+}
+
+/// Inputs of one cell, as embeddings of one model.
+pub struct Cell<'a> {
+    /// Real negatives for training (probe and classifiers).
+    pub negatives: &'a [&'a [f32]],
+    /// Real positives for the probe.
+    pub positives: &'a [&'a [f32]],
+    /// (synthetic, source) embeddings.
+    pub pairs: &'a [(&'a [f32], &'a [f32])],
+    /// Held-out real images with their labels.
+    pub test: &'a [&'a [f32]],
+    /// Labels of `test`.
+    pub labels: &'a [bool],
+}
+
+/// Every metric of [`METRICS`] for one cell, in that order.
+pub fn score_cell(cell: &Cell) -> Vec<f64> {
+    let real: Vec<&[f32]> = cell.negatives.iter().chain(cell.positives).copied().collect();
+    let standardization = Standardization::fit(&real);
+    let z = |rows: &[&[f32]]| rows.iter().map(|r| standardization.apply(r)).collect::<Vec<_>>();
+    let w = crate::pipeline::fit_probe(&z(cell.negatives), &z(cell.positives)).map(|p| p.w).unwrap_or_else(|_| vec![0.0; real[0].len()]);
+    let diffs: Vec<Vec<f32>> = cell.pairs.iter().map(|(s, o)| standardization.difference(s, o)).collect();
+    let fit = SpanFit::new(DMatrix::from_fn(diffs.len(), diffs[0].len(), |i, j| diffs[i][j] as f64));
+    let ridge = fit.score(&w, Solver::Ridge { lambda: 0.01 });
+    let mean_alignment = diffs.iter().map(|d| alignment(&w, d).unwrap_or(0.0)).sum::<f64>() / diffs.len() as f64;
+    let synthetic: Vec<&[f32]> = cell.pairs.iter().map(|(s, _)| *s).collect();
+    let (real_pos, fake) = (matrix(cell.positives), matrix(&synthetic));
+    let k = 5.min(cell.positives.len() - 1).min(synthetic.len() - 1).max(1);
+    let p = prdc(&real_pos, &fake, k);
+    let (_, _, probe_accuracy) = train_and_test(cell.negatives, &synthetic, cell.test, cell.labels);
+    vec![
+        ridge.ds,
+        fit.score(&w, Solver::Lstsq).ds,
+        fit.score(&w, Solver::Nnls).ds,
+        ridge.corrected,
+        mean_alignment,
+        frechet_distance(&real_pos, &fake),
+        kernel_inception_distance(&real_pos, &fake),
+        p.precision,
+        p.recall,
+        p.density,
+        p.coverage,
+        probe_accuracy,
+        mean_cosine(&real_pos, &fake),
+    ]
+}

@@ -1,0 +1,349 @@
+//! The study's outputs: results.csv (every cell), correlations.csv (every
+//! metric against the downstream truth, per family and pooled, at every
+//! sample size), and summary.md.
+
+use super::evaluate::METRICS;
+use super::stats::{pearson, spearman, with_interval, Correlation};
+use super::{CellResult, StudyConfig, TRUTHS};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// A correlation of one metric with one truth over one group of cells.
+#[derive(Clone, Debug)]
+pub struct CorrelationRow {
+    /// Model of the metric.
+    pub model: String,
+    /// Metric name.
+    pub metric: &'static str,
+    /// One of [`TRUTHS`].
+    pub truth: &'static str,
+    /// A family name, or "pooled".
+    pub group: String,
+    /// Real positives.
+    pub n_positives: usize,
+    /// Pairs.
+    pub n_pairs: usize,
+    /// Points (generators x surfaces [x families]).
+    pub points: usize,
+    /// Spearman's rho of the oriented metric (higher = better) with the truth.
+    pub spearman: Correlation,
+    /// Pearson's r of the oriented metric with the truth.
+    pub pearson: Correlation,
+}
+
+/// Every correlation the study reports.
+pub fn correlations(config: &StudyConfig, results: &[CellResult]) -> Vec<CorrelationRow> {
+    let mut groups: Vec<String> = config.families.iter().map(|f| f.name().to_string()).collect();
+    groups.push("pooled".into());
+    let mut rows = Vec::new();
+    for model in &config.models {
+        for &n_positives in &config.positive_counts {
+            for &n_pairs in &config.pair_counts {
+                for group in &groups {
+                    let cells: Vec<&CellResult> = results
+                        .iter()
+                        .filter(|c| {
+                            &c.model == model
+                                && c.n_positives == n_positives
+                                && c.n_pairs == n_pairs
+                                && (group == "pooled" || c.family.name() == group)
+                        })
+                        .collect();
+                    for (index, &(metric, higher_is_better)) in METRICS.iter().enumerate() {
+                        let sign = if higher_is_better { 1.0 } else { -1.0 };
+                        let x: Vec<f64> = cells.iter().map(|c| sign * c.metrics[index]).collect();
+                        for (t, truth) in TRUTHS.into_iter().enumerate() {
+                            let y: Vec<f64> = cells.iter().map(|c| c.truths[t]).collect();
+                            let seed = rows.len() as u64;
+                            rows.push(CorrelationRow {
+                                model: model.clone(),
+                                metric,
+                                truth,
+                                group: group.clone(),
+                                n_positives,
+                                n_pairs,
+                                points: x.len(),
+                                spearman: with_interval(&x, &y, spearman, config.bootstrap, seed),
+                                pearson: with_interval(&x, &y, pearson, config.bootstrap, seed),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+fn write_results(results: &[CellResult], path: &Path) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut header = vec!["surface", "family", "generator", "model", "n_positives", "n_pairs"];
+    header.extend(METRICS.iter().map(|(name, _)| *name));
+    header.extend(TRUTHS);
+    writer.write_record(&header)?;
+    for c in results {
+        let mut record = vec![
+            c.surface.clone(),
+            c.family.name().into(),
+            c.generator.clone(),
+            c.model.clone(),
+            c.n_positives.to_string(),
+            c.n_pairs.to_string(),
+        ];
+        record.extend(c.metrics.iter().map(|v| format!("{v:.6}")));
+        record.extend(c.truths.iter().map(|v| format!("{v:.6}")));
+        writer.write_record(&record)?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+fn write_correlations(rows: &[CorrelationRow], path: &Path) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_record([
+        "model",
+        "metric",
+        "truth",
+        "group",
+        "n_positives",
+        "n_pairs",
+        "points",
+        "spearman",
+        "spearman_low",
+        "spearman_high",
+        "pearson",
+        "pearson_low",
+        "pearson_high",
+    ])?;
+    for r in rows {
+        let f = |v: f64| format!("{v:.4}");
+        writer.write_record([
+            r.model.clone(),
+            r.metric.into(),
+            r.truth.into(),
+            r.group.clone(),
+            r.n_positives.to_string(),
+            r.n_pairs.to_string(),
+            r.points.to_string(),
+            f(r.spearman.value),
+            f(r.spearman.low),
+            f(r.spearman.high),
+            f(r.pearson.value),
+            f(r.pearson.low),
+            f(r.pearson.high),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// The correlation row of one metric, truth, group and sample size.
+pub(super) fn find<'a>(
+    rows: &'a [CorrelationRow],
+    model: &str,
+    metric: &str,
+    truth: &str,
+    group: &str,
+    n_positives: usize,
+    n_pairs: usize,
+) -> Option<&'a CorrelationRow> {
+    rows.iter().find(|r| {
+        r.model == model
+            && r.metric == metric
+            && r.truth == truth
+            && r.group == group
+            && r.n_positives == n_positives
+            && r.n_pairs == n_pairs
+    })
+}
+
+fn cell(c: &Correlation) -> String {
+    if c.value.is_finite() {
+        format!("{:+.2} [{:+.2}, {:+.2}]", c.value, c.low, c.high)
+    } else {
+        "n/a".into()
+    }
+}
+
+/// The DS variants whose structural behaviour the study checks (column of
+/// [`METRICS`], name).
+pub const DS_VARIANTS: [(usize, &str); 4] = [(0, "ds_ridge"), (1, "ds_lstsq"), (2, "ds_nnls"), (3, "ds_corrected")];
+
+/// A structural truth any sane data must show, counted over the (surface,
+/// family, model) cases at the headline sample size.
+#[derive(Clone, Debug)]
+pub struct StructuralCheck {
+    /// The score checked.
+    pub score: &'static str,
+    /// What must hold.
+    pub what: &'static str,
+    /// Cases where it holds.
+    pub holds: usize,
+    /// Cases.
+    pub cases: usize,
+}
+
+/// The structural checks for every DS variant.
+pub fn structural_checks(config: &StudyConfig, results: &[CellResult]) -> Vec<StructuralCheck> {
+    let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
+    let mut checks = Vec::new();
+    for (column, score) in DS_VARIANTS {
+        let mut counts = [(0, 0); 3];
+        for surface in &config.surfaces {
+            for family in &config.families {
+                for model in &config.models {
+                    let cells: Vec<&CellResult> = results
+                        .iter()
+                        .filter(|c| {
+                            &c.surface == surface
+                                && c.family == *family
+                                && &c.model == model
+                                && c.n_positives == n_pos
+                                && c.n_pairs == n_pairs
+                        })
+                        .collect();
+                    let by_name = |name: &str| cells.iter().find(|c| c.generator == name).map(|c| c.metrics[column]);
+                    let (Some(copy), Some(faithful)) = (by_name("copy"), by_name("faithful")) else { continue };
+                    let lowest = cells.iter().all(|c| c.generator == "copy" || c.metrics[column] > copy);
+                    for (slot, holds) in
+                        [Some(lowest), by_name("photometric").map(|p| faithful > p), by_name("noise").map(|n| faithful > n)]
+                            .into_iter()
+                            .enumerate()
+                    {
+                        if let Some(holds) = holds {
+                            counts[slot].0 += holds as usize;
+                            counts[slot].1 += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let whats = [
+            "the unchanged copy scores lowest of all generators",
+            "faithful scores above photometric-only",
+            "faithful scores above noise-only",
+        ];
+        for (what, (holds, cases)) in whats.into_iter().zip(counts) {
+            checks.push(StructuralCheck { score, what, holds, cases });
+        }
+    }
+    checks
+}
+
+/// A table of rho for every metric (rows) at every sample size (columns).
+fn sweep_table<'a>(md: &mut String, title: &str, unit: &str, sizes: &[usize], row: impl Fn(&str, usize) -> Option<&'a CorrelationRow>) {
+    let _ = writeln!(md, "\n### {title}\n");
+    let _ = writeln!(md, "| metric | {} |", sizes.iter().map(|n| format!("{n} {unit}")).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(md, "|---|{}", "---|".repeat(sizes.len()));
+    for (metric, _) in METRICS {
+        let values: Vec<String> =
+            sizes.iter().map(|&n| row(metric, n).map_or("n/a".into(), |r| format!("{:+.2}", r.spearman.value))).collect();
+        let _ = writeln!(md, "| {metric} | {} |", values.join(" | "));
+    }
+}
+
+fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]) -> String {
+    let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
+    let mut md = String::new();
+    let _ = writeln!(md, "# spanwatch validation study\n");
+    let _ = writeln!(
+        md,
+        "Surfaces {:?}; families {:?}; {} generators; models {:?}; pairs {:?}; real positives {:?}; {} train negatives, {} + {} held-out test images per family.\n",
+        config.surfaces,
+        config.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        config.generators.len(),
+        config.models,
+        config.pair_counts,
+        config.positive_counts,
+        config.train_negatives,
+        config.test_negatives,
+        config.test_positives
+    );
+    let _ = writeln!(md, "**The defects are drawn on real CC0 surface textures, not photographed**: a controlled benchmark, not evidence on real defect data.\n");
+    let _ = writeln!(md, "Downstream truth, actually trained: logistic regression on the *other* model's embeddings, trained on real negatives plus all {n_pairs} synthetic positives, tested on held-out real images (F1 at p = 0.5, and AUROC). Correlations are across generators (x surfaces [x families]), with 95% bootstrap intervals; FID and KID are negated so that higher is better for every metric.\n");
+    for model in &config.models {
+        let _ = writeln!(md, "## {model}: Spearman rho with downstream F1 ({n_pos} real positives, {n_pairs} pairs)\n");
+        let mut groups: Vec<String> = vec!["pooled".into()];
+        groups.extend(config.families.iter().map(|f| f.name().to_string()));
+        let _ = writeln!(md, "| metric | {} | Pearson r (pooled) | rho with AUROC (pooled) |", groups.join(" | "));
+        let _ = writeln!(md, "|---|{}---|---|", "---|".repeat(groups.len()));
+        for (metric, _) in METRICS {
+            let values: Vec<String> = groups
+                .iter()
+                .map(|g| find(rows, model, metric, "lr_f1", g, n_pos, n_pairs).map_or("n/a".into(), |r| cell(&r.spearman)))
+                .collect();
+            let pearson = find(rows, model, metric, "lr_f1", "pooled", n_pos, n_pairs).map_or("n/a".into(), |r| cell(&r.pearson));
+            let others: Vec<String> = ["lr_auroc"]
+                .iter()
+                .map(|t| find(rows, model, metric, t, "pooled", n_pos, n_pairs).map_or("n/a".into(), |r| cell(&r.spearman)))
+                .collect();
+            let _ = writeln!(md, "| {metric} | {} | {pearson} | {} |", values.join(" | "), others.join(" | "));
+        }
+        sweep_table(
+            &mut md,
+            &format!("{model}: pooled rho with F1 against the number of pairs ({n_pos} real positives)"),
+            "pairs",
+            &config.pair_counts,
+            |metric, n| find(rows, model, metric, "lr_f1", "pooled", n_pos, n),
+        );
+        sweep_table(
+            &mut md,
+            &format!("{model}: pooled rho with F1 against the number of real positives ({n_pairs} pairs)"),
+            "positives",
+            &config.positive_counts,
+            |metric, n| find(rows, model, metric, "lr_f1", "pooled", n, n_pairs),
+        );
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md, "## Per generator (mean over surfaces and families, {n_pos} positives, {n_pairs} pairs)\n");
+    let _ = writeln!(md, "| generator | model | DS ridge | DS nnls | alignment | FID | downstream F1 | downstream AUROC |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for generator in &config.generators {
+        for model in &config.models {
+            let cells: Vec<&CellResult> = results
+                .iter()
+                .filter(|c| c.generator == generator.name() && &c.model == model && c.n_positives == n_pos && c.n_pairs == n_pairs)
+                .collect();
+            let mean = |f: &dyn Fn(&CellResult) -> f64| cells.iter().map(|c| f(c)).sum::<f64>() / cells.len().max(1) as f64;
+            let _ = writeln!(
+                md,
+                "| {} | {model} | {:.4} | {:.4} | {:+.3} | {:.1} | {:.3} | {:.3} |",
+                generator.name(),
+                mean(&|c| c.metrics[0]),
+                mean(&|c| c.metrics[2]),
+                mean(&|c| c.metrics[4]),
+                mean(&|c| c.metrics[5]),
+                mean(&|c| c.truths[0]),
+                mean(&|c| c.truths[1])
+            );
+        }
+    }
+    let _ = writeln!(md, "\n## Structural checks\n");
+    let _ = writeln!(md, "Counted over (surface, family, model) cases at {n_pos} real positives and {n_pairs} pairs.\n");
+    let _ = writeln!(md, "| score | check | holds |");
+    let _ = writeln!(md, "|---|---|---|");
+    for c in structural_checks(config, results) {
+        let _ = writeln!(md, "| {} | {} | {} of {} |", c.score, c.what, c.holds, c.cases);
+    }
+    md
+}
+
+/// Writes results.csv, correlations.csv and summary.md under `out`.
+pub fn write(config: &StudyConfig, results: &[CellResult], out: &Path) -> Result<()> {
+    write_results(results, &out.join("results.csv"))?;
+    let rows = correlations(config, results);
+    write_correlations(&rows, &out.join("correlations.csv"))?;
+    std::fs::write(out.join("summary.md"), summary(config, results, &rows))
+        .with_context(|| format!("cannot write {}", out.join("summary.md").display()))?;
+    super::plots::score_vs_truth(config, results, &rows, "ds_ridge", &out.join("ds_ridge_vs_f1.svg"))?;
+    super::plots::score_vs_truth(config, results, &rows, "ds_nnls", &out.join("ds_nnls_vs_f1.svg"))?;
+    super::plots::rho_bars(config, &rows, &out.join("rho_by_metric.svg"))?;
+    super::plots::rho_vs_pairs(
+        config,
+        &rows,
+        &["ds_ridge", "ds_nnls", "alignment", "frechet", "kid", "precision"],
+        &out.join("rho_vs_pairs.svg"),
+    )?;
+    Ok(())
+}

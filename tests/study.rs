@@ -1,0 +1,54 @@
+//! `spanwatch study --quick` end to end on real textures with both bundled
+//! models: it must write its outputs and show the structural truths that hold
+//! on any sane data for the default score (the sign-aware cone, chosen by the
+//! study; see docs/validation.md).
+
+use std::process::Command;
+
+#[test]
+fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    if !models.join("vit_s14_b1.onnx").is_file() {
+        assert!(std::env::var_os("CI").is_none(), "models/vit_s14_b1.onnx is missing in CI");
+        eprintln!("SKIPPED: the study needs models/vit_s14_b1.onnx (models/fetch_vit_s14.py makes it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let output = Command::new(env!("CARGO_BIN_EXE_spanwatch"))
+        .args(["study", "--quick", "--quiet", "-o", out.to_str().unwrap(), "--cache", dir.path().join("cache").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    println!("{stdout}");
+
+    // 1 surface x 1 family x 10 generators x 2 models x 2 positive counts x 2 pair counts.
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(results.lines().count(), 1 + 80);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("drawn on real CC0 surface textures, not photographed"));
+    for figure in ["ds_ridge_vs_f1.svg", "ds_nnls_vs_f1.svg", "rho_by_metric.svg", "rho_vs_pairs.svg"] {
+        let svg = std::fs::read_to_string(out.join(figure)).unwrap();
+        assert!(svg.starts_with("<svg") && (svg.contains("<circle") || svg.contains("<rect")), "{figure} is not a drawn SVG");
+    }
+
+    // The structural truths, for the default score, in every (model) case.
+    for line in stdout.lines().filter(|l| l.trim_start().starts_with("ds_nnls")) {
+        let counts: Vec<&str> = line.rsplit(": ").next().unwrap().split(" of ").collect();
+        assert_eq!(counts[0], counts[1], "structural truth fails: {line}");
+    }
+    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("ds_nnls")).count(), 3);
+
+    // Downstream truth is real training: the faithful generator's classifier
+    // beats the unchanged copy's on held-out real images, for both models.
+    let rows: Vec<Vec<&str>> = results.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for (model, truth) in [("efficientnet-lite0", "lr_auroc"), ("vit-s14", "lr_auroc")] {
+        let auroc = |generator: &str| -> f64 {
+            rows.iter().find(|r| r[col("model")] == model && r[col("generator")] == generator).unwrap()[col(truth)].parse().unwrap()
+        };
+        assert!(auroc("faithful") > auroc("copy") + 0.1, "{model} {truth}: faithful {} vs copy {}", auroc("faithful"), auroc("copy"));
+    }
+}
