@@ -250,21 +250,28 @@ fn per_sample_csv_and_filter() {
     assert!(records.iter().filter(|r| &r[0] == "copy").all(|r| r[3].is_empty() && r[4].parse::<f64>().unwrap() == 0.0));
 
     let kept = dir.path().join("kept.csv");
-    let out = run(&["filter", demo(), "--generator", "photometric", "-o", kept.to_str().unwrap(), "--quiet"]);
-    assert_success(&out);
-    let message = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&kept).unwrap().records().map(|r| r.unwrap()).collect();
-    assert!(!rows.is_empty() && rows.len() <= 30);
-    for row in &rows {
-        assert!(shared().demo.join("synthetic/photometric").join(&row[0]).is_file());
-        assert_eq!(&row[0], &row[1], "demo pairs share stems");
-    }
+    let kept_pairs = |solver: &str| -> (Vec<csv::StringRecord>, String) {
+        let out = run(&["filter", demo(), "--generator", "photometric", "-o", kept.to_str().unwrap(), "--solver", solver, "--quiet"]);
+        assert_success(&out);
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&kept).unwrap().records().map(|r| r.unwrap()).collect();
+        for row in &rows {
+            assert!(shared().demo.join("synthetic/photometric").join(&row[0]).is_file());
+            assert_eq!(&row[0], &row[1], "demo pairs share stems");
+        }
+        (rows, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let numbers = |message: &str| -> Vec<f64> {
+        message.split(|c: char| c != '.' && !c.is_ascii_digit()).filter(|t| t.contains('.') && t.len() > 2).map(|t| t.parse().unwrap()).collect()
+    };
+    // The cone (default): its support reproduces the whole set's DS with fewer pairs.
+    let (rows, message) = kept_pairs("nnls");
+    assert!(!rows.is_empty() && rows.len() < 30, "{message}");
+    let ds = numbers(&message);
+    assert_eq!(ds[0], ds[1], "the cone's support keeps its DS: {message}");
+    // A span solver: a kept subset must score higher than the whole set.
+    let (rows, message) = kept_pairs("ridge");
     if rows.len() < 30 {
-        let ds: Vec<f64> = message
-            .split("DS ")
-            .skip(1)
-            .map(|s| s.split(|c: char| c != '.' && !c.is_ascii_digit()).next().unwrap().parse().unwrap())
-            .collect();
+        let ds = numbers(&message);
         assert!(ds[0] > ds[1], "the curated subset must score higher: {message}");
     }
 }

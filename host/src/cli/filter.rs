@@ -6,6 +6,7 @@ use crate::metric::SpanFit;
 use crate::pipeline::prepare;
 use crate::progress;
 use anyhow::{Context, Result};
+use spanwatch_core::span::Solver;
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch filter`.
@@ -19,28 +20,52 @@ pub struct FilterArgs {
     output: PathBuf,
 }
 
-/// The curated subset: samples whose change points toward the defect side
+/// What `filter` kept.
+pub struct Curation {
+    /// Indices of the kept pairs.
+    pub keep: Vec<usize>,
+    /// DS of the kept pairs.
+    pub subset_ds: f64,
+    /// DS of the whole set.
+    pub full_ds: f64,
+}
+
+/// The curated subset.
+///
+/// With the cone (the default), removing samples can never raise DS: the cone
+/// only shrinks. The samples worth keeping are its support, those with a
+/// positive weight in the NNLS reconstruction of w: they reproduce the whole
+/// set's DS exactly, and every other sample adds nothing toward w.
+///
+/// With a span solver, a subset can score higher (through the effective-rank
+/// truncation): samples whose change points toward the defect side
 /// (alignment > 0) and whose removal would not raise DS; if that subset does
 /// not score higher than the whole set, only the second rule; if neither
-/// scores higher, the whole set (and the output says so).
-pub fn curate(w: &[f32], fit: &SpanFit, solver: spanwatch_core::span::Solver, quiet: bool) -> (Vec<usize>, f64, f64) {
+/// does, the whole set.
+pub fn curate(w: &[f32], fit: &SpanFit, solver: Solver, quiet: bool) -> Curation {
     let n = fit.diffs().nrows();
+    let full_ds = fit.score(w, solver).ds;
+    if solver == Solver::Nnls {
+        let alpha = fit.cone_weights(w);
+        let keep: Vec<usize> = (0..n).filter(|&i| alpha[i] > 0.0).collect();
+        let subset_ds = if keep.is_empty() { 0.0 } else { SpanFit::new(select_rows(fit.diffs(), &keep)).score(w, solver).ds };
+        return Curation { keep, subset_ds, full_ds };
+    }
     let bar = progress::bar(n, "per-sample", quiet);
     let utilities = sample_utilities(w, fit, solver, || bar.inc(1));
     bar.finish_and_clear();
-    let full = fit.score(w, solver).ds;
     let rules: [&dyn Fn(usize) -> bool; 2] =
         [&|i| utilities[i].alignment.is_some_and(|a| a > 0.0) && utilities[i].marginal >= 0.0, &|i| utilities[i].marginal >= 0.0];
     for rule in rules {
         let keep: Vec<usize> = (0..n).filter(|&i| rule(i)).collect();
         if !keep.is_empty() && keep.len() < n {
-            let subset = SpanFit::new(select_rows(fit.diffs(), &keep)).score(w, solver).ds;
-            if subset > full {
-                return (keep, subset, full);
+            let subset_ds = SpanFit::new(select_rows(fit.diffs(), &keep)).score(w, solver).ds;
+            if subset_ds > full_ds {
+                return Curation { keep, subset_ds, full_ds };
             }
         }
     }
-    ((0..n).collect(), full, full)
+    Curation { keep: (0..n).collect(), subset_ds: full_ds, full_ds }
 }
 
 pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
@@ -49,7 +74,7 @@ pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
     let generator = prepared.generator(name)?;
     let solver = solver.solver();
     let fit = SpanFit::new(generator.diffs.clone());
-    let (keep, subset_ds, full_ds) = curate(&prepared.probe.w, &fit, solver, global.quiet);
+    let Curation { keep, subset_ds, full_ds } = curate(&prepared.probe.w, &fit, solver, global.quiet);
     let mut writer = csv::Writer::from_path(&args.output).with_context(|| format!("cannot write {}", args.output.display()))?;
     writer.write_record(["synthetic", "source"])?;
     for &i in &keep {
@@ -58,21 +83,19 @@ pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
         writer.write_record([name(&pair.synthetic), name(&pair.source)])?;
     }
     writer.flush().with_context(|| format!("cannot write {}", args.output.display()))?;
-    if keep.len() == generator.pairs.len() {
+    let n = generator.pairs.len();
+    let destination = args.output.display();
+    if solver == Solver::Nnls {
         println!(
-            "no subset of {:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {} pairs to {}",
-            name,
+            "kept {} of {n} pairs of {name:?}: the support of the cone reproduces its DS ({subset_ds:.4}; whole set {full_ds:.4}), \
+             the other {} add nothing toward w; wrote {destination}",
             keep.len(),
-            args.output.display()
+            n - keep.len()
         );
+    } else if keep.len() == n {
+        println!("no subset of {name:?} scores higher than the whole set (DS {full_ds:.4}); wrote all {n} pairs to {destination}");
     } else {
-        println!(
-            "kept {} of {} pairs of {:?}: DS {subset_ds:.4} (whole set: DS {full_ds:.4}); wrote {}",
-            keep.len(),
-            generator.pairs.len(),
-            name,
-            args.output.display()
-        );
+        println!("kept {} of {n} pairs of {name:?}: DS {subset_ds:.4} (whole set: DS {full_ds:.4}); wrote {destination}", keep.len());
     }
     Ok(())
 }

@@ -50,6 +50,14 @@ impl SpanFit {
         self.singular_values.first().is_none_or(|&s| s == 0.0)
     }
 
+    /// The non-negative weights alpha of the difference vectors that best
+    /// reconstruct w (the cone solution); zero for the vectors the cone does not use.
+    pub fn cone_weights(&self, w: &[f32]) -> DVector<f64> {
+        let gram = self.gram.get_or_init(|| &self.diffs * self.diffs.transpose());
+        let w64 = DVector::from_iterator(w.len(), w.iter().map(|&v| v as f64));
+        nnls_gram(gram, &(&self.diffs * &w64))
+    }
+
     /// Reconstructs w from the span with `solver` and scores it.
     pub fn score(&self, w: &[f32], solver: Solver) -> SpanScore {
         let mut w_hat = vec![0f32; w.len()];
@@ -59,10 +67,7 @@ impl SpanFit {
                 reconstruct_from_basis(w, &self.basis, &top_k, solver, &mut w_hat).expect("basis solvers");
             }
             Solver::Nnls => {
-                let gram = self.gram.get_or_init(|| &self.diffs * self.diffs.transpose());
-                let w64 = DVector::from_iterator(w.len(), w.iter().map(|&v| v as f64));
-                let alpha = nnls_gram(gram, &(&self.diffs * &w64));
-                let reconstruction = self.diffs.transpose() * alpha;
+                let reconstruction = self.diffs.transpose() * self.cone_weights(w);
                 w_hat.iter_mut().zip(reconstruction.iter()).for_each(|(o, &v)| *o = v as f32);
             }
         }
