@@ -261,7 +261,11 @@ fn per_sample_csv_and_filter() {
         (rows, String::from_utf8_lossy(&out.stdout).into_owned())
     };
     let numbers = |message: &str| -> Vec<f64> {
-        message.split(|c: char| c != '.' && !c.is_ascii_digit()).filter(|t| t.contains('.') && t.len() > 2).map(|t| t.parse().unwrap()).collect()
+        message
+            .split(|c: char| c != '.' && !c.is_ascii_digit())
+            .filter(|t| t.contains('.') && t.len() > 2)
+            .map(|t| t.parse().unwrap())
+            .collect()
     };
     // The cone (default): its support reproduces the whole set's DS with fewer pairs.
     let (rows, message) = kept_pairs("nnls");

@@ -3,9 +3,11 @@
 //!
 //! It holds what both the host calibration CLI and the edge monitor need, in
 //! one place: the calibration bundle format ([`bundle`]), standardization of
-//! embeddings ([`standardize`]), and scoring a probe vector against a span of
-//! difference vectors ([`span`]). Everything here works on caller-provided
-//! slices; nothing allocates. The `std` feature only adds bundle *encoding*
+//! embeddings ([`standardize`]), scoring a probe vector against a span of
+//! difference vectors ([`span`]), the streaming window tracker ([`tracker`],
+//! on the fixed-size linear algebra of [`gram`]), the alert policy
+//! ([`alert`]) and the alarm output over embedded-hal ([`alarm`]). Nothing
+//! here allocates; sizes are fixed at compile time or by the caller's slices. The `std` feature only adds bundle *encoding*
 //! (the host writes bundles, the device only reads them).
 #![no_std]
 #![forbid(unsafe_code)]
@@ -14,9 +16,13 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod alarm;
+pub mod alert;
 pub mod bundle;
+pub mod gram;
 pub mod span;
 pub mod standardize;
+pub mod tracker;
 mod vector;
 
 pub use vector::{dot, norm};

@@ -113,15 +113,16 @@ impl SpanScore {
     /// Scores `w_hat` as a reconstruction of `w` by a span of dimension `k`
     /// in d = `w.len()` dimensions. A zero `w` scores as no span at all.
     pub fn new(w: &[f32], w_hat: &[f32], k: usize) -> SpanScore {
-        let w_norm = norm(w);
-        let d = w.len().max(1) as f64;
-        let chance = (k as f64 / d).min(1.0);
-        let (rpe, capture) = if w_norm > 0.0 {
-            let residual = libm::sqrt(w.iter().zip(w_hat).map(|(&a, &b)| (a as f64 - b as f64) * (a as f64 - b as f64)).sum());
-            (residual / w_norm, dot(w_hat, w_hat) / (w_norm * w_norm))
-        } else {
-            (1.0, 0.0)
-        };
+        let residual: f64 = w.iter().zip(w_hat).map(|(&a, &b)| (a as f64 - b as f64) * (a as f64 - b as f64)).sum();
+        SpanScore::from_norms(dot(w, w), residual, dot(w_hat, w_hat), k, w.len())
+    }
+
+    /// The same scores from squared norms: ||w||^2, ||w - w_hat||^2 and
+    /// ||w_hat||^2, for a span of dimension `k` in `d` dimensions (the
+    /// tracker knows these from its Gram matrix without forming w_hat).
+    pub fn from_norms(w_norm2: f64, residual2: f64, w_hat_norm2: f64, k: usize, d: usize) -> SpanScore {
+        let chance = (k as f64 / d.max(1) as f64).min(1.0);
+        let (rpe, capture) = if w_norm2 > 0.0 { (libm::sqrt(residual2.max(0.0) / w_norm2), w_hat_norm2 / w_norm2) } else { (1.0, 0.0) };
         let corrected = if chance < 1.0 { (capture - chance) / (1.0 - chance) } else { 0.0 };
         SpanScore { rpe, ds: 1.0 - rpe, capture, chance_ds: 1.0 - libm::sqrt(1.0 - chance), corrected }
     }

@@ -1,16 +1,11 @@
 //! `spanwatch calibrate`: the edge monitor's calibration bundle.
 
 use super::{GeneratorArgs, Global};
-use crate::metric::bootstrap::quantile;
-use crate::metric::per_sample::select_rows;
+use crate::metric::band::alert_band;
 use crate::metric::SpanFit;
 use crate::pipeline::prepare;
 use anyhow::{bail, Context, Result};
-use nalgebra::DMatrix;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use spanwatch_core::bundle::{AlertBand, Bundle, F32Le, ModelIdentity};
-use spanwatch_core::span::Solver;
+use spanwatch_core::bundle::{Bundle, F32Le, ModelIdentity};
 use std::path::PathBuf;
 
 /// Fewest pairs a calibration accepts: the alert band needs windows of at
@@ -35,26 +30,6 @@ pub struct CalibrateArgs {
     /// Seed for drawing the windows.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-}
-
-/// The alert band: the DS that windows of `window` good calibration pairs
-/// reach. The alert is raised below their 5th percentile and cleared above
-/// their 25th, so a single noisy window neither raises nor flaps it.
-pub fn alert_band(diffs: &DMatrix<f64>, w: &[f32], solver: Solver, window: usize, windows: usize, seed: u64) -> AlertBand {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut values: Vec<f64> = (0..windows.max(1))
-        .map(|_| {
-            let picked = rand::seq::index::sample(&mut rng, diffs.nrows(), window).into_vec();
-            SpanFit::new(select_rows(diffs, &picked)).score(w, solver).ds
-        })
-        .collect();
-    values.sort_by(f64::total_cmp);
-    AlertBand {
-        window: window as u32,
-        min_pairs: window as u32,
-        raise_below: quantile(&values, 0.05),
-        clear_above: quantile(&values, 0.25),
-    }
 }
 
 pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {

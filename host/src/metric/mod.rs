@@ -3,6 +3,7 @@
 //! vectors, the solvers, and what is built on them (bootstrap intervals,
 //! per-sample utility).
 
+pub mod band;
 pub mod baselines;
 pub mod bootstrap;
 pub mod nnls;

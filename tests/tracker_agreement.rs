@@ -1,0 +1,64 @@
+//! The edge's streaming tracker (no_std core) against the host's batch score
+//! on the same vectors: real EfficientNet difference vectors of the demo's
+//! faithful generator, then of its photometric one (a stream that degrades
+//! halfway). After every pair, the tracker's window scores must equal the
+//! batch scores of the same window within 1e-3.
+
+use nalgebra::DMatrix;
+use spanwatch::metric::{SpanFit, Standardization};
+use spanwatch::pipeline::fit_probe;
+use spanwatch_core::span::Solver;
+use spanwatch_core::tracker::SpanTracker;
+use std::path::Path;
+
+const D: usize = 1280;
+const WINDOW: usize = 16;
+
+fn rows(name: &str) -> Vec<Vec<f32>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/metric").join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let d = npy.shape()[1] as usize;
+    npy.into_vec::<f32>().unwrap().chunks(d).map(|c| c.to_vec()).collect()
+}
+
+#[test]
+fn streamed_window_scores_equal_the_batch_scores() {
+    let (neg, pos) = (rows("demo_neg.npy"), rows("demo_pos.npy"));
+    let real: Vec<&[f32]> = neg.iter().chain(&pos).map(|r| r.as_slice()).collect();
+    let standardization = Standardization::fit(&real);
+    let z = |r: &Vec<Vec<f32>>| r.iter().map(|e| standardization.apply(e)).collect::<Vec<_>>();
+    let w = fit_probe(&z(&neg), &z(&pos)).unwrap().w;
+    let mut stream: Vec<Vec<f32>> = Vec::new();
+    for generator in ["faithful", "photometric"] {
+        let (syn, src) = (rows(&format!("demo_{generator}_syn.npy")), rows(&format!("demo_{generator}_src.npy")));
+        stream.extend(syn.iter().zip(&src).map(|(a, b)| standardization.difference(a, b)));
+    }
+    let w_array: [f32; D] = w.as_slice().try_into().unwrap();
+    let mut tracker = Box::new(SpanTracker::<D, WINDOW>::new(&w_array, 0.01));
+    let mut worst: f64 = 0.0;
+    for (t, d) in stream.iter().enumerate() {
+        let report = tracker.push(d.as_slice().try_into().unwrap());
+        let window = &stream[(t + 1).saturating_sub(WINDOW)..=t];
+        let fit = SpanFit::new(DMatrix::from_fn(window.len(), D, |i, j| window[i][j] as f64));
+        let (ridge, cone) = (fit.score(&w, Solver::Ridge { lambda: 0.01 }), fit.score(&w, Solver::Nnls));
+        assert_eq!(report.scores.k, fit.k(), "pair {t}: effective rank");
+        assert_eq!(report.scores.window, window.len());
+        for (name, streamed, batch) in [("ridge", report.scores.ridge.ds, ridge.ds), ("cone", report.scores.cone.ds, cone.ds)] {
+            assert!((streamed - batch).abs() <= 1e-3, "pair {t} {name}: streamed {streamed} vs batch {batch}");
+            worst = worst.max((streamed - batch).abs());
+        }
+    }
+    println!("largest difference between streamed and batch DS over {} pairs: {worst:.2e}", stream.len());
+}
+
+#[test]
+fn tracker_memory_is_fixed_and_small() {
+    let full = std::mem::size_of::<SpanTracker<1280, 64>>();
+    let small = std::mem::size_of::<SpanTracker<384, 64>>();
+    println!("SpanTracker<1280, 64>: {full} bytes; SpanTracker<384, 64>: {small} bytes");
+    assert!(full < 8 * 1024 * 1024, "{full} bytes");
+    // W x D f32 ring, W x W f64 Gram, w, and O(W) bookkeeping.
+    assert!(full < 64 * 1280 * 4 + 64 * 64 * 8 + 1280 * 4 + 64 * 32);
+    assert!(small < 64 * 384 * 4 + 64 * 64 * 8 + 384 * 4 + 64 * 32);
+}
