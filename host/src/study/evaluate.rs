@@ -5,7 +5,7 @@
 
 use super::stats::{auroc, f1};
 use crate::metric::baselines::{frechet_distance, kernel_inception_distance, mean_cosine, prdc};
-use crate::metric::probe;
+use crate::metric::probe::{self, ProbeError};
 use crate::metric::{SpanFit, Standardization};
 use nalgebra::DMatrix;
 use spanwatch_core::span::{alignment, Solver};
@@ -34,7 +34,7 @@ pub fn matrix(rows: &[&[f32]]) -> DMatrix<f64> {
 
 /// A linear classifier trained on standardized `negatives` (0) and
 /// `positives` (1), tested on `test` with `labels`: (F1 at p = 0.5, AUROC, accuracy).
-pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]], labels: &[bool]) -> (f64, f64, f64) {
+pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]], labels: &[bool]) -> Result<(f64, f64, f64), ProbeError> {
     let train: Vec<&[f32]> = negatives.iter().chain(positives).copied().collect();
     let standardization = Standardization::fit(&train);
     let z = |rows: &[&[f32]]| {
@@ -42,14 +42,12 @@ pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]
         DMatrix::from_fn(z.len(), z[0].len(), |i, j| z[i][j] as f64)
     };
     let y: Vec<bool> = (0..train.len()).map(|i| i >= negatives.len()).collect();
-    let Ok(model) = probe::fit(&z(&train), &y, 1.0) else {
-        return (0.0, 0.5, 0.5);
-    };
+    let model = probe::fit(&z(&train), &y, 1.0)?;
     let w = nalgebra::DVector::from_iterator(model.w.len(), model.w.iter().map(|&v| v as f64));
     let scores: Vec<f64> = (z(test) * w).iter().map(|s| s + model.bias).collect();
     let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
     let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
-    (f1(&predicted, labels), auroc(&scores, labels), accuracy)
+    Ok((f1(&predicted, labels), auroc(&scores, labels), accuracy))
 }
 
 /// Inputs of one cell, as embeddings of one model.
@@ -67,11 +65,11 @@ pub struct Cell<'a> {
 }
 
 /// Every metric of [`METRICS`] for one cell, in that order.
-pub fn score_cell(cell: &Cell) -> Vec<f64> {
+pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
     let real: Vec<&[f32]> = cell.negatives.iter().chain(cell.positives).copied().collect();
     let standardization = Standardization::fit(&real);
     let z = |rows: &[&[f32]]| rows.iter().map(|r| standardization.apply(r)).collect::<Vec<_>>();
-    let w = crate::pipeline::fit_probe(&z(cell.negatives), &z(cell.positives)).map(|p| p.w).unwrap_or_else(|_| vec![0.0; real[0].len()]);
+    let w = crate::pipeline::fit_probe(&z(cell.negatives), &z(cell.positives))?.w;
     let diffs: Vec<Vec<f32>> = cell.pairs.iter().map(|(s, o)| standardization.difference(s, o)).collect();
     let fit = SpanFit::new(DMatrix::from_fn(diffs.len(), diffs[0].len(), |i, j| diffs[i][j] as f64));
     let ridge = fit.score(&w, Solver::Ridge { lambda: 0.01 });
@@ -80,8 +78,8 @@ pub fn score_cell(cell: &Cell) -> Vec<f64> {
     let (real_pos, fake) = (matrix(cell.positives), matrix(&synthetic));
     let k = 5.min(cell.positives.len() - 1).min(synthetic.len() - 1).max(1);
     let p = prdc(&real_pos, &fake, k);
-    let (_, _, probe_accuracy) = train_and_test(cell.negatives, &synthetic, cell.test, cell.labels);
-    vec![
+    let (_, _, probe_accuracy) = train_and_test(cell.negatives, &synthetic, cell.test, cell.labels)?;
+    Ok(vec![
         ridge.ds,
         fit.score(&w, Solver::Lstsq).ds,
         fit.score(&w, Solver::Nnls).ds,
@@ -95,5 +93,5 @@ pub fn score_cell(cell: &Cell) -> Vec<f64> {
         p.coverage,
         probe_accuracy,
         mean_cosine(&real_pos, &fake),
-    ]
+    ])
 }

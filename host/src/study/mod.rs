@@ -144,11 +144,11 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
         let session = EmbeddingSession::open(model, cache, quiet)?;
         embeddings.insert(model, session.embed_all(paths.iter().copied())?);
     }
-    let truths = truths(config, &surfaces, &embeddings);
+    let truths = truths(config, &surfaces, &embeddings)?;
     let jobs = jobs(config, &surfaces);
     let bar = progress::bar(jobs.len(), "scoring", quiet);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results: Vec<CellResult> = std::thread::scope(|scope| {
+    let results: Vec<CellResult> = std::thread::scope(|scope| -> Result<Vec<CellResult>> {
         let workers: Vec<_> = jobs
             .chunks(jobs.len().div_ceil(threads).max(1))
             .map(|part| {
@@ -165,7 +165,7 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
             })
             .collect();
         workers.into_iter().flat_map(|w| w.join().expect("scoring worker panicked")).collect()
-    });
+    })?;
     bar.finish_and_clear();
     report::write(config, &results, out)?;
     Ok(results)
@@ -202,7 +202,8 @@ fn jobs<'a>(config: &StudyConfig, surfaces: &'a [SurfaceImages]) -> Vec<Job<'a>>
 
 type Embeddings<'a> = BTreeMap<&'a str, BTreeMap<PathBuf, Vec<f32>>>;
 type Truths = BTreeMap<(String, Family, String, usize), (f64, f64)>;
-fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &Truths) -> CellResult {
+
+fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &Truths) -> Result<CellResult> {
     let model = &config.models[job.model_index];
     let e = &embeddings[model.as_str()];
     let get = |p: &PathBuf| e[p].as_slice();
@@ -216,16 +217,26 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
     let truth_model = (job.model_index + 1) % config.models.len();
     let (lr_f1, lr_auroc) = truths[&(images.surface.clone(), job.family, job.generator.clone(), truth_model)];
     let cell = evaluate::Cell { negatives: &negatives, positives: &positives, pairs: &pairs, test: &test, labels: &labels };
-    CellResult {
+    let metrics = evaluate::score_cell(&cell).with_context(|| {
+        format!(
+            "{} / {} / {} / {model}: {} positives, {} pairs",
+            images.surface,
+            job.family.name(),
+            job.generator,
+            job.n_positives,
+            job.n_pairs
+        )
+    })?;
+    Ok(CellResult {
         surface: images.surface.clone(),
         family: job.family,
         generator: job.generator.clone(),
         model: model.clone(),
         n_positives: job.n_positives,
         n_pairs: job.n_pairs,
-        metrics: evaluate::score_cell(&cell),
+        metrics,
         truths: [lr_f1, lr_auroc],
-    }
+    })
 }
 
 /// Downstream truth per (surface, family, generator, model index): a linear
@@ -233,7 +244,7 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
 /// all of the generator's synthetic positives, tested on held-out real images.
 /// Cells of model i are judged by the truth of the next model (the other
 /// one of two; the same one when only one model is studied).
-fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddings) -> Truths {
+fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddings) -> Result<Truths> {
     let mut truths = BTreeMap::new();
     for images in surfaces {
         for &family in &config.families {
@@ -245,11 +256,13 @@ fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddi
                 let labels: Vec<bool> = (0..test.len()).map(|i| i >= images.test_negatives.len()).collect();
                 for generator in &config.generators {
                     let synthetic: Vec<&[f32]> = images.pairs[&(family, generator.name())].iter().map(|(s, _)| get(s)).collect();
-                    let (f1, auroc, _) = evaluate::train_and_test(&negatives, &synthetic, &test, &labels);
+                    let (f1, auroc, _) = evaluate::train_and_test(&negatives, &synthetic, &test, &labels).with_context(|| {
+                        format!("downstream truth of {} / {} / {} on {model}", images.surface, family.name(), generator.name())
+                    })?;
                     truths.insert((images.surface.clone(), family, generator.name(), model_index), (f1, auroc));
                 }
             }
         }
     }
-    truths
+    Ok(truths)
 }
