@@ -45,6 +45,10 @@ fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
     let rows: Vec<Vec<&str>> = results.lines().skip(1).map(|l| l.split(',').collect()).collect();
     let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    // The CNN-from-pixels truth is there for every cell, as F1 and AUROC in [0, 1].
+    for truth in ["cnn_f1", "cnn_auroc"] {
+        assert!(rows.iter().all(|r| r[col(truth)].parse::<f64>().is_ok_and(|v| (0.0..=1.0).contains(&v))), "{truth}");
+    }
     for (model, truth) in [("efficientnet-lite0", "lr_auroc"), ("vit-s14", "lr_auroc")] {
         let auroc = |generator: &str| -> f64 {
             rows.iter().find(|r| r[col("model")] == model && r[col("generator")] == generator).unwrap()[col(truth)].parse().unwrap()

@@ -11,6 +11,7 @@
 //! on held-out real negatives and positives (F1 and AUROC). The defects are
 //! drawn, not photographed: a controlled benchmark.
 
+mod cnn;
 mod data;
 mod evaluate;
 mod plots;
@@ -49,6 +50,8 @@ pub struct StudyConfig {
     pub models: Vec<String>,
     /// Bootstrap replicates for correlation intervals.
     pub bootstrap: usize,
+    /// Seeds of the CNN trainings averaged into the pixel-level truth.
+    pub cnn_seeds: u64,
 }
 
 impl StudyConfig {
@@ -65,6 +68,7 @@ impl StudyConfig {
             test_positives: 60,
             models: vec!["efficientnet-lite0".into(), "vit-s14".into()],
             bootstrap: 500,
+            cnn_seeds: 2,
         }
     }
 
@@ -79,6 +83,7 @@ impl StudyConfig {
             test_negatives: 30,
             test_positives: 30,
             bootstrap: 200,
+            cnn_seeds: 2,
             ..StudyConfig::full()
         }
     }
@@ -117,13 +122,14 @@ pub struct CellResult {
     /// The values of [`METRICS`].
     pub metrics: Vec<f64>,
     /// The downstream truths, in the order of [`TRUTHS`].
-    pub truths: [f64; 2],
+    pub truths: [f64; 4],
 }
 
-/// The downstream truths: a logistic regression on the other model's
-/// embeddings, trained on real negatives plus all synthetic pairs, F1 and
-/// AUROC on held-out real images.
-pub const TRUTHS: [&str; 2] = ["lr_f1", "lr_auroc"];
+/// The downstream truths, each trained on real negatives plus all synthetic
+/// pairs and tested on held-out real images (F1 and AUROC): a logistic
+/// regression on the other model's embeddings, and a small CNN from pixels
+/// (mean over seeds).
+pub const TRUTHS: [&str; 4] = ["lr_f1", "lr_auroc", "cnn_f1", "cnn_auroc"];
 
 /// Runs the study and writes its outputs under `out`.
 pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<CellResult>> {
@@ -145,6 +151,7 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
         embeddings.insert(model, session.embed_all(paths.iter().copied())?);
     }
     let truths = truths(config, &surfaces, &embeddings)?;
+    let cnn_truths = cnn_truths(config, &surfaces, quiet)?;
     let jobs = jobs(config, &surfaces);
     let bar = progress::bar(jobs.len(), "scoring", quiet);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -152,11 +159,11 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
         let workers: Vec<_> = jobs
             .chunks(jobs.len().div_ceil(threads).max(1))
             .map(|part| {
-                let (bar, embeddings, truths) = (bar.clone(), &embeddings, &truths);
+                let (bar, embeddings, truths, cnn_truths) = (bar.clone(), &embeddings, &truths, &cnn_truths);
                 scope.spawn(move || {
                     part.iter()
                         .map(|job| {
-                            let r = score_job(config, job, embeddings, truths);
+                            let r = score_job(config, job, embeddings, truths, cnn_truths);
                             bar.inc(1);
                             r
                         })
@@ -203,7 +210,7 @@ fn jobs<'a>(config: &StudyConfig, surfaces: &'a [SurfaceImages]) -> Vec<Job<'a>>
 type Embeddings<'a> = BTreeMap<&'a str, BTreeMap<PathBuf, Vec<f32>>>;
 type Truths = BTreeMap<(String, Family, String, usize), (f64, f64)>;
 
-fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &Truths) -> Result<CellResult> {
+fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &Truths, cnn_truths: &CnnTruths) -> Result<CellResult> {
     let model = &config.models[job.model_index];
     let e = &embeddings[model.as_str()];
     let get = |p: &PathBuf| e[p].as_slice();
@@ -216,6 +223,7 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
         images.pairs[&(job.family, job.generator.clone())][..job.n_pairs].iter().map(|(s, o)| (get(s), get(o))).collect();
     let truth_model = (job.model_index + 1) % config.models.len();
     let (lr_f1, lr_auroc) = truths[&(images.surface.clone(), job.family, job.generator.clone(), truth_model)];
+    let (cnn_f1, cnn_auroc) = cnn_truths[&(images.surface.clone(), job.family, job.generator.clone())];
     let cell = evaluate::Cell { negatives: &negatives, positives: &positives, pairs: &pairs, test: &test, labels: &labels };
     let metrics = evaluate::score_cell(&cell).with_context(|| {
         format!(
@@ -235,8 +243,66 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
         n_positives: job.n_positives,
         n_pairs: job.n_pairs,
         metrics,
-        truths: [lr_f1, lr_auroc],
+        truths: [lr_f1, lr_auroc, cnn_f1, cnn_auroc],
     })
+}
+
+type CnnTruths = BTreeMap<(String, Family, String), (f64, f64)>;
+
+/// Pixel-level truth per (surface, family, generator): the CNN's (F1, AUROC)
+/// averaged over the configured seeds, trainings spread over all cores.
+fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> Result<CnnTruths> {
+    let mut pixels: BTreeMap<&Path, Vec<f32>> = BTreeMap::new();
+    for path in surfaces.iter().flat_map(|s| s.all_paths()) {
+        if !pixels.contains_key(path) {
+            pixels.insert(path, cnn::load_pixels(path)?);
+        }
+    }
+    let mut trainings = Vec::new();
+    for images in surfaces {
+        for &family in &config.families {
+            for generator in &config.generators {
+                for seed in 0..config.cnn_seeds {
+                    trainings.push((images, family, generator.name(), seed));
+                }
+            }
+        }
+    }
+    let bar = progress::bar(trainings.len(), "CNN truth", quiet);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let outcomes: Vec<Result<((String, Family, String), (f64, f64))>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = trainings
+            .chunks(trainings.len().div_ceil(threads).max(1))
+            .map(|part| {
+                let (bar, pixels) = (bar.clone(), &pixels);
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(images, family, generator, seed)| {
+                            let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
+                            let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
+                            let positives: Vec<&[f32]> = images.pairs[&(*family, generator.clone())].iter().map(|(s, _)| get(s)).collect();
+                            let test: Vec<&[f32]> = images.test_negatives.iter().chain(&images.test_positives[family]).map(get).collect();
+                            let labels: Vec<bool> = (0..test.len()).map(|i| i >= images.test_negatives.len()).collect();
+                            let outcome = cnn::train_and_test(&negatives, &positives, &test, &labels, *seed)
+                                .with_context(|| format!("CNN truth of {} / {} / {generator}", images.surface, family.name()))?;
+                            bar.inc(1);
+                            Ok(((images.surface.clone(), *family, generator.clone()), outcome))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("CNN worker panicked")).collect()
+    });
+    bar.finish_and_clear();
+    let mut means: CnnTruths = BTreeMap::new();
+    for outcome in outcomes {
+        let (key, (f1, auroc)) = outcome?;
+        let entry = means.entry(key).or_insert((0.0, 0.0));
+        entry.0 += f1 / config.cnn_seeds as f64;
+        entry.1 += auroc / config.cnn_seeds as f64;
+    }
+    Ok(means)
 }
 
 /// Downstream truth per (surface, family, generator, model index): a linear
