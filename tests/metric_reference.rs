@@ -4,8 +4,8 @@
 //! random case with more pairs than dimensions.
 
 use nalgebra::DMatrix;
+use spanwatch::metric::probe::fit_classes as fit_probe;
 use spanwatch::metric::{SpanFit, Standardization};
-use spanwatch::pipeline::fit_probe;
 use spanwatch_core::span::Solver;
 use std::path::{Path, PathBuf};
 

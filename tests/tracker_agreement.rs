@@ -5,8 +5,8 @@
 //! batch scores of the same window within 1e-3.
 
 use nalgebra::DMatrix;
+use spanwatch::metric::probe::fit_classes as fit_probe;
 use spanwatch::metric::{SpanFit, Standardization};
-use spanwatch::pipeline::fit_probe;
 use spanwatch_core::span::Solver;
 use spanwatch_core::tracker::SpanTracker;
 use std::path::Path;

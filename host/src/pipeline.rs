@@ -83,7 +83,7 @@ pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: boo
     }
     let negatives: Vec<Vec<f32>> = dataset.negatives.iter().map(|p| standardization.apply(raw(p))).collect();
     let positives: Vec<Vec<f32>> = dataset.positives.iter().map(|p| standardization.apply(raw(p))).collect();
-    let probe = fit_probe(&negatives, &positives).context("training the reference probe")?;
+    let probe = probe::fit_classes(&negatives, &positives).context("training the reference probe")?;
     let generators = dataset
         .generators
         .iter()
@@ -106,14 +106,6 @@ pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: boo
         warn!("{w}");
     }
     Ok(Prepared { dataset, model: session.model(), standardization, negatives, positives, probe, generators, warnings })
-}
-
-/// Fits the reference probe on standardized negatives (label 0) and positives (label 1).
-pub fn fit_probe(negatives: &[Vec<f32>], positives: &[Vec<f32>]) -> Result<Probe, probe::ProbeError> {
-    let rows: Vec<&Vec<f32>> = negatives.iter().chain(positives).collect();
-    let x = DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j] as f64);
-    let labels: Vec<bool> = (0..rows.len()).map(|i| i >= negatives.len()).collect();
-    probe::fit(&x, &labels, 1.0)
 }
 
 impl Prepared {

@@ -7,7 +7,6 @@
 //! fixed: the interval is the probe's uncertainty, not the generator's.
 
 use super::probe;
-use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -32,14 +31,10 @@ pub fn resampled_probes(
     mut on_progress: impl FnMut(),
 ) -> Result<Vec<Vec<f32>>, probe::ProbeError> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let d = negatives[0].len();
     let mut probes = Vec::with_capacity(replicates);
     for _ in 0..replicates {
         let picked: Vec<&Vec<f32>> = (0..positives.len()).map(|_| &positives[rng.random_range(0..positives.len())]).collect();
-        let rows: Vec<&Vec<f32>> = negatives.iter().chain(picked).collect();
-        let x = DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64);
-        let labels: Vec<bool> = (0..rows.len()).map(|i| i >= negatives.len()).collect();
-        probes.push(probe::fit(&x, &labels, 1.0)?.w);
+        probes.push(probe::fit_classes(negatives, &picked)?.w);
         on_progress();
     }
     Ok(probes)

@@ -130,6 +130,15 @@ pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
     Err(ProbeError::NoConvergence(MAX_ITERATIONS))
 }
 
+/// Fits the probe with C = 1 on rows of `negatives` (label 0) and
+/// `positives` (label 1), e.g. standardized embeddings.
+pub fn fit_classes<N: AsRef<[f32]>, P: AsRef<[f32]>>(negatives: &[N], positives: &[P]) -> Result<Probe, ProbeError> {
+    let rows: Vec<&[f32]> = negatives.iter().map(|r| r.as_ref()).chain(positives.iter().map(|r| r.as_ref())).collect();
+    let x = DMatrix::from_fn(rows.len(), rows.first().map_or(0, |r| r.len()), |i, j| rows[i][j] as f64);
+    let labels: Vec<bool> = (0..rows.len()).map(|i| i >= negatives.len()).collect();
+    fit(&x, &labels, 1.0)
+}
+
 fn finish(x: &DMatrix<f64>, beta: &DVector<f64>, bias: f64, iterations: usize) -> Probe {
     let w = x.transpose() * beta;
     Probe { w: w.iter().map(|&v| v as f32).collect(), bias, iterations }

@@ -190,6 +190,13 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
 }
 
 impl SurfaceImages {
+    /// The held-out real images for `family` (negatives, then its positives) with their labels.
+    pub fn test_set(&self, family: Family) -> (Vec<&PathBuf>, Vec<bool>) {
+        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(&self.test_positives[&family]).collect();
+        let labels = (0..paths.len()).map(|i| i >= self.test_negatives.len()).collect();
+        (paths, labels)
+    }
+
     /// Every image path, for embedding.
     pub fn all_paths(&self) -> Vec<&Path> {
         self.train_negatives

@@ -37,14 +37,9 @@ pub fn matrix(rows: &[&[f32]]) -> DMatrix<f64> {
 pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]], labels: &[bool]) -> Result<(f64, f64, f64), ProbeError> {
     let train: Vec<&[f32]> = negatives.iter().chain(positives).copied().collect();
     let standardization = Standardization::fit(&train);
-    let z = |rows: &[&[f32]]| {
-        let z: Vec<Vec<f32>> = rows.iter().map(|r| standardization.apply(r)).collect();
-        DMatrix::from_fn(z.len(), z[0].len(), |i, j| z[i][j] as f64)
-    };
-    let y: Vec<bool> = (0..train.len()).map(|i| i >= negatives.len()).collect();
-    let model = probe::fit(&z(&train), &y, 1.0)?;
-    let w = nalgebra::DVector::from_iterator(model.w.len(), model.w.iter().map(|&v| v as f64));
-    let scores: Vec<f64> = (z(test) * w).iter().map(|s| s + model.bias).collect();
+    let z = |rows: &[&[f32]]| rows.iter().map(|r| standardization.apply(r)).collect::<Vec<_>>();
+    let model = probe::fit_classes(&z(negatives), &z(positives))?;
+    let scores: Vec<f64> = z(test).iter().map(|r| spanwatch_core::dot(r, &model.w) + model.bias).collect();
     let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
     let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
     Ok((f1(&predicted, labels), auroc(&scores, labels), accuracy))
@@ -69,7 +64,7 @@ pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
     let real: Vec<&[f32]> = cell.negatives.iter().chain(cell.positives).copied().collect();
     let standardization = Standardization::fit(&real);
     let z = |rows: &[&[f32]]| rows.iter().map(|r| standardization.apply(r)).collect::<Vec<_>>();
-    let w = crate::pipeline::fit_probe(&z(cell.negatives), &z(cell.positives))?.w;
+    let w = probe::fit_classes(&z(cell.negatives), &z(cell.positives))?.w;
     let diffs: Vec<Vec<f32>> = cell.pairs.iter().map(|(s, o)| standardization.difference(s, o)).collect();
     let fit = SpanFit::new(DMatrix::from_fn(diffs.len(), diffs[0].len(), |i, j| diffs[i][j] as f64));
     let ridge = fit.score(&w, Solver::Ridge { lambda: 0.01 });

@@ -216,8 +216,8 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
     let get = |p: &PathBuf| e[p].as_slice();
     let images = job.images;
     let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
-    let test: Vec<&[f32]> = images.test_negatives.iter().chain(&images.test_positives[&job.family]).map(get).collect();
-    let labels: Vec<bool> = (0..test.len()).map(|i| i >= images.test_negatives.len()).collect();
+    let (test_paths, labels) = images.test_set(job.family);
+    let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
     let positives: Vec<&[f32]> = images.probe_positives[&job.family][..job.n_positives].iter().map(get).collect();
     let pairs: Vec<(&[f32], &[f32])> =
         images.pairs[&(job.family, job.generator.clone())][..job.n_pairs].iter().map(|(s, o)| (get(s), get(o))).collect();
@@ -281,8 +281,8 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> 
                             let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
                             let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
                             let positives: Vec<&[f32]> = images.pairs[&(*family, generator.clone())].iter().map(|(s, _)| get(s)).collect();
-                            let test: Vec<&[f32]> = images.test_negatives.iter().chain(&images.test_positives[family]).map(get).collect();
-                            let labels: Vec<bool> = (0..test.len()).map(|i| i >= images.test_negatives.len()).collect();
+                            let (test_paths, labels) = images.test_set(*family);
+                            let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
                             let outcome = cnn::train_and_test(&negatives, &positives, &test, &labels, *seed)
                                 .with_context(|| format!("CNN truth of {} / {} / {generator}", images.surface, family.name()))?;
                             bar.inc(1);
@@ -318,8 +318,8 @@ fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddi
                 let e = &embeddings[model.as_str()];
                 let get = |p: &PathBuf| e[p].as_slice();
                 let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
-                let test: Vec<&[f32]> = images.test_negatives.iter().chain(&images.test_positives[&family]).map(get).collect();
-                let labels: Vec<bool> = (0..test.len()).map(|i| i >= images.test_negatives.len()).collect();
+                let (test_paths, labels) = images.test_set(family);
+                let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
                 for generator in &config.generators {
                     let synthetic: Vec<&[f32]> = images.pairs[&(family, generator.name())].iter().map(|(s, _)| get(s)).collect();
                     let (f1, auroc, _) = evaluate::train_and_test(&negatives, &synthetic, &test, &labels).with_context(|| {
