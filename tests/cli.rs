@@ -26,6 +26,9 @@ fn shared() -> &'static Shared {
         assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("DRAWN"), "the demo must say its defects are drawn:\n{stdout}");
+        // The live part: the edge monitor, through the in-process broker, raises the alert after the generator degrades.
+        assert!(stdout.contains("spanwatch/demo/line1/status online") && stdout.contains("\"state\":\"raised\""), "{stdout}");
+        assert!(stdout.contains("The alert was raised at pair-") && stdout.contains("80 pairs scored, 0 failed"), "{stdout}");
         Shared { _dir: dir, demo, cache }
     })
 }
@@ -134,7 +137,13 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     assert!((info["reference"]["ds"].as_f64().unwrap() - faithful["ds"].as_f64().unwrap()).abs() < 1e-12);
     let alert = &info["alert"];
     assert!(alert["raise_below"].as_f64().unwrap() <= alert["clear_above"].as_f64().unwrap());
-    assert_eq!(alert["window"], 15, "window is capped at half of the 30 pairs");
+    assert_eq!(alert["window"], 30, "window is capped at the 30 calibration pairs");
+    assert_eq!(
+        (alert["statistic"].as_str(), alert["min_pairs"].as_u64(), alert["horizon"].as_u64()),
+        (Some("MeanAlignment"), Some(30), Some(500))
+    );
+    let rate = alert["false_alarm"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate <= 0.05, "simulated false-alarm rate {rate} at the 5% target");
 
     let human = String::from_utf8(spanwatch(&["inspect", b]).stdout).unwrap();
     assert!(human.contains("checksum ok") && human.contains("faithful"), "{human}");

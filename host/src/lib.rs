@@ -9,6 +9,7 @@
 //! bundled demo dataset.
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod cli;
 pub mod dataset;
 pub mod defects;

@@ -1,6 +1,8 @@
 //! When the edge raises and clears its drift alert, and the per-pair verdict.
 
 use crate::bundle::AlertBand;
+#[cfg(test)]
+use crate::bundle::AlertStatistic;
 
 /// Whether the drift alert is up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,8 +20,8 @@ pub enum AlertState {
 pub struct AlertChange {
     /// The new state.
     pub state: AlertState,
-    /// The windowed score that crossed the threshold.
-    pub ds: f64,
+    /// The windowed statistic that crossed the threshold.
+    pub value: f64,
     /// The threshold crossed (`raise_below` or `clear_above`).
     pub threshold: f64,
 }
@@ -41,19 +43,25 @@ impl AlertPolicy {
         AlertPolicy { band, state: AlertState::Clear }
     }
 
+    /// The band in `state`: a monitor that restarts resumes the state it
+    /// had, so a raised alert is cleared by the data, not by a reboot.
+    pub fn resume(band: AlertBand, state: AlertState) -> AlertPolicy {
+        AlertPolicy { band, state }
+    }
+
     /// The current state.
     pub fn state(&self) -> AlertState {
         self.state
     }
 
-    /// Feeds the windowed score after `pairs` real pairs; returns the change, if any.
-    pub fn update(&mut self, pairs: u32, ds: f64) -> Option<AlertChange> {
+    /// Feeds the windowed statistic after `pairs` real pairs; returns the change, if any.
+    pub fn update(&mut self, pairs: u32, value: f64) -> Option<AlertChange> {
         let change = match self.state {
-            AlertState::Clear if pairs >= self.band.min_pairs && ds < self.band.raise_below => {
-                AlertChange { state: AlertState::Raised, ds, threshold: self.band.raise_below }
+            AlertState::Clear if pairs >= self.band.min_pairs && value < self.band.raise_below => {
+                AlertChange { state: AlertState::Raised, value, threshold: self.band.raise_below }
             }
-            AlertState::Raised if ds > self.band.clear_above => {
-                AlertChange { state: AlertState::Clear, ds, threshold: self.band.clear_above }
+            AlertState::Raised if value > self.band.clear_above => {
+                AlertChange { state: AlertState::Clear, value, threshold: self.band.clear_above }
             }
             _ => return None,
         };
@@ -86,7 +94,15 @@ mod tests {
     use super::*;
 
     fn band() -> AlertBand {
-        AlertBand { window: 8, min_pairs: 4, raise_below: 0.2, clear_above: 0.3 }
+        AlertBand {
+            statistic: AlertStatistic::Span,
+            window: 8,
+            min_pairs: 4,
+            raise_below: 0.2,
+            clear_above: 0.3,
+            horizon: 500,
+            false_alarm: 0.05,
+        }
     }
 
     #[test]
@@ -98,9 +114,16 @@ mod tests {
         assert_eq!(policy.update(5, 0.25), None, "inside the hysteresis gap: stays raised");
         assert_eq!(policy.update(6, 0.05), None, "already raised");
         let cleared = policy.update(7, 0.31).unwrap();
-        assert_eq!((cleared.state, cleared.ds), (AlertState::Clear, 0.31));
+        assert_eq!((cleared.state, cleared.value), (AlertState::Clear, 0.31));
         assert_eq!(policy.update(8, 0.25), None, "inside the gap: stays clear");
         assert_eq!(policy.state(), AlertState::Clear);
+    }
+
+    #[test]
+    fn resumed_alert_clears_only_above_the_band() {
+        let mut policy = AlertPolicy::resume(band(), AlertState::Raised);
+        assert_eq!(policy.update(1, 0.25), None);
+        assert_eq!(policy.update(2, 0.35).map(|c| c.state), Some(AlertState::Clear));
     }
 
     #[test]

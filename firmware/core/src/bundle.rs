@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER_LEN: usize = 14;
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
@@ -94,19 +94,47 @@ pub struct ModelIdentity<'a> {
     pub dim: u32,
 }
 
+/// Which windowed statistic the drift alert watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AlertStatistic {
+    /// The window's span score with the bundle's solver (cone DS for nnls).
+    Span,
+    /// The mean alignment of the window's pairs with the probe (a pair
+    /// without any change counts 0).
+    MeanAlignment,
+}
+
+impl AlertStatistic {
+    /// Its name in messages: "span" or "mean_alignment".
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertStatistic::Span => "span",
+            AlertStatistic::MeanAlignment => "mean_alignment",
+        }
+    }
+}
+
 /// When the edge raises and clears its drift alert.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AlertBand {
+    /// The windowed statistic the thresholds apply to.
+    pub statistic: AlertStatistic,
     /// Number of recent pairs the edge scores together.
     pub window: u32,
     /// Pairs the edge must have seen before the alert may fire.
     pub min_pairs: u32,
-    /// The alert is raised when the windowed DS falls below this.
+    /// The alert is raised when the windowed statistic falls below this.
     pub raise_below: f64,
-    /// A raised alert clears when the windowed DS rises above this
+    /// A raised alert clears when the windowed statistic rises above this
     /// (>= `raise_below`: the gap is the hysteresis).
     pub clear_above: f64,
+    /// Length in pairs of the simulated good streams the band was set on.
+    pub horizon: u32,
+    /// Share of those simulated good streams that raised the alert
+    /// somewhere in `horizon` pairs: the calibrated false-alarm rate.
+    pub false_alarm: f64,
 }
 
 /// The calibration bundle's content.
@@ -131,7 +159,9 @@ pub struct Bundle<'a> {
     /// Reference probe weights in standardized space (d values).
     #[serde(borrow)]
     pub w: F32Le<'a>,
-    /// Reference difference basis: top-k right singular vectors, row-major k x d.
+    /// Reference difference basis: top-k right singular vectors, row-major
+    /// k x d, each signed so that the calibration differences project on it
+    /// positively on average (the edge seeds its cone with s_j v_j).
     #[serde(borrow)]
     pub basis: F32Le<'a>,
     /// The k singular values belonging to `basis`.
@@ -347,7 +377,15 @@ mod tests {
             basis: f(&p.basis),
             singular_values: f(&p.s),
             reference: SpanScore { rpe: 0.2, ds: 0.8, capture: 0.9, chance_ds: 0.1, corrected: 0.8 },
-            alert: AlertBand { window: 8, min_pairs: 4, raise_below: 0.5, clear_above: 0.6 },
+            alert: AlertBand {
+                statistic: AlertStatistic::Span,
+                window: 8,
+                min_pairs: 4,
+                raise_below: 0.5,
+                clear_above: 0.6,
+                horizon: 500,
+                false_alarm: 0.05,
+            },
         }
     }
 

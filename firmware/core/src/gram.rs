@@ -1,65 +1,196 @@
 //! Fixed-size linear algebra on a window's Gram matrix, without allocation:
-//! a cyclic Jacobi eigendecomposition and non-negative least squares.
+//! a symmetric eigendecomposition and non-negative least squares.
 //! Matrices are `[[f64; W]; W]` of which the top-left n x n is in use.
 
 /// A symmetric matrix of at most W x W and its size in use.
 pub type Square<const W: usize> = [[f64; W]; W];
 
 /// Eigenvalues (descending) and eigenvectors (columns, same order) of the
-/// top-left n x n of the symmetric `a`, by cyclic Jacobi rotations.
+/// top-left n x n of the symmetric `a`: Householder reduction to
+/// tridiagonal form, then the implicit QL algorithm (tred2/tql2 as in
+/// EISPACK and JAMA), O(n^3) with a small constant. Entries outside the
+/// top-left n x n of `values` and `vectors` are left zero.
 pub fn symmetric_eigen<const W: usize>(a: &Square<W>, n: usize, values: &mut [f64; W], vectors: &mut Square<W>) {
-    let mut m = *a;
-    for (i, row) in vectors.iter_mut().enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = if i == j { 1.0 } else { 0.0 };
+    let v = vectors;
+    for (i, row) in v.iter_mut().enumerate() {
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = if i < n && j < n { a[i][j] } else { 0.0 };
         }
     }
-    let scale: f64 = (0..n).map(|i| m[i][i] * m[i][i]).sum::<f64>().max(f64::MIN_POSITIVE);
-    for _sweep in 0..64 {
-        let off: f64 = (0..n).flat_map(|p| (p + 1..n).map(move |q| (p, q))).map(|(p, q)| m[p][q] * m[p][q]).sum();
-        if off <= 1e-30 * scale {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                if m[p][q] == 0.0 {
-                    continue;
-                }
-                let theta = (m[q][q] - m[p][p]) / (2.0 * m[p][q]);
-                let t = theta.signum() / (theta.abs() + libm::sqrt(theta * theta + 1.0));
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / libm::sqrt(t * t + 1.0);
-                let s = t * c;
-                for k in 0..n {
-                    let (kp, kq) = (m[k][p], m[k][q]);
-                    m[k][p] = c * kp - s * kq;
-                    m[k][q] = s * kp + c * kq;
-                }
-                for k in 0..n {
-                    let (pk, qk) = (m[p][k], m[q][k]);
-                    m[p][k] = c * pk - s * qk;
-                    m[q][k] = s * pk + c * qk;
-                }
-                for row in vectors.iter_mut().take(n) {
-                    let (vp, vq) = (row[p], row[q]);
-                    row[p] = c * vp - s * vq;
-                    row[q] = s * vp + c * vq;
-                }
-            }
-        }
+    values.iter_mut().for_each(|x| *x = 0.0);
+    if n == 0 {
+        return;
     }
+    let d = values;
+    let mut e = [0.0; W];
+    tridiagonalize(v, n, d, &mut e);
+    diagonalize(v, n, d, &mut e);
     // Sort descending (selection sort: n <= W is small), columns with them.
     for i in 0..n {
-        values[i] = m[i][i];
-    }
-    for i in 0..n {
-        let best = (i..n).max_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap_or(i);
+        let best = (i..n).max_by(|&x, &y| d[x].total_cmp(&d[y])).unwrap_or(i);
         if best != i {
-            values.swap(i, best);
-            for row in vectors.iter_mut().take(n) {
+            d.swap(i, best);
+            for row in v.iter_mut().take(n) {
                 row.swap(i, best);
             }
         }
+    }
+}
+
+/// Householder reduction of the symmetric n x n in `v` to tridiagonal form
+/// (diagonal `d`, subdiagonal `e[1..n]`), leaving the orthogonal transform in `v`.
+/// Index loops on purpose: the code follows EISPACK's tred2 line by line.
+#[allow(clippy::needless_range_loop, clippy::manual_memcpy)]
+fn tridiagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e: &mut [f64; W]) {
+    for j in 0..n {
+        d[j] = v[n - 1][j];
+    }
+    for i in (1..n).rev() {
+        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
+        let mut h = 0.0;
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v[i - 1][j];
+                v[i][j] = 0.0;
+                v[j][i] = 0.0;
+            }
+        } else {
+            for k in 0..i {
+                d[k] /= scale;
+                h += d[k] * d[k];
+            }
+            let mut f = d[i - 1];
+            let mut g = libm::sqrt(h);
+            if f > 0.0 {
+                g = -g;
+            }
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            e[..i].iter_mut().for_each(|x| *x = 0.0);
+            for j in 0..i {
+                f = d[j];
+                v[j][i] = f;
+                g = e[j] + v[j][j] * f;
+                for k in j + 1..i {
+                    g += v[k][j] * d[k];
+                    e[k] += v[k][j] * f;
+                }
+                e[j] = g;
+            }
+            f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                f = d[j];
+                g = e[j];
+                for k in j..i {
+                    v[k][j] -= f * e[k] + g * d[k];
+                }
+                d[j] = v[i - 1][j];
+                v[i][j] = 0.0;
+            }
+        }
+        d[i] = h;
+    }
+    // Accumulate the transformations.
+    for i in 0..n - 1 {
+        v[n - 1][i] = v[i][i];
+        v[i][i] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v[k][i + 1] / h;
+            }
+            for j in 0..=i {
+                let g: f64 = (0..=i).map(|k| v[k][i + 1] * v[k][j]).sum();
+                for k in 0..=i {
+                    v[k][j] -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            v[k][i + 1] = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = v[n - 1][j];
+        v[n - 1][j] = 0.0;
+    }
+    v[n - 1][n - 1] = 1.0;
+    e[0] = 0.0;
+}
+
+/// The implicit QL algorithm on the tridiagonal (`d`, `e`), accumulating
+/// the rotations into `v`; eigenvalues end in `d` (unsorted).
+fn diagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e: &mut [f64; W]) {
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let (mut f, mut largest) = (0.0, 0.0f64);
+    for l in 0..n {
+        largest = largest.max(d[l].abs() + e[l].abs());
+        let mut m = l;
+        while m < n - 1 && e[m].abs() > f64::EPSILON * largest {
+            m += 1;
+        }
+        if m > l {
+            // At most 64 sweeps: converges in a few; the cap only guards against NaN.
+            for _ in 0..64 {
+                let mut g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = libm::hypot(p, 1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let mut h = g - d[l];
+                for x in d.iter_mut().take(n).skip(l + 2) {
+                    *x -= h;
+                }
+                f += h;
+                p = d[m];
+                let (mut c, mut c2, mut c3) = (1.0, 1.0, 1.0);
+                let el1 = e[l + 1];
+                let (mut s, mut s2) = (0.0, 0.0);
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    g = c * e[i];
+                    h = c * p;
+                    r = libm::hypot(p, e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    for row in v.iter_mut().take(n) {
+                        let h = row[i + 1];
+                        row[i + 1] = s * row[i] + c * h;
+                        row[i] = c * row[i] - s * h;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if !(e[l].abs() > f64::EPSILON * largest) {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
     }
 }
 
@@ -159,6 +290,37 @@ mod tests {
                 assert!((av - values[j] * vectors[i][j]).abs() < 1e-10);
             }
         }
+    }
+
+    #[test]
+    fn eigen_of_a_rank_deficient_gram_matrix() {
+        // G = A A^T for 12 rows in 5 dimensions: rank 5, 7 zero eigenvalues.
+        const N: usize = 12;
+        let row =
+            |i: usize| -> [f64; 5] { core::array::from_fn(|j| libm::sin((i * 7 + j * 3) as f64 * 0.37) + if i == j { 1.0 } else { 0.0 }) };
+        let mut g: Square<16> = [[0.0; 16]; 16];
+        for i in 0..N {
+            for j in 0..N {
+                g[i][j] = (0..5).map(|k| row(i)[k] * row(j)[k]).sum();
+            }
+        }
+        let (mut values, mut vectors) = ([0.0; 16], [[0.0; 16]; 16]);
+        symmetric_eigen(&g, N, &mut values, &mut vectors);
+        let trace: f64 = (0..N).map(|i| g[i][i]).sum();
+        assert!((values.iter().sum::<f64>() - trace).abs() < 1e-9 * trace);
+        assert!(values[..N].windows(2).all(|w| w[0] >= w[1]), "{values:?}");
+        assert!(values[4] > 1e-3 && values[5].abs() < 1e-9 * values[0], "{values:?}");
+        for a in 0..N {
+            for b in 0..N {
+                let dot: f64 = (0..N).map(|k| vectors[k][a] * vectors[k][b]).sum();
+                assert!((dot - if a == b { 1.0 } else { 0.0 }).abs() < 1e-10, "orthonormal columns");
+            }
+            for i in 0..N {
+                let gv: f64 = (0..N).map(|k| g[i][k] * vectors[k][a]).sum();
+                assert!((gv - values[a] * vectors[i][a]).abs() < 1e-9 * values[0]);
+            }
+        }
+        assert!(vectors[N].iter().chain(vectors.iter().map(|r| &r[N])).all(|&x| x == 0.0), "unused entries stay zero");
     }
 
     #[test]

@@ -1,7 +1,15 @@
-//! `spanwatch demo`: the main job end to end on bundled real textures.
+//! `spanwatch demo`: the whole product end to end on bundled real textures:
+//! demo data, generator ranking, calibration, and the edge monitor on a live
+//! stream through an in-process MQTT broker.
 
+use super::calibrate::AlertOn;
 use super::score::{format_table, score_generators};
 use super::Global;
+use crate::calibration::{write_bundle, CalibrationSettings};
+use crate::defects::Generator;
+use crate::demo::broker::start_local_broker;
+use crate::demo::live::{run_live, LiveRun};
+use crate::demo::stream::degrading_stream;
 use crate::demo::{build, DemoSize};
 use crate::pipeline::prepare;
 use anyhow::Result;
@@ -23,6 +31,36 @@ pub struct DemoArgs {
     /// Seed of the drawn defects and the bootstrap.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Pairs of the live stream before and after its generator degrades.
+    #[arg(long, default_value_t = 40)]
+    stream: usize,
+    /// What the edge's alert watches (see `spanwatch calibrate --alert-on`).
+    #[arg(long, value_enum, default_value_t = AlertOn::Alignment)]
+    alert_on: AlertOn,
+    /// What the live stream's generator degrades to.
+    #[arg(long, value_enum, default_value_t = Degradation::WrongFamily)]
+    degrade: Degradation,
+}
+
+/// How the live stream's generator goes wrong.
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum Degradation {
+    /// Draws pits instead of scratches.
+    WrongFamily,
+    /// Changes brightness and contrast instead of drawing a defect.
+    Photometric,
+    /// Draws scratches too faint to see.
+    TooFaint,
+}
+
+impl Degradation {
+    fn generator(self) -> Generator {
+        match self {
+            Degradation::WrongFamily => Generator::WrongFamily,
+            Degradation::Photometric => Generator::Photometric,
+            Degradation::TooFaint => Generator::TooFaint,
+        }
+    }
 }
 
 pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
@@ -42,7 +80,7 @@ pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
     let solver = Solver::Nnls;
     let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, global.quiet)?;
     println!(
-        "model {} ({}..), d = {}, solver {} (the sign-aware cone), 95% CI from {} bootstrap replicates over the real positives",
+        "1. Ranking the generators. Model {} ({}..), d = {}, solver {} (the sign-aware cone), 95% CI from {} bootstrap replicates over the real positives",
         prepared.model.name,
         &prepared.model.sha256[..12],
         prepared.model.dim,
@@ -53,10 +91,67 @@ pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
     println!(
         "\nDS = 1 - ||w - w_hat|| / ||w||: how much of the real-data probe w the synthetic changes span.\n\
          chance = DS of a random span of the same rank k; corrected = captured share above chance;\n\
-         align = mean cosine of w and the changes; opposed = changes pointing away from the defect side.\n\
-         Next: spanwatch score {0} --solver ridge (the paper's span) | spanwatch report {0} -o report.html\n      \
-         | spanwatch calibrate {0} --generator faithful -o faithful.bundle",
-        data.display()
+         align = mean cosine of w and the changes; opposed = changes pointing away from the defect side.\n"
+    );
+
+    let bundle = data.join("faithful.bundle");
+    let settings = CalibrationSettings { statistic: args.alert_on.statistic(), ..CalibrationSettings::default() };
+    let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
+    let alert = calibrated.alert;
+    println!(
+        "2. Calibrating the edge on the faithful generator: {} ({} bytes), alert when the {} of the last {} pairs\n   \
+         falls below {:.4} (clears above {:.4}); {:.1}% of simulated good streams of {} pairs raise it.\n",
+        bundle.display(),
+        calibrated.bytes,
+        alert.statistic.name(),
+        alert.window,
+        alert.raise_below,
+        alert.clear_above,
+        alert.false_alarm * 100.0,
+        alert.horizon
+    );
+
+    let degraded = args.degrade.generator();
+    let stream = degrading_stream(size, args.seed, args.stream, args.stream, degraded)?;
+    let broker = start_local_broker()?;
+    println!(
+        "3. The edge monitor, live: in-process MQTT broker on 127.0.0.1:{}; {} new faithful pairs, then {} pairs whose\n   \
+         generator degraded to {:?}, dropped into {}. A subscriber to spanwatch/# receives:",
+        broker.port,
+        args.stream,
+        args.stream,
+        degraded.name(),
+        data.join("spool").display()
+    );
+    let outcome =
+        run_live(LiveRun { bundle: &bundle, spool: data.join("spool"), port: broker.port, stream: &stream, verbose: !global.quiet })?;
+    let first_bad = &stream[args.stream.min(stream.len() - 1)].id;
+    match outcome.alerts.iter().find(|a| a.state == "raised") {
+        Some(raised) => {
+            let at: usize = raised.pair.trim_start_matches("pair-").parse().unwrap_or(0);
+            println!(
+                "\nThe alert was raised at {} ({} pairs after the generator degraded at {first_bad}): {} {:.4} < {:.4}.",
+                raised.pair,
+                (at + 1).saturating_sub(args.stream),
+                raised.statistic,
+                raised.value,
+                raised.threshold
+            );
+        }
+        None => println!("\nNo alert was raised: the degraded pairs stayed inside the calibrated band."),
+    }
+    let summary = outcome.summary;
+    println!(
+        "Edge summary: {} pairs scored, {} failed, {} alert message(s); {} messages delivered to the broker, {} metrics received.\n\
+         Next: spanwatch score {data} --solver ridge (the paper's span) | spanwatch report {data} -o report.html\n      \
+         | spanwatch-edge --bundle {bundle} --input SPOOL --broker mqtt://HOST:1883",
+        summary.pairs,
+        summary.failed,
+        summary.alerts,
+        summary.delivery.delivered,
+        outcome.metrics,
+        data = data.display(),
+        bundle = bundle.display()
     );
     Ok(())
 }

@@ -62,8 +62,15 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     println!("  span         k = {} basis vectors, top singular values {}", bundle.rank(), top.join(", "));
     println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
     println!(
-        "  alert        raise below DS {:.4}, clear above {:.4}, window {} pairs, after {} pairs",
-        a.raise_below, a.clear_above, a.window, a.min_pairs
+        "  alert        {} over windows of {} pairs: raise below {:.4}, clear above {:.4}, after {} pairs;\n               \
+         false alarms in {:.1}% of simulated good streams of {} pairs",
+        a.statistic.name(),
+        a.window,
+        a.raise_below,
+        a.clear_above,
+        a.min_pairs,
+        a.false_alarm * 100.0,
+        a.horizon
     );
     let sigma_low = sigma.iter().copied().fold(f32::INFINITY, f32::min);
     let sigma_high = sigma.iter().copied().fold(0f32, f32::max);

@@ -14,6 +14,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
+pub mod broker;
+pub mod live;
+pub mod stream;
+
 /// The texture files the demo tiles, relative to the workspace's `data/textures`.
 pub const TEXTURES: [&str; 3] = ["brick.png", "grass.png", "gravel.png"];
 const TEXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/textures");
@@ -64,8 +68,7 @@ pub fn texture_tiles() -> Result<Vec<GrayImage>> {
 pub fn build(out: &Path, size: DemoSize, seed: u64) -> Result<PathBuf> {
     prepare_folder(out)?;
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut tiles = texture_tiles()?;
-    tiles.shuffle(&mut rng);
+    let tiles = shuffled_tiles(&mut rng)?;
     if tiles.len() < size.negatives + size.positives || size.pairs > size.negatives {
         bail!("the demo textures give {} tiles; {size:?} asks for more", tiles.len());
     }
@@ -95,6 +98,25 @@ pub fn build(out: &Path, size: DemoSize, seed: u64) -> Result<PathBuf> {
     Ok(out.to_path_buf())
 }
 
+/// Every tile in the order `build` with `seed` uses them: real positives
+/// first, then real negatives, then the tiles the demo data leaves unused.
+fn shuffled_tiles(rng: &mut StdRng) -> Result<Vec<GrayImage>> {
+    let mut tiles = texture_tiles()?;
+    tiles.shuffle(rng);
+    Ok(tiles)
+}
+
+/// The tiles `build(_, size, seed)` did not use: normal images the demo's
+/// live stream makes new synthetic defects from.
+pub fn held_out_tiles(size: DemoSize, seed: u64) -> Result<Vec<GrayImage>> {
+    let tiles = shuffled_tiles(&mut StdRng::seed_from_u64(seed))?;
+    let held_out = tiles.get(size.positives + size.negatives..).unwrap_or_default().to_vec();
+    if held_out.is_empty() {
+        bail!("the demo textures leave no tiles for a live stream with {size:?}");
+    }
+    Ok(held_out)
+}
+
 fn prepare_folder(out: &Path) -> Result<()> {
     if out.exists() {
         let is_demo = out.join(MARKER).is_file();
@@ -102,7 +124,7 @@ fn prepare_folder(out: &Path) -> Result<()> {
         if !is_demo && !is_empty {
             bail!("{} exists and is not a spanwatch demo folder; refusing to write into it (choose another --out)", out.display());
         }
-        for sub in ["real", "synthetic"] {
+        for sub in ["real", "synthetic", "spool"] {
             if out.join(sub).exists() {
                 std::fs::remove_dir_all(out.join(sub)).with_context(|| format!("cannot clear {}", out.join(sub).display()))?;
             }

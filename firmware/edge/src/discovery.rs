@@ -1,0 +1,67 @@
+//! Home Assistant MQTT discovery: one device with sensors for the windowed
+//! score, the pair's alignment and novelty, and a problem binary sensor for
+//! the drift alert, all marked unavailable when the status is `offline`.
+
+use crate::messages::{Kind, Message, Topics};
+use serde_json::json;
+
+/// The retained discovery configs for a device under `topics`.
+pub fn discovery_messages(topics: &Topics) -> Vec<Message> {
+    let node = topics.prefix().replace('/', "_");
+    let device = json!({
+        "identifiers": [node],
+        "name": topics.prefix(),
+        "manufacturer": "spanwatch",
+        "model": "spanwatch-edge",
+        "sw_version": env!("CARGO_PKG_VERSION"),
+    });
+    let sensor = |key: &str, name: &str, template: &str| {
+        let body = json!({
+            "name": name,
+            "unique_id": format!("{node}_{key}"),
+            "state_topic": topics.metrics(),
+            "value_template": template,
+            "availability_topic": topics.status(),
+            "state_class": "measurement",
+            "device": device,
+        });
+        config(format!("homeassistant/sensor/{node}/{key}/config"), body)
+    };
+    let alert = json!({
+        "name": "Synthetic data drift",
+        "unique_id": format!("{node}_alert"),
+        "state_topic": topics.alert(),
+        "value_template": "{{ value_json.state }}",
+        "payload_on": "raised",
+        "payload_off": "cleared",
+        "device_class": "problem",
+        "availability_topic": topics.status(),
+        "device": device,
+    });
+    vec![
+        sensor("ds", "Discriminative span", "{{ value_json.ds }}"),
+        sensor("alignment", "Pair alignment", "{{ value_json.alignment }}"),
+        sensor("novelty", "Pair novelty", "{{ value_json.novelty }}"),
+        config(format!("homeassistant/binary_sensor/{node}/alert/config"), alert),
+    ]
+}
+
+fn config(topic: String, body: serde_json::Value) -> Message {
+    Message { topic, payload: body.to_string(), retain: true, kind: Kind::Discovery }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_point_at_the_device_topics() {
+        let messages = discovery_messages(&Topics::new("spanwatch/plant/cam1"));
+        assert_eq!(messages.len(), 4);
+        assert_eq!(messages[0].topic, "homeassistant/sensor/spanwatch_plant_cam1/ds/config");
+        let alert: serde_json::Value = serde_json::from_str(&messages[3].payload).unwrap();
+        assert_eq!(alert["state_topic"], "spanwatch/plant/cam1/alert");
+        assert_eq!(alert["availability_topic"], "spanwatch/plant/cam1/status");
+        assert!(messages.iter().all(|m| m.retain && m.payload.len() < 1024));
+    }
+}

@@ -1,0 +1,279 @@
+//! spanwatch-edge: the edge monitor on an inspection-line camera box.
+//!
+//! A generator drops synthetic defects with their source images into a
+//! spool ([`spool`]); each pair is embedded and scored by the no_std span
+//! tracker against the calibration bundle ([`monitor`]); the drift alert
+//! drives an alarm line ([`alarm_line`]) and everything is reported over
+//! MQTT ([`mqtt`], [`messages`], [`discovery`]), with undelivered alerts and
+//! the alert state kept on disk ([`journal`]). [`config`] reads the options.
+
+pub mod alarm_line;
+pub mod config;
+pub mod discovery;
+pub mod journal;
+pub mod messages;
+pub mod monitor;
+pub mod mqtt;
+pub mod spool;
+
+use anyhow::{Context, Result};
+use config::Settings;
+use journal::{AlertRecord, Journal};
+use messages::{json, timestamp, Alert, Kind, Message, Metrics, PairMessage, Topics};
+use monitor::{load_checked_model, Calibration, Monitor, Scored};
+use mqtt::{Delivery, PublisherSettings};
+use spanwatch_core::alarm::Alarm;
+use spanwatch_core::alert::{pair_verdict, AlertState, PairVerdict};
+use spanwatch_core::bundle::AlertStatistic;
+use spool::{PairFiles, Spool};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Pairs scored.
+    pub pairs: u32,
+    /// Pairs or orphan files moved to failed/.
+    pub failed: u32,
+    /// Alert raises and clears.
+    pub alerts: u32,
+    /// What reached the broker.
+    pub delivery: Delivery,
+}
+
+/// A started monitor: model loaded and checked against the bundle, spool,
+/// journal and alarm line open. Nothing is published until [`Edge::run`].
+pub struct Edge {
+    settings: Settings,
+    monitor: Monitor,
+    journal: Arc<Mutex<Journal>>,
+    record: AlertRecord,
+    alarm: Alarm<alarm_line::AlarmLine>,
+    spool: Spool,
+}
+
+impl Edge {
+    /// Loads everything; refuses a bundle for another model or dimension.
+    pub fn start(settings: Settings) -> Result<Edge> {
+        // TLS uses rustls with ring; a second install (tests, the demo) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let calibration = Calibration::load(&settings.bundle)?;
+        let embedder = load_checked_model(&calibration, settings.model.as_deref(), &settings.bundle)?;
+        let journal = Journal::open(&settings.state_dir)?;
+        let record = journal.alert_record()?;
+        let monitor = Monitor::new(embedder, calibration, record.state())?;
+        let mut alarm = Alarm::new(alarm_line::AlarmLine::open(settings.alarm_gpio.as_ref())?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        alarm.show(record.state()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after)?;
+        let c = monitor.calibration();
+        tracing::info!(
+            bundle = %settings.bundle.display(), model = %c.model_name, d = c.dim, generator = %c.generator, score = c.score_name(),
+            window = c.band.window, raise_below = c.band.raise_below, clear_above = c.band.clear_above,
+            alert = ?record.state(), "edge monitor ready"
+        );
+        Ok(Edge { journal: Arc::new(Mutex::new(journal)), settings, monitor, record, alarm, spool })
+    }
+
+    /// Watches the spool until `stop` is set, then finishes the current
+    /// pair, flushes the outbox, publishes `offline` and returns.
+    pub async fn run(self, stop: Arc<AtomicBool>) -> Result<Summary> {
+        let topics = Topics::new(&self.settings.topic_prefix);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let publisher_settings = PublisherSettings {
+            topics: topics.clone(),
+            capacity: self.settings.buffer,
+            discovery: if self.settings.ha_discovery { discovery::discovery_messages(&topics) } else { Vec::new() },
+            flush_timeout: Duration::from_secs(5),
+        };
+        let publisher = tokio::spawn(mqtt::publish(self.settings.broker.clone(), publisher_settings, self.journal.clone(), rx));
+        let worker = Worker { topics, tx, edge: self, pairs: 0, failed: 0, alerts: 0 };
+        let outcome = tokio::task::spawn_blocking(move || worker.run(&stop)).await.context("the monitor thread panicked")?;
+        let delivery = publisher.await.context("the MQTT publisher panicked")?;
+        if delivery.unsent > 0 {
+            tracing::warn!(unsent = delivery.unsent, "shut down with messages undelivered; alerts among them are kept in the journal");
+        }
+        let (pairs, failed, alerts) = outcome?;
+        tracing::info!(pairs, failed, alerts, delivered = delivery.delivered, "edge monitor stopped");
+        Ok(Summary { pairs, failed, alerts, delivery })
+    }
+}
+
+/// The monitor thread: spool in, messages out.
+struct Worker {
+    edge: Edge,
+    topics: Topics,
+    tx: mpsc::UnboundedSender<Message>,
+    pairs: u32,
+    failed: u32,
+    alerts: u32,
+}
+
+impl Worker {
+    fn run(mut self, stop: &AtomicBool) -> Result<(u32, u32, u32)> {
+        let (wake_tx, wake) = std_mpsc::channel();
+        let _watcher = watch(self.edge.spool.root(), wake_tx);
+        while !stop.load(Ordering::SeqCst) {
+            let scan = self.edge.spool.scan(SystemTime::now())?;
+            for (id, file) in &scan.orphans {
+                let reason = format!("{} has no partner after {} s", file.display(), self.edge.settings.orphan_after.as_secs());
+                self.fail(id, &[file], &reason)?;
+            }
+            for pair in &scan.ready {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                self.handle(pair)?;
+            }
+            // Files still settling: look again soon; otherwise wait for the watcher (or a periodic rescan).
+            let wait = if scan.waiting > 0 { self.edge.settings.settle.max(Duration::from_millis(20)) } else { Duration::from_millis(500) };
+            let _ = wake.recv_timeout(wait);
+            while wake.try_recv().is_ok() {}
+        }
+        Ok((self.pairs, self.failed, self.alerts))
+    }
+
+    fn handle(&mut self, pair: &PairFiles) -> Result<()> {
+        match self.edge.monitor.process(&pair.source, &pair.synthetic) {
+            Ok(scored) => {
+                self.report(pair, &scored)?;
+                self.edge.spool.done(pair)
+            }
+            Err(e) => self.fail(&pair.id, &[&pair.source, &pair.synthetic], &format!("{e:#}")),
+        }
+    }
+
+    fn report(&mut self, pair: &PairFiles, scored: &Scored) -> Result<()> {
+        self.pairs += 1;
+        let now = timestamp(SystemTime::now());
+        let c = self.edge.monitor.calibration();
+        let (report, score) = (&scored.report, &scored.score);
+        let state_name = if scored.state == AlertState::Raised { "raised" } else { "clear" };
+        tracing::info!(
+            pair = %pair.id, ds = format!("{:.4}", score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
+            alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = state_name,
+            "scored"
+        );
+        let metrics = Metrics {
+            timestamp: now.clone(),
+            pair: pair.id.clone(),
+            score: c.score_name().into(),
+            ds: score.ds,
+            rpe: score.rpe,
+            chance_ds: score.chance_ds,
+            corrected: score.corrected,
+            ridge_ds: report.scores.ridge.ds,
+            cone_ds: report.scores.cone.ds,
+            k: report.scores.k,
+            alignment: report.alignment,
+            novelty: report.novelty,
+            mean_alignment: report.scores.mean_alignment,
+            alert_statistic: c.statistic_name().into(),
+            alert_value: scored.value,
+            window: report.scores.window,
+            seeds: report.scores.seeds,
+            pairs: report.pairs,
+            failed: self.failed,
+            alert: state_name.into(),
+        };
+        let verdict = match pair_verdict(report.alignment) {
+            PairVerdict::Useful => "useful",
+            PairVerdict::Opposed => "opposed",
+        };
+        let pair_message = PairMessage {
+            timestamp: now.clone(),
+            pair: pair.id.clone(),
+            verdict: verdict.into(),
+            alignment: report.alignment,
+            novelty: Some(report.novelty),
+            reason: None,
+        };
+        let alert = scored.change.map(|change| {
+            let raised = change.state == AlertState::Raised;
+            let seq = self.edge.record.next_seq;
+            let what = match c.band.statistic {
+                AlertStatistic::MeanAlignment => "mean alignment with the probe",
+                AlertStatistic::Span => "span score",
+            };
+            let reason = if raised {
+                format!("{what} over the last {} pairs fell below the calibrated band", report.scores.window)
+            } else {
+                format!("{what} over the last {} pairs is back above the calibrated band", report.scores.window)
+            };
+            let body = Alert {
+                seq,
+                timestamp: now.clone(),
+                state: if raised { "raised" } else { "cleared" }.into(),
+                reason,
+                statistic: c.statistic_name().into(),
+                value: change.value,
+                threshold: change.threshold,
+                pair: pair.id.clone(),
+                generator: c.generator.clone(),
+            };
+            (json(self.topics.alert(), &body, true, Kind::Alert { seq }), raised, seq)
+        });
+        self.send(json(self.topics.metrics(), &metrics, false, Kind::Data));
+        self.send(json(self.topics.pair(), &pair_message, false, Kind::Data));
+        if let Some((message, raised, seq)) = alert {
+            // On disk before it is sent: a restart delivers it.
+            self.edge.journal.lock().expect("journal lock").add(&message)?;
+            self.edge.record = AlertRecord { raised, next_seq: seq + 1 };
+            self.edge.journal.lock().expect("journal lock").save_alert_record(self.edge.record)?;
+            tracing::warn!(seq, state = if raised { "raised" } else { "cleared" }, payload = %message.payload, "drift alert");
+            self.alerts += 1;
+            self.send(message);
+        }
+        self.edge.alarm.show(scored.state).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    fn fail(&mut self, id: &str, files: &[&std::path::Path], reason: &str) -> Result<()> {
+        self.failed += 1;
+        tracing::warn!(pair = %id, %reason, "pair failed; moved to failed/");
+        self.edge.spool.failed(id, files, reason)?;
+        let body = PairMessage {
+            timestamp: timestamp(SystemTime::now()),
+            pair: id.to_string(),
+            verdict: "failed".into(),
+            alignment: None,
+            novelty: None,
+            reason: Some(reason.to_string()),
+        };
+        self.send(json(self.topics.pair(), &body, false, Kind::Data));
+        Ok(())
+    }
+
+    fn send(&self, message: Message) {
+        // The publisher outlives the worker; a send fails only if it panicked.
+        if self.tx.send(message).is_err() {
+            tracing::error!("the MQTT publisher is gone; message dropped");
+        }
+    }
+}
+
+/// Watches `root` with notify, waking the worker on any change; without a
+/// watcher (e.g. inotify limits) the worker still rescans twice a second.
+fn watch(root: &std::path::Path, wake: std_mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    // Only changes matter: the worker's own reads (Access events) must not wake it.
+    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.map_or(true, |e| !e.kind.is_access()) {
+            let _ = wake.send(());
+        }
+    }) {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            tracing::warn!("cannot watch the spool ({e}); rescanning it twice a second instead");
+            return None;
+        }
+    };
+    match watcher.watch(root, notify::RecursiveMode::NonRecursive) {
+        Ok(()) => Some(watcher),
+        Err(e) => {
+            tracing::warn!("cannot watch {} ({e}); rescanning it twice a second instead", root.display());
+            None
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Delivery to the broker with rumqttc's AsyncClient.
+//!
+//! The outbox, not rumqttc, is the record of what is still to be sent: with
+//! a clean session rumqttc drops its in-flight requests on reconnect, so the
+//! publisher hands one message at a time to the client (QoS 1) and removes
+//! it only on the broker's PUBACK. After a disconnect the same message goes
+//! again, so delivery is at least once and in order; alerts carry a
+//! sequence number for subscribers to drop a repeat. While the broker is
+//! away the outbox holds up to its capacity, dropping the oldest metrics
+//! first and never an alert (alerts are also in the on-disk journal until
+//! acknowledged). The connection runs in its own task, which backs off
+//! between reconnects (0.5 s doubling to 30 s); every ConnAck re-subscribes
+//! and re-announces `online`.
+
+use crate::config::BrokerSettings;
+use crate::journal::Journal;
+use crate::messages::{Kind, Message, Topics};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Home Assistant's birth topic: discovery is re-sent when it says `online`.
+pub const HA_STATUS_TOPIC: &str = "homeassistant/status";
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the publisher did, for the shutdown log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Messages the broker acknowledged.
+    pub delivered: u64,
+    /// Metrics and verdicts dropped because the outbox was full.
+    pub dropped: u64,
+    /// Messages still unsent at shutdown (alerts among them stay in the journal).
+    pub unsent: u64,
+}
+
+/// Settings of the publisher beyond the broker's.
+pub struct PublisherSettings {
+    /// Topics of this device.
+    pub topics: Topics,
+    /// Outbox capacity in messages.
+    pub capacity: usize,
+    /// Discovery messages to (re)publish on connect, if discovery is on.
+    pub discovery: Vec<Message>,
+    /// How long shutdown waits to deliver what is left.
+    pub flush_timeout: Duration,
+}
+
+/// The client's options: id, keep-alive, last will `offline`, packet size, TLS, credentials.
+pub fn mqtt_options(broker: &BrokerSettings, topics: &Topics) -> MqttOptions {
+    let mut options = MqttOptions::new(&broker.client_id, &broker.host, broker.port);
+    options
+        .set_keep_alive(Duration::from_secs(5))
+        .set_clean_session(true)
+        .set_max_packet_size(broker.max_packet, broker.max_packet)
+        .set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
+    if let Some((user, password)) = &broker.credentials {
+        options.set_credentials(user, password);
+    }
+    if let Some(tls) = &broker.tls {
+        options.set_transport(Transport::Tls(TlsConfiguration::Simple { ca: tls.ca.clone(), alpn: None, client_auth: tls.client.clone() }));
+    }
+    options
+}
+
+/// What the connection task reports.
+#[derive(Debug)]
+enum Link {
+    Connected,
+    PubAck,
+    HomeAssistantOnline,
+    Down(String),
+    Closed,
+}
+
+/// Runs the connection: forwards what matters and backs off after errors.
+async fn drive(mut eventloop: EventLoop, links: mpsc::UnboundedSender<Link>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let link = match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = FIRST_BACKOFF;
+                Link::Connected
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => Link::PubAck,
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == HA_STATUS_TOPIC && &p.payload[..] == b"online" => {
+                Link::HomeAssistantOnline
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                let _ = links.send(Link::Closed);
+                return;
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                if links.send(Link::Down(e.to_string())).is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        if links.send(link).is_err() {
+            return;
+        }
+    }
+}
+
+/// The outbox: FIFO, bounded, alerts never dropped.
+struct Outbox {
+    queue: VecDeque<Message>,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl Outbox {
+    fn push(&mut self, message: Message, in_flight: bool) {
+        if self.queue.len() >= self.capacity {
+            let first_droppable = usize::from(in_flight);
+            if let Some(i) = (first_droppable..self.queue.len()).find(|&i| self.queue[i].kind == Kind::Data) {
+                self.queue.remove(i);
+                self.dropped += 1;
+                if self.dropped == 1 || self.dropped.is_power_of_two() {
+                    tracing::warn!(dropped = self.dropped, "outbox full while the broker is away: dropping the oldest metrics");
+                }
+            }
+        }
+        self.queue.push_back(message);
+    }
+
+    /// Puts `online` first (replacing an older status not yet sent).
+    fn announce(&mut self, status: Message) {
+        self.queue.retain(|m| m.kind != Kind::Status);
+        self.queue.push_front(status);
+    }
+}
+
+/// Publishes everything `messages` carries until it closes, then flushes
+/// (up to the flush timeout), publishes `offline` and disconnects.
+pub async fn publish(
+    broker: BrokerSettings,
+    settings: PublisherSettings,
+    journal: Arc<Mutex<Journal>>,
+    mut messages: mpsc::UnboundedReceiver<Message>,
+) -> Delivery {
+    let topics = settings.topics.clone();
+    let (client, eventloop) = AsyncClient::new(mqtt_options(&broker, &topics), 64);
+    let (link_tx, mut links) = mpsc::unbounded_channel();
+    let connection = tokio::spawn(drive(eventloop, link_tx));
+    let online = Message { topic: topics.status(), payload: "online".into(), retain: true, kind: Kind::Status };
+    let mut outbox = Outbox { queue: VecDeque::new(), capacity: settings.capacity, dropped: 0 };
+    // Alerts a previous run could not deliver go first.
+    for pending in journal.lock().expect("journal lock").pending() {
+        outbox.push(pending.clone(), false);
+    }
+    let (mut connected, mut in_flight, mut delivered) = (false, false, 0u64);
+    let mut closing: Option<Instant> = None;
+    loop {
+        if connected && !in_flight {
+            if let Some(m) = outbox.queue.front() {
+                in_flight = client.try_publish(&m.topic, QoS::AtLeastOnce, m.retain, m.payload.clone()).is_ok();
+            }
+        }
+        if closing.is_some() && outbox.queue.is_empty() {
+            break;
+        }
+        let deadline = closing.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            message = messages.recv(), if closing.is_none() => match message {
+                Some(message) => outbox.push(message, in_flight),
+                None => closing = Some(Instant::now() + settings.flush_timeout),
+            },
+            link = links.recv() => match link {
+                Some(Link::Connected) => {
+                    tracing::info!(broker = %format!("{}:{}", broker.host, broker.port), "connected to the broker");
+                    connected = true;
+                    in_flight = false;
+                    if !settings.discovery.is_empty() {
+                        let _ = client.try_subscribe(HA_STATUS_TOPIC, QoS::AtLeastOnce);
+                        settings.discovery.iter().rev().for_each(|m| outbox.queue.push_front(m.clone()));
+                    }
+                    outbox.announce(online.clone());
+                }
+                Some(Link::PubAck) if in_flight => {
+                    in_flight = false;
+                    delivered += 1;
+                    if let Some(Message { kind: Kind::Alert { seq }, .. }) = outbox.queue.pop_front() {
+                        if let Err(e) = journal.lock().expect("journal lock").acknowledged(seq) {
+                            tracing::error!("alert {seq} was delivered but the journal could not be updated: {e:#}");
+                        }
+                    }
+                }
+                Some(Link::PubAck) | Some(Link::Closed) => {}
+                Some(Link::HomeAssistantOnline) => settings.discovery.iter().for_each(|m| outbox.push(m.clone(), in_flight)),
+                Some(Link::Down(reason)) => {
+                    if connected {
+                        tracing::warn!(%reason, buffered = outbox.queue.len(), "lost the broker; buffering and reconnecting");
+                    } else {
+                        tracing::debug!(%reason, "broker unreachable");
+                    }
+                    connected = false;
+                    in_flight = false;
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline), if closing.is_some() => break,
+        }
+    }
+    let unsent = outbox.queue.len() as u64;
+    if connected {
+        say_offline(&client, &topics, &mut links).await;
+    }
+    connection.abort();
+    Delivery { delivered, dropped: outbox.dropped, unsent }
+}
+
+/// Publishes the retained `offline` status, waits briefly for its PUBACK, and disconnects.
+async fn say_offline(client: &AsyncClient, topics: &Topics, links: &mut mpsc::UnboundedReceiver<Link>) {
+    if client.try_publish(topics.status(), QoS::AtLeastOnce, true, "offline").is_ok() {
+        wait_for(links, |l| matches!(l, Link::PubAck)).await;
+    }
+    if client.try_disconnect().is_ok() {
+        wait_for(links, |l| matches!(l, Link::Closed)).await;
+    }
+}
+
+/// Waits up to two seconds for a link event that `want` accepts.
+async fn wait_for(links: &mut mpsc::UnboundedReceiver<Link>, want: fn(&Link) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(link)) = tokio::time::timeout_at(deadline, links.recv()).await {
+        if want(&link) {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: u32) -> Message {
+        Message { topic: "m".into(), payload: n.to_string(), retain: false, kind: Kind::Data }
+    }
+
+    #[test]
+    fn a_full_outbox_drops_the_oldest_data_never_an_alert_nor_the_message_in_flight() {
+        let mut outbox = Outbox { queue: VecDeque::new(), capacity: 3, dropped: 0 };
+        let alert = Message { topic: "a".into(), payload: "x".into(), retain: true, kind: Kind::Alert { seq: 1 } };
+        outbox.push(data(0), false);
+        outbox.push(alert.clone(), false);
+        outbox.push(data(1), false);
+        outbox.push(data(2), true);
+        let payloads: Vec<_> = outbox.queue.iter().map(|m| m.payload.as_str()).collect();
+        assert_eq!(payloads, ["0", "x", "2"], "0 is in flight, so 1 goes");
+        outbox.push(data(3), false);
+        let payloads: Vec<_> = outbox.queue.iter().map(|m| m.payload.as_str()).collect();
+        assert_eq!(payloads, ["x", "2", "3"]);
+        assert_eq!(outbox.dropped, 2);
+        outbox.announce(Message { topic: "s".into(), payload: "online".into(), retain: true, kind: Kind::Status });
+        assert_eq!(outbox.queue.front().unwrap().payload, "online");
+    }
+}

@@ -1,0 +1,202 @@
+//! The spool directory: a generator drops `<id>.source.png` and
+//! `<id>.synthetic.png` (or .jpg/.jpeg); a pair is ready once both files
+//! exist and neither has changed for the settle time. Processed pairs move
+//! to `done/`, rejected ones to `failed/` with `<id>.reason.txt`; nothing
+//! is deleted. Other names (temporary `.tmp`/`.part` files, hidden files)
+//! are left alone, so a writer can write elsewhere and rename in.
+
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+const SOURCE: &str = ".source.";
+const SYNTHETIC: &str = ".synthetic.";
+const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// The two files of one synthetic defect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairFiles {
+    /// The pair id (the shared file-name stem).
+    pub id: String,
+    /// The normal image the defect was made from.
+    pub source: PathBuf,
+    /// The synthetic defect image.
+    pub synthetic: PathBuf,
+}
+
+/// What the spool found on one scan.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Complete pairs, oldest first (by the later file's modification time, then id).
+    pub ready: Vec<PairFiles>,
+    /// Files whose partner did not arrive within the orphan timeout.
+    pub orphans: Vec<(String, PathBuf)>,
+    /// Pairs still settling or waiting for their partner.
+    pub waiting: usize,
+}
+
+/// A spool directory with its done/ and failed/ folders.
+pub struct Spool {
+    root: PathBuf,
+    settle: Duration,
+    orphan_after: Duration,
+}
+
+/// Which half of a pair a file is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Half {
+    Source,
+    Synthetic,
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool at `root`.
+    pub fn open(root: &Path, settle: Duration, orphan_after: Duration) -> Result<Spool> {
+        for dir in [root.to_path_buf(), root.join("done"), root.join("failed")] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the spool folder {}", dir.display()))?;
+        }
+        Ok(Spool { root: root.to_path_buf(), settle, orphan_after })
+    }
+
+    /// The spool's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Lists complete, settled pairs and expired orphans.
+    pub fn scan(&self, now: SystemTime) -> Result<Scan> {
+        let mut halves: BTreeMap<String, [Option<(PathBuf, SystemTime)>; 2]> = BTreeMap::new();
+        let entries = std::fs::read_dir(&self.root).with_context(|| format!("cannot read the spool {}", self.root.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read the spool {}", self.root.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((id, half)) = classify(&name) else { continue };
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(now);
+            halves.entry(id).or_default()[half as usize] = Some((entry.path(), modified));
+        }
+        let settled = |t: SystemTime| now.duration_since(t).unwrap_or_default() >= self.settle;
+        let mut ready = Vec::new();
+        let mut orphans = Vec::new();
+        let mut waiting = 0;
+        for (id, [source, synthetic]) in halves {
+            match (source, synthetic) {
+                (Some((source, t1)), Some((synthetic, t2))) if settled(t1) && settled(t2) => {
+                    ready.push((t1.max(t2), PairFiles { id, source, synthetic }));
+                }
+                (Some((path, t)), None) | (None, Some((path, t))) if now.duration_since(t).unwrap_or_default() >= self.orphan_after => {
+                    orphans.push((id, path));
+                }
+                _ => waiting += 1,
+            }
+        }
+        ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting })
+    }
+
+    /// Moves a processed pair's files to done/.
+    pub fn done(&self, pair: &PairFiles) -> Result<()> {
+        self.move_into("done", &[&pair.source, &pair.synthetic])
+    }
+
+    /// Moves files to failed/ and writes `<id>.reason.txt` beside them.
+    pub fn failed(&self, id: &str, files: &[&Path], reason: &str) -> Result<()> {
+        self.move_into("failed", files)?;
+        let path = unused(self.root.join("failed").join(format!("{id}.reason.txt")));
+        std::fs::write(&path, format!("{reason}\n")).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    fn move_into(&self, folder: &str, files: &[&Path]) -> Result<()> {
+        for file in files {
+            let name = file.file_name().context("spool file without a name")?;
+            let target = unused(self.root.join(folder).join(name));
+            std::fs::rename(file, &target).with_context(|| format!("cannot move {} to {}", file.display(), target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// `path`, or `path` with `.1`, `.2`, ... before the extension if it exists
+/// (a reused pair id never overwrites an earlier file).
+fn unused(path: PathBuf) -> PathBuf {
+    if !path.exists() {
+        return path;
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let extension = path.extension().map(|e| e.to_string_lossy().into_owned());
+    (1..)
+        .map(|n| {
+            path.with_file_name(match &extension {
+                Some(e) => format!("{stem}.{n}.{e}"),
+                None => format!("{stem}.{n}"),
+            })
+        })
+        .find(|p| !p.exists())
+        .expect("an unused name")
+}
+
+/// The pair id and half of a spool file name, if it is one.
+fn classify(name: &str) -> Option<(String, Half)> {
+    if name.starts_with('.') {
+        return None;
+    }
+    let (rest, extension) = name.rsplit_once('.')?;
+    if !EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let rest = format!("{rest}.");
+    for (marker, half) in [(SOURCE, Half::Source), (SYNTHETIC, Half::Synthetic)] {
+        if let Some(id) = rest.strip_suffix(marker) {
+            return (!id.is_empty()).then(|| (id.to_string(), half));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_classified() {
+        assert_eq!(classify("0001.source.png"), Some(("0001".into(), Half::Source)));
+        assert_eq!(classify("a.b.synthetic.JPG"), Some(("a.b".into(), Half::Synthetic)));
+        assert_eq!(classify("0001.source.png.tmp"), None);
+        assert_eq!(classify(".0001.source.png"), None);
+        assert_eq!(classify("source.png"), None);
+        assert_eq!(classify("0001.png"), None);
+    }
+
+    #[test]
+    fn pairs_are_ready_when_complete_and_settled_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        for name in ["b.source.png", "b.synthetic.png", "a.source.png", "a.synthetic.png", "c.source.png"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let later = SystemTime::now() + Duration::from_secs(1);
+        let scan = spool.scan(later).unwrap();
+        // Same modification second on most file systems: id order breaks ties.
+        let ids: Vec<_> = scan.ready.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&"a") && ids.contains(&"b"));
+        assert!(scan.orphans.is_empty(), "c is not old enough to be an orphan");
+        let unsettled = Spool::open(dir.path(), Duration::from_secs(3600), Duration::from_secs(60)).unwrap();
+        assert!(unsettled.scan(SystemTime::now()).unwrap().ready.is_empty(), "fresh files are not read yet");
+        let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
+        assert_eq!(scan.orphans.len(), 1);
+        // Done and failed keep every file, a reused id included.
+        spool.done(&scan.ready[0]).unwrap();
+        std::fs::write(dir.path().join(scan.ready[0].source.file_name().unwrap()), b"again").unwrap();
+        spool.failed("x", &[&scan.ready[0].source], "unreadable").unwrap();
+        spool.failed("x", &[&scan.orphans[0].1], "no partner").unwrap();
+        let failed: Vec<_> = std::fs::read_dir(dir.path().join("failed")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(failed.len(), 4, "{failed:?}");
+        assert!(dir.path().join("failed/x.reason.txt").exists() && dir.path().join("failed/x.reason.1.txt").exists());
+        assert_eq!(std::fs::read_dir(dir.path().join("done")).unwrap().count(), 2);
+    }
+}

@@ -1,0 +1,137 @@
+//! Edge monitor benchmarks:
+//!
+//! - tracker: one pair's update of the no_std span tracker (Gram row, both
+//!   span scores, novelty, alignment) at d = 1280 and 384 with windows of
+//!   32 and 64, against recomputing the batch scores (thin SVD, ridge and
+//!   NNLS) of the same window from scratch;
+//! - end to end: pairs per second of the edge monitor on the demo's live
+//!   stream (embedding both images included) through an in-process broker;
+//! - memory: peak resident memory (VmHWM) of the `spanwatch-edge` binary
+//!   after it has processed the same stream.
+//!
+//! Run: `cargo build --release -p spanwatch-edge && cargo bench -p spanwatch --bench edge`.
+
+use nalgebra::DMatrix;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use spanwatch::calibration::{write_bundle, CalibrationSettings};
+use spanwatch::defects::Generator;
+use spanwatch::demo::broker::start_local_broker;
+use spanwatch::demo::live::{run_live, LiveRun};
+use spanwatch::demo::stream::{degrading_stream, drop_into_spool};
+use spanwatch::demo::{build, DemoSize};
+use spanwatch::embedding::CacheChoice;
+use spanwatch::metric::SpanFit;
+use spanwatch::pipeline::prepare;
+use spanwatch_core::span::Solver;
+use spanwatch_core::tracker::SpanTracker;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PAIRS: usize = 400;
+
+fn random_vectors<const D: usize>(n: usize, seed: u64) -> Vec<[f32; D]> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    // Low-rank structure plus noise, like real difference vectors.
+    let loadings: Vec<[f32; D]> = (0..20).map(|_| std::array::from_fn(|_| rng.random_range(-1.0..1.0))).collect();
+    (0..n)
+        .map(|_| {
+            let factors: Vec<f32> = (0..20).map(|_| rng.random_range(-1.0..1.0)).collect();
+            std::array::from_fn(|j| factors.iter().zip(&loadings).map(|(f, l)| f * l[j]).sum::<f32>() + rng.random_range(-0.3..0.3))
+        })
+        .collect()
+}
+
+fn bench_tracker<const D: usize>(window: usize) {
+    let vectors = random_vectors::<D>(PAIRS + 1, D as u64);
+    let w = vectors[PAIRS];
+    let mut tracker = Box::new(SpanTracker::<D, 64>::new(&w, 0.01, window).unwrap());
+    for v in &vectors[..window] {
+        tracker.push(v);
+    }
+    let start = Instant::now();
+    let mut sink = 0.0;
+    for v in &vectors[window..PAIRS] {
+        sink += tracker.push(v).scores.cone.ds;
+    }
+    let streamed = start.elapsed().as_secs_f64() / (PAIRS - window) as f64;
+    let w_vec: Vec<f32> = w.to_vec();
+    let batches = 40;
+    let start = Instant::now();
+    for t in window..window + batches {
+        let rows = &vectors[t + 1 - window..=t];
+        let fit = SpanFit::new(DMatrix::from_fn(window, D, |i, j| rows[i][j] as f64));
+        sink += fit.score(&w_vec, Solver::Nnls).ds + fit.score(&w_vec, Solver::Ridge { lambda: 0.01 }).ds;
+    }
+    let batch = start.elapsed().as_secs_f64() / batches as f64;
+    println!(
+        "tracker d = {D:>4}, W = {window:>2}: {:>8.1} us per pair streamed, {:>8.1} us batch recompute, {:>5.1}x  (checksum {sink:.3})",
+        streamed * 1e6,
+        batch * 1e6,
+        batch / streamed
+    );
+}
+
+fn bench_end_to_end(dir: &Path) {
+    let size = DemoSize::default();
+    let data = build(&dir.join("demo"), size, 7).unwrap();
+    let prepared = prepare(&data, "efficientnet-lite0", &CacheChoice::Off, false, true).unwrap();
+    let bundle = dir.join("faithful.bundle");
+    write_bundle(&prepared, "faithful", &CalibrationSettings::default(), &bundle).unwrap();
+    let stream = degrading_stream(size, 7, 40, 40, Generator::WrongFamily).unwrap();
+    let broker = start_local_broker().unwrap();
+
+    // In process: drop the whole stream at once, time until every pair is done.
+    let start = Instant::now();
+    let live = run_live(LiveRun { bundle: &bundle, spool: dir.join("spool"), port: broker.port, stream: &stream, verbose: false }).unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "end to end (in process, EfficientNet-Lite0, 2 embeddings per pair, MQTT included): {} pairs in {seconds:.2} s = {:.1} pairs/s",
+        live.summary.pairs,
+        live.summary.pairs as f64 / seconds
+    );
+
+    // The binary: peak resident memory after the same stream.
+    let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("spanwatch-edge");
+    if !binary.exists() {
+        println!("memory: SKIPPED, build the binary first: cargo build --release -p spanwatch-edge");
+        return;
+    }
+    let spool = dir.join("spool-binary");
+    std::fs::create_dir_all(&spool).unwrap();
+    let mut child = Command::new(&binary)
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg("--input")
+        .arg(&spool)
+        .args(["--broker", &format!("mqtt://127.0.0.1:{}", broker.port), "--settle-ms", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for pair in &stream {
+        drop_into_spool(&spool, pair).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while std::fs::read_dir(spool.join("done")).map(|d| d.count()).unwrap_or(0) < 2 * stream.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).unwrap_or_default();
+    println!("spanwatch-edge after {} pairs: peak resident {} (now {})", stream.len(), field("VmHWM:"), field("VmRSS:"));
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    child.wait().unwrap();
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    for window in [32, 64] {
+        bench_tracker::<1280>(window);
+        bench_tracker::<384>(window);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    bench_end_to_end(dir.path());
+}

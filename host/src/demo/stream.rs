@@ -1,0 +1,53 @@
+//! The demo's live stream: new synthetic defects made from held-out tiles by
+//! a generator that degrades partway, dropped into the edge's spool the way
+//! a generator should (write under a temporary name, then rename).
+
+use super::{held_out_tiles, DemoSize};
+use crate::defects::{Family, Generator};
+use anyhow::{Context, Result};
+use image::GrayImage;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::Path;
+
+/// One pair of the stream.
+pub struct StreamPair {
+    /// Pair id (file stem in the spool), in stream order.
+    pub id: String,
+    /// The generator that made it.
+    pub generator: Generator,
+    /// The normal image.
+    pub source: GrayImage,
+    /// Its synthetic defect.
+    pub synthetic: GrayImage,
+}
+
+/// `good` faithful scratch pairs, then `bad` pairs of `degraded`, made from
+/// the tiles the demo data of `size` and `seed` left unused (cycled if
+/// there are fewer), with fresh random defects.
+pub fn degrading_stream(size: DemoSize, seed: u64, good: usize, bad: usize, degraded: Generator) -> Result<Vec<StreamPair>> {
+    let tiles = held_out_tiles(size, seed)?;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_57EA);
+    let family = Family::Scratch;
+    Ok((0..good + bad)
+        .map(|i| {
+            let generator = if i < good { Generator::Faithful } else { degraded };
+            let source = tiles[i % tiles.len()].clone();
+            let synthetic = generator.apply(family, &source, i, &mut rng);
+            StreamPair { id: format!("pair-{i:04}"), generator, source, synthetic }
+        })
+        .collect())
+}
+
+/// Writes `pair` into `spool` as `<id>.source.png` and `<id>.synthetic.png`,
+/// each written under a dot-name first and renamed, so the edge never reads
+/// a half-written file.
+pub fn drop_into_spool(spool: &Path, pair: &StreamPair) -> Result<()> {
+    for (half, image) in [("source", &pair.source), ("synthetic", &pair.synthetic)] {
+        let name = format!("{}.{half}.png", pair.id);
+        let temporary = spool.join(format!(".{name}.partial.png"));
+        image.save(&temporary).with_context(|| format!("cannot write {}", temporary.display()))?;
+        std::fs::rename(&temporary, spool.join(&name)).with_context(|| format!("cannot move {name} into {}", spool.display()))?;
+    }
+    Ok(())
+}
