@@ -51,6 +51,15 @@ fn stream(good: usize, bad: usize, degraded: Generator) -> Vec<StreamPair> {
     degrading_stream(DemoSize::default(), SEED, good, bad, degraded).unwrap()
 }
 
+/// A temporary folder mosquitto can use: started as root it drops to its
+/// own user, which must be able to read its files and write its sessions.
+fn readable_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
 fn have(program: &str) -> bool {
     Command::new(program).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
@@ -64,7 +73,7 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start() -> Mosquitto {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = readable_tempdir();
         let mut broker = Mosquitto { port: free_port().unwrap(), dir, child: None };
         broker.restart();
         broker
@@ -311,8 +320,10 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
     let mut broker = Mosquitto::start();
     let spool = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let options = Options { state_dir: Some(state.path().to_path_buf()), ..edge_options(broker.port, spool.path()) };
+    let options =
+        Options { state_dir: Some(state.path().to_path_buf()), ha_discovery: Some(true), ..edge_options(broker.port, spool.path()) };
     let subscriber = Subscriber::start(broker.port, "fault");
+    let discovery = || subscriber.on("homeassistant/binary_sensor/spanwatch_test_line1/alert/config").len();
     // 65 good pairs and 40 photometric ones from unseen tiles, replayed as
     // 20 good, 40 photometric, 45 good.
     let made = stream(65, 40, Generator::Photometric);
@@ -342,6 +353,14 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
     assert_eq!((raised.seq, raised.state.as_str()), (1, "raised"));
     let ids: Vec<usize> = subscriber.metrics().iter().map(|m| pair_number(&m.pair)).collect();
     assert_eq!(ids, (0..60).collect::<Vec<_>>(), "metrics of the outage arrive after it, in order");
+    // The edge subscribed again after the restart: Home Assistant's birth
+    // message makes it send its discovery configs once more.
+    let before = discovery();
+    Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-t", "homeassistant/status", "-m", "online"])
+        .status()
+        .unwrap();
+    wait_until("discovery re-sent on homeassistant/status", Duration::from_secs(10), || discovery() > before);
 
     // Outage 2: the generator recovers while the broker is down, and the
     // daemon itself restarts before the broker is back.
@@ -423,4 +442,116 @@ fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
     let output = Command::new(&binary).arg("--config").arg(&config).arg("--bundle").arg(&corrupt).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("corrupt.bundle") && stderr.contains("checksum"), "{stderr}");
+}
+
+/// Makes a CA and a server certificate for localhost / 127.0.0.1 with openssl.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=spanwatch test CA",
+    ]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+}
+
+#[test]
+fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
+    if !have("mosquitto") || !have("mosquitto_sub") || !have("openssl") {
+        println!("SKIPPED: needs mosquitto, mosquitto_sub and openssl (CI installs them)");
+        return;
+    }
+    let dir = readable_tempdir();
+    make_certificates(dir.path());
+    let port = free_port().unwrap();
+    let config = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {0}/ca.crt\ncertfile {0}/server.crt\nkeyfile {0}/server.key\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut broker = Command::new("mosquitto").arg("-c").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_until("mosquitto listens", Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let ca = dir.path().join("ca.crt");
+    let mut subscriber = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "localhost",
+            "-p",
+            &port.to_string(),
+            "--cafile",
+            ca.to_str().unwrap(),
+            "-t",
+            "spanwatch/test/line1/status",
+            "-C",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let tls = Options { broker: Some(format!("mqtts://localhost:{port}")), tls_ca: Some(ca.clone()), ..edge_options(port, spool.path()) };
+    let edge = RunningEdge::start(tls);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while subscriber.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = subscriber.kill();
+    let output = subscriber.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "online", "the edge connected over TLS and said so");
+    let summary = edge.stop();
+    assert_eq!(summary.delivery.unsent, 0);
+    assert_eq!(summary.delivery.delivered, 1, "the online status, acknowledged over TLS: {summary:?}");
+
+    // The same broker with another CA: the handshake fails, nothing is delivered.
+    let other = tempfile::tempdir().unwrap();
+    make_certificates(other.path());
+    let spool = tempfile::tempdir().unwrap();
+    let wrong = Options {
+        broker: Some(format!("mqtts://localhost:{port}")),
+        tls_ca: Some(other.path().join("ca.crt")),
+        ..edge_options(port, spool.path())
+    };
+    let edge = RunningEdge::start(wrong);
+    std::thread::sleep(Duration::from_secs(2));
+    let summary = edge.stop();
+    assert_eq!(summary.delivery.delivered, 0, "a broker whose certificate the CA did not sign is not trusted");
+    let _ = broker.kill();
+    let _ = broker.wait();
 }

@@ -75,3 +75,26 @@ impl OutputPin for AlarmLine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanwatch_core::alarm::Alarm;
+    use spanwatch_core::alert::AlertState;
+
+    #[test]
+    fn a_missing_gpio_chip_is_named() {
+        let line = GpioLine { chip: "/dev/gpiochip-spanwatch-absent".into(), line: 17 };
+        let error = format!("{:#}", AlarmLine::open(Some(&line)).err().expect("no such chip"));
+        assert!(error.contains("/dev/gpiochip-spanwatch-absent"), "{error}");
+    }
+
+    #[test]
+    fn the_logged_line_follows_the_alert() {
+        let mut alarm = Alarm::new(AlarmLine::open(None).unwrap()).unwrap();
+        alarm.show(AlertState::Raised).unwrap();
+        assert!(alarm.is_raised());
+        alarm.show(AlertState::Clear).unwrap();
+        assert!(!alarm.is_raised());
+    }
+}

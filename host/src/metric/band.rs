@@ -166,7 +166,8 @@ mod tests {
         // With only copies of w, every window scores 1.
         let copies = DMatrix::from_fn(10, d, |_, j| if j == 0 { 2.0 } else { 0.0 });
         let band = alert_band(&copies, &w, Solver::Ridge { lambda: 0.0 }, &settings);
-        assert!((band.raise_below - 1.0).abs() < 1e-9 && (band.clear_above - 1.0).abs() < 1e-9, "{band:?}");
+        // (A residual at rounding level, ~1e-16 of ||w||^2, costs ~1e-8 of DS through the square root.)
+        assert!((band.raise_below - 1.0).abs() < 1e-6 && (band.clear_above - 1.0).abs() < 1e-6, "{band:?}");
         // Mean alignment: the mix's lowest windows hold no copy of w (0);
         // pairs at 45 degrees to w align 1/sqrt(2) in every window.
         let alignment = BandSettings { statistic: AlertStatistic::MeanAlignment, ..settings };
