@@ -392,7 +392,7 @@ fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
         return;
     }
     let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("spanwatch-edge");
-    assert!(binary.exists(), "{} is built by `cargo test --workspace`", binary.display());
+    assert!(binary.exists(), "{} is built by `cargo test --workspace` (for the edge package's own tests)", binary.display());
     let broker = Mosquitto::start();
     let spool = tempfile::tempdir().unwrap();
     let config = spool.path().join("edge.toml");
