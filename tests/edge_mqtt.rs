@@ -11,18 +11,17 @@
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo::broker::{free_port, start_local_broker};
+use spanwatch::demo::live::EdgeRun;
 use spanwatch::demo::stream::{degrading_stream, drop_into_spool, StreamPair};
 use spanwatch::demo::{build, DemoSize};
 use spanwatch::embedding::CacheChoice;
 use spanwatch::pipeline::prepare;
 use spanwatch_core::bundle::AlertBand;
-use spanwatch_edge::config::{Options, Settings};
+use spanwatch_edge::config::Options;
 use spanwatch_edge::messages::{Alert, Metrics};
-use spanwatch_edge::{Edge, Summary};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -207,14 +206,6 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// An edge monitor running in this process on its own runtime.
-struct RunningEdge {
-    runtime: tokio::runtime::Runtime,
-    stop: Arc<AtomicBool>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<Summary>>>,
-    spool: PathBuf,
-}
-
 fn edge_options(port: u16, spool: &Path) -> Options {
     Options {
         bundle: Some(fixture().bundle.clone()),
@@ -227,41 +218,14 @@ fn edge_options(port: u16, spool: &Path) -> Options {
     }
 }
 
-impl RunningEdge {
-    fn start(options: Options) -> RunningEdge {
-        let spool = options.input.clone().unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let edge = Edge::start(Settings::resolve(options).unwrap()).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = Some(runtime.spawn(edge.run(stop.clone())));
-        RunningEdge { runtime, stop, handle, spool }
-    }
-
-    /// Drops `pairs` into the spool and waits until all of them are in done/.
-    fn feed(&self, pairs: &[StreamPair]) {
-        let before = self.processed();
-        for pair in pairs {
-            drop_into_spool(&self.spool, pair).unwrap();
-        }
-        wait_until("the edge processed the pairs", Duration::from_secs(120), || self.processed() >= before + pairs.len());
-    }
-
-    fn processed(&self) -> usize {
-        std::fs::read_dir(self.spool.join("done")).map(|d| d.count() / 2).unwrap_or(0)
-    }
-
-    fn stop(mut self) -> Summary {
-        self.stop.store(true, Ordering::SeqCst);
-        let handle = self.handle.take().unwrap();
-        self.runtime.block_on(handle).unwrap().unwrap()
-    }
+/// Starts an in-process edge monitor.
+fn start_edge(options: Options) -> EdgeRun {
+    EdgeRun::start(options).unwrap()
 }
 
-impl Drop for RunningEdge {
-    /// A failing test still stops the monitor thread (the runtime waits for it).
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
+/// Feeds pairs and waits (up to 120 s) until the edge processed them.
+fn feed(edge: &EdgeRun, pairs: &[StreamPair]) {
+    edge.feed(pairs, Duration::from_secs(120)).unwrap();
 }
 
 fn pair_number(id: &str) -> usize {
@@ -274,11 +238,11 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     let (port, _broker) = any_broker();
     let spool = tempfile::tempdir().unwrap();
     let subscriber = have("mosquitto_sub").then(|| Subscriber::start(port, "good-then-bad"));
-    let edge = RunningEdge::start(Options { ha_discovery: Some(true), ..edge_options(port, spool.path()) });
+    let edge = start_edge(Options { ha_discovery: Some(true), ..edge_options(port, spool.path()) });
     let (good, bad) = (80, 50);
     let pairs = stream(good, bad, Generator::WrongFamily);
-    edge.feed(&pairs);
-    let summary = edge.stop();
+    feed(&edge, &pairs);
+    let summary = edge.stop().unwrap();
     assert_eq!((summary.pairs, summary.failed), (130, 0));
     assert_eq!(summary.alerts, 1, "raised once, never cleared: the stream stays degraded");
     assert_eq!((summary.delivery.dropped, summary.delivery.unsent), (0, 0));
@@ -336,13 +300,13 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
         })
         .collect();
     let (pairs, recovery) = all.split_at(60);
-    let edge = RunningEdge::start(options.clone());
-    edge.feed(&pairs[..20]);
+    let edge = start_edge(options.clone());
+    feed(&edge, &pairs[..20]);
     wait_until("metrics of the first 20 pairs", Duration::from_secs(20), || subscriber.metrics().len() == 20);
 
     // Outage 1: the generator degrades while the broker is down.
     broker.stop();
-    edge.feed(&pairs[20..]);
+    feed(&edge, &pairs[20..]);
     assert!(subscriber.alerts().is_empty());
     broker.restart();
     wait_until("the alert raised during the outage", Duration::from_secs(60), || subscriber.alerts().len() == 1);
@@ -365,24 +329,24 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
     // Outage 2: the generator recovers while the broker is down, and the
     // daemon itself restarts before the broker is back.
     broker.stop();
-    edge.feed(&recovery[..40]);
-    let summary = edge.stop();
+    feed(&edge, &recovery[..40]);
+    let summary = edge.stop().unwrap();
     assert_eq!(summary.alerts, 2, "raised in the first outage, cleared by the recovery in the second");
     assert!(summary.delivery.unsent > 0, "the outage's metrics were still waiting");
     broker.restart();
-    let edge = RunningEdge::start(options);
+    let edge = start_edge(options);
     wait_until("the clear journaled by the stopped daemon", Duration::from_secs(60), || subscriber.alerts().len() == 2);
     let cleared = &subscriber.alerts()[1];
     assert_eq!((cleared.seq, cleared.state.as_str()), (2, "cleared"));
     assert!(cleared.value > cleared.threshold);
     // Metrics resume with the restarted daemon.
-    edge.feed(&recovery[40..]);
+    feed(&edge, &recovery[40..]);
     wait_until("metrics after the restart", Duration::from_secs(30), || {
         subscriber.metrics().last().map(|m| pair_number(&m.pair)) == Some(104)
     });
     let after = subscriber.metrics().into_iter().filter(|m| pair_number(&m.pair) >= 100).count();
     assert_eq!(after, 5);
-    assert_eq!(edge.stop().alerts, 0, "the restarted daemon resumed in the cleared state");
+    assert_eq!(edge.stop().unwrap().alerts, 0, "the restarted daemon resumed in the cleared state");
 }
 
 #[test]
@@ -527,7 +491,7 @@ fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
         .unwrap();
     let spool = tempfile::tempdir().unwrap();
     let tls = Options { broker: Some(format!("mqtts://localhost:{port}")), tls_ca: Some(ca.clone()), ..edge_options(port, spool.path()) };
-    let edge = RunningEdge::start(tls);
+    let edge = start_edge(tls);
     let deadline = Instant::now() + Duration::from_secs(20);
     while subscriber.try_wait().unwrap().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -535,7 +499,7 @@ fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
     let _ = subscriber.kill();
     let output = subscriber.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "online", "the edge connected over TLS and said so");
-    let summary = edge.stop();
+    let summary = edge.stop().unwrap();
     assert_eq!(summary.delivery.unsent, 0);
     assert_eq!(summary.delivery.delivered, 1, "the online status, acknowledged over TLS: {summary:?}");
 
@@ -548,9 +512,9 @@ fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
         tls_ca: Some(other.path().join("ca.crt")),
         ..edge_options(port, spool.path())
     };
-    let edge = RunningEdge::start(wrong);
+    let edge = start_edge(wrong);
     std::thread::sleep(Duration::from_secs(2));
-    let summary = edge.stop();
+    let summary = edge.stop().unwrap();
     assert_eq!(summary.delivery.delivered, 0, "a broker whose certificate the CA did not sign is not trusted");
     let _ = broker.kill();
     let _ = broker.wait();

@@ -18,7 +18,7 @@ use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo::broker::start_local_broker;
 use spanwatch::demo::live::{run_live, LiveRun};
-use spanwatch::demo::stream::{degrading_stream, drop_into_spool};
+use spanwatch::demo::stream::{degrading_stream, drop_into_spool, wait_until_processed};
 use spanwatch::demo::{build, DemoSize};
 use spanwatch::embedding::CacheChoice;
 use spanwatch::metric::SpanFit;
@@ -113,10 +113,7 @@ fn bench_end_to_end(dir: &Path) {
     for pair in &stream {
         drop_into_spool(&spool, pair).unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while std::fs::read_dir(spool.join("done")).map(|d| d.count()).unwrap_or(0) < 2 * stream.len() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_processed(&spool, stream.len(), Duration::from_secs(300)).unwrap();
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let field = |name: &str| status.lines().find(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).unwrap_or_default();
     println!("spanwatch-edge after {} pairs: peak resident {} (now {})", stream.len(), field("VmHWM:"), field("VmRSS:"));

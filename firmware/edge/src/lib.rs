@@ -219,9 +219,11 @@ impl Worker {
         self.send(json(self.topics.pair(), &pair_message, false, Kind::Data));
         if let Some((message, raised, seq)) = alert {
             // On disk before it is sent: a restart delivers it.
-            self.edge.journal.lock().expect("journal lock").add(&message)?;
             self.edge.record = AlertRecord { raised, next_seq: seq + 1 };
-            self.edge.journal.lock().expect("journal lock").save_alert_record(self.edge.record)?;
+            let mut journal = self.edge.journal.lock().expect("journal lock");
+            journal.add(&message)?;
+            journal.save_alert_record(self.edge.record)?;
+            drop(journal);
             tracing::warn!(seq, state = if raised { "raised" } else { "cleared" }, payload = %message.payload, "drift alert");
             self.alerts += 1;
             self.send(message);

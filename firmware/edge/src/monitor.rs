@@ -32,8 +32,6 @@ pub struct Calibration {
     pub w: Vec<f32>,
     /// Seeds s_j v_j / sqrt(n) of the reference basis (a typical pair's size).
     pub seeds: Vec<Vec<f32>>,
-    /// The calibration set's own score.
-    pub reference: SpanScore,
     /// The alert band.
     pub band: AlertBand,
 }
@@ -56,7 +54,6 @@ impl Calibration {
             sigma: bundle.sigma.to_vec(),
             w: bundle.w.to_vec(),
             seeds,
-            reference: bundle.reference,
             band: bundle.alert,
         })
     }
@@ -72,7 +69,7 @@ impl Calibration {
     /// What the alert watches: "mean_alignment", or the span score's name.
     pub fn statistic_name(&self) -> &'static str {
         match self.band.statistic {
-            AlertStatistic::MeanAlignment => "mean_alignment",
+            AlertStatistic::MeanAlignment => self.band.statistic.name(),
             AlertStatistic::Span => self.score_name(),
         }
     }

@@ -2,7 +2,7 @@
 //! monitor watching a spool into which a stream of pairs is dropped whose
 //! generator degrades partway. Prints what the subscriber receives.
 
-use super::stream::{drop_into_spool, StreamPair};
+use super::stream::{drop_into_spool, processed_pairs, wait_until_processed, StreamPair};
 use anyhow::{Context, Result};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use spanwatch_edge::config::{Options, Settings};
@@ -11,7 +11,7 @@ use spanwatch_edge::{Edge, Summary};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the live run saw.
 pub struct LiveOutcome {
@@ -51,35 +51,64 @@ pub fn run_live(run: LiveRun<'_>) -> Result<LiveOutcome> {
         settle_ms: Some(30),
         ..Options::default()
     };
-    let settings = Settings::resolve(options)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(async {
-        let received = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-        let subscriber = tokio::spawn(subscribe(run.port, received.clone(), run.verbose));
-        let edge = Edge::start(settings)?;
+    let listener = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let received = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let subscriber = listener.spawn(subscribe(run.port, received.clone(), run.verbose));
+    let edge = EdgeRun::start(options)?;
+    edge.feed(run.stream, Duration::from_secs(300))?;
+    let summary = edge.stop()?;
+    // Let the subscriber receive the last messages and the offline status.
+    std::thread::sleep(Duration::from_millis(500));
+    subscriber.abort();
+    let received = received.lock().expect("received").clone();
+    let alerts = received.iter().filter(|(t, _)| t.ends_with("/alert")).filter_map(|(_, p)| serde_json::from_str(p).ok()).collect();
+    let metrics = received.iter().filter(|(t, _)| t.ends_with("/metrics")).count();
+    Ok(LiveOutcome { summary, alerts, metrics })
+}
+
+/// An edge monitor running in this process on its own runtime, fed through
+/// its spool (the demo, the tests and the benchmark drive it this way).
+pub struct EdgeRun {
+    runtime: tokio::runtime::Runtime,
+    stop: Arc<AtomicBool>,
+    handle: Option<tokio::task::JoinHandle<Result<Summary>>>,
+    spool: PathBuf,
+}
+
+impl EdgeRun {
+    /// Starts the monitor with `options` (which must name the spool, `input`).
+    pub fn start(options: Options) -> Result<EdgeRun> {
+        let spool = options.input.clone().context("the edge monitor needs a spool folder (input)")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let edge = Edge::start(Settings::resolve(options)?)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let monitor = tokio::spawn(edge.run(stop.clone()));
-        let spool = run.spool.clone();
-        let done = spool.join("done");
-        let expected = 2 * run.stream.len();
-        for pair in run.stream {
-            drop_into_spool(&spool, pair)?;
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let handle = Some(runtime.spawn(edge.run(stop.clone())));
+        Ok(EdgeRun { runtime, stop, handle, spool })
+    }
+
+    /// Drops `pairs` into the spool and waits, up to `limit`, until all of them are in done/.
+    pub fn feed(&self, pairs: &[StreamPair], limit: Duration) -> Result<()> {
+        let before = processed_pairs(&self.spool);
+        for pair in pairs {
+            drop_into_spool(&self.spool, pair)?;
         }
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while std::fs::read_dir(&done).map(|d| d.count()).unwrap_or(0) < expected && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        stop.store(true, Ordering::SeqCst);
-        let summary = monitor.await.context("the edge monitor panicked")??;
-        // Let the subscriber receive the last messages and the offline status.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        subscriber.abort();
-        let received = received.lock().expect("received").clone();
-        let alerts = received.iter().filter(|(t, _)| t.ends_with("/alert")).filter_map(|(_, p)| serde_json::from_str(p).ok()).collect();
-        let metrics = received.iter().filter(|(t, _)| t.ends_with("/metrics")).count();
-        Ok(LiveOutcome { summary, alerts, metrics })
-    })
+        wait_until_processed(&self.spool, before + pairs.len(), limit)
+    }
+
+    /// Stops the monitor (it finishes the current pair, flushes and says `offline`) and returns its account.
+    pub fn stop(mut self) -> Result<Summary> {
+        self.stop.store(true, Ordering::SeqCst);
+        let handle = self.handle.take().expect("stopped once");
+        self.runtime.block_on(handle).context("the edge monitor panicked")?
+    }
+}
+
+impl Drop for EdgeRun {
+    /// Dropped without `stop` (an error, a failing test): the monitor thread
+    /// still ends, so dropping the runtime does not wait forever.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Subscribes to `spanwatch/#` and records (and prints) what arrives.

@@ -4,11 +4,12 @@
 
 use super::{held_out_tiles, DemoSize};
 use crate::defects::{Family, Generator};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// One pair of the stream.
 pub struct StreamPair {
@@ -48,6 +49,23 @@ pub fn drop_into_spool(spool: &Path, pair: &StreamPair) -> Result<()> {
         let temporary = spool.join(format!(".{name}.partial.png"));
         image.save(&temporary).with_context(|| format!("cannot write {}", temporary.display()))?;
         std::fs::rename(&temporary, spool.join(&name)).with_context(|| format!("cannot move {name} into {}", spool.display()))?;
+    }
+    Ok(())
+}
+
+/// Pairs the edge monitor has moved to `spool`/done/.
+pub fn processed_pairs(spool: &Path) -> usize {
+    std::fs::read_dir(spool.join("done")).map(|d| d.count() / 2).unwrap_or(0)
+}
+
+/// Waits, up to `limit`, until `spool`/done/ holds `count` pairs.
+pub fn wait_until_processed(spool: &Path, count: usize, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while processed_pairs(spool) < count {
+        if Instant::now() > deadline {
+            bail!("the edge monitor processed {} of {count} pairs in {} within {limit:?}", processed_pairs(spool), spool.display());
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
     Ok(())
 }
