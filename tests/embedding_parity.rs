@@ -1,6 +1,8 @@
 //! tract against onnxruntime on real images: the embeddings spanwatch computes
 //! must match the reference runtime's within 1e-4 (max abs difference).
-//! Fixtures: tests/reference/make_embedding_fixtures.py.
+//! Fixtures: tests/reference/make_embedding_fixtures.py, and for the pooled
+//! variants (GeM of EfficientNet's feature map, max of the ViT's patch
+//! tokens, pooled by numpy) tests/reference/make_pooled_fixtures.py.
 
 use spanwatch_embed::{Embedder, Manifest};
 use std::path::{Path, PathBuf};
@@ -44,6 +46,29 @@ fn efficientnet_lite0_matches_onnxruntime() {
 #[test]
 fn vit_s14_matches_onnxruntime() {
     check_parity("vit-s14");
+}
+
+#[test]
+fn efficientnet_lite0_gem_pooling_matches_onnxruntime_and_numpy() {
+    check_parity("efficientnet-lite0-gem");
+}
+
+#[test]
+fn vit_s14_patch_max_pooling_matches_onnxruntime_and_numpy() {
+    check_parity("vit-s14-max");
+}
+
+#[test]
+fn a_pooled_variant_has_its_own_identity() {
+    // One ONNX file, two embeddings: caches and bundles must tell them apart.
+    let plain = Manifest::resolve("efficientnet-lite0").unwrap();
+    let pooled = Manifest::resolve("efficientnet-lite0-gem").unwrap();
+    assert_eq!(plain.onnx_path(), pooled.onnx_path());
+    let file = Embedder::load(&plain).unwrap();
+    assert_eq!(hex::encode(file.sha256()), plain.sha256, "the plain output keeps the file's sha256");
+    let gem = Embedder::load(&pooled).unwrap();
+    assert_ne!(gem.sha256(), file.sha256());
+    assert_eq!(gem.dim(), 1280);
 }
 
 #[test]

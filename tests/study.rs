@@ -5,23 +5,32 @@
 
 use std::process::Command;
 
-#[test]
-fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
+/// Runs `spanwatch study` with `args` into a temporary folder with its own
+/// embedding cache: (stdout, the output folder, the folder's guard), or None
+/// (SKIPPED) without the ViT model outside CI.
+fn run_study(args: &[&str]) -> Option<(String, std::path::PathBuf, tempfile::TempDir)> {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     if !models.join("vit_s14_b1.onnx").is_file() {
         assert!(std::env::var_os("CI").is_none(), "models/vit_s14_b1.onnx is missing in CI");
         eprintln!("SKIPPED: the study needs models/vit_s14_b1.onnx (models/fetch_vit_s14.py makes it)");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("study");
     let output = Command::new(env!("CARGO_BIN_EXE_spanwatch"))
         .args(["study", "--quick", "--quiet", "-o", out.to_str().unwrap(), "--cache", dir.path().join("cache").to_str().unwrap()])
+        .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     println!("{stdout}");
+    Some((stdout, out, dir))
+}
+
+#[test]
+fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
+    let Some((stdout, out, _dir)) = run_study(&[]) else { return };
 
     // 1 surface x 1 family x 10 generators x 2 models x 2 positive counts x 2 pair counts.
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
@@ -55,4 +64,23 @@ fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
         };
         assert!(auroc("faithful") > auroc("copy") + 0.1, "{model} {truth}: faithful {} vs copy {}", auroc("faithful"), auroc("copy"));
     }
+}
+
+/// The quick study on photographed defects (ELPV mono cells, fetched from
+/// PyPI on first use): the structural truths hold for the default score.
+#[test]
+fn quick_elpv_study_shows_the_structural_truths_on_photographed_defects() {
+    let Some((stdout, out, _dir)) = run_study(&["--surface", "elpv-mono"]) else { return };
+    assert!(stdout.contains("photographed") && stdout.contains("CC BY-NC-SA 4.0"), "{stdout}");
+    // 15 generators x 2 models x 2 positive counts x 2 pair counts.
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(results.lines().count(), 1 + 120);
+    assert!(results.lines().skip(1).all(|l| l.starts_with("elpv-mono,el,")));
+    let selection = std::fs::read_to_string(out.join("selection.md")).unwrap();
+    assert!(selection.contains("How well the trained truths agree"));
+    for line in stdout.lines().filter(|l| l.trim_start().starts_with("ds_nnls")) {
+        let counts: Vec<&str> = line.rsplit(": ").next().unwrap().split(" of ").collect();
+        assert_eq!(counts[0], counts[1], "structural truth fails on ELPV: {line}");
+    }
+    assert_eq!(stdout.lines().filter(|l| l.trim_start().starts_with("ds_nnls")).count(), 3);
 }

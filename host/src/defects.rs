@@ -43,7 +43,7 @@ impl Ranges {
     }
 }
 
-fn sample(rng: &mut impl Rng, (lo, hi): (f32, f32)) -> f32 {
+pub(crate) fn sample(rng: &mut impl Rng, (lo, hi): (f32, f32)) -> f32 {
     if hi > lo {
         rng.random_range(lo..=hi)
     } else {
@@ -124,7 +124,7 @@ impl Family {
 
 /// A polyline of `steps` segments of total `length`, centred on `centre`,
 /// each segment turned by `turn(i)` from the previous.
-fn walk(centre: (f32, f32), angle: f32, length: f32, steps: usize, turn: impl Fn(usize) -> f32) -> Vec<(f32, f32)> {
+pub(crate) fn walk(centre: (f32, f32), angle: f32, length: f32, steps: usize, turn: impl Fn(usize) -> f32) -> Vec<(f32, f32)> {
     let step = length / steps as f32;
     let mut points = vec![(centre.0 - angle.cos() * length / 2.0, centre.1 - angle.sin() * length / 2.0)];
     let mut heading = angle;
@@ -136,7 +136,7 @@ fn walk(centre: (f32, f32), angle: f32, length: f32, steps: usize, turn: impl Fn
     points
 }
 
-fn line_coverage(p: (f32, f32), lines: &[&[(f32, f32)]], half_width: f32) -> f32 {
+pub(crate) fn line_coverage(p: (f32, f32), lines: &[&[(f32, f32)]], half_width: f32) -> f32 {
     let distance = lines.iter().flat_map(|line| line.windows(2).map(|s| segment_distance(p, s[0], s[1]))).fold(f32::INFINITY, f32::min);
     (half_width + 0.5 - distance).clamp(0.0, 1.0)
 }
@@ -218,14 +218,8 @@ impl Generator {
             Generator::Narrow => family.draw(tile, &family.real_ranges().narrow(), rng),
             Generator::WrongFamily => family.other().draw(tile, &family.other().real_ranges(), rng),
             Generator::TooFaint => family.draw(tile, &family.real_ranges().faint(), rng),
-            Generator::Photometric => {
-                let (gain, offset) = (rng.random_range(0.75..1.25f32), rng.random_range(-30.0..30.0f32));
-                map_pixels(tile, |v| v * gain + offset)
-            }
-            Generator::Noise => {
-                let sigma = rng.random_range(8.0..16.0f32);
-                map_pixels(tile, |v| v + sigma * standard_normal(rng))
-            }
+            Generator::Photometric => photometric(tile, rng),
+            Generator::Noise => noise(tile, rng),
             Generator::Copy => tile.clone(),
             Generator::Mix(p) => {
                 if (index * p as usize) % 100 < p as usize {
@@ -236,6 +230,18 @@ impl Generator {
             }
         }
     }
+}
+
+/// A global brightness and contrast change: gain in [0.75, 1.25], offset in [-30, 30] grey levels.
+pub fn photometric(image: &GrayImage, rng: &mut impl Rng) -> GrayImage {
+    let (gain, offset) = (rng.random_range(0.75..1.25f32), rng.random_range(-30.0..30.0f32));
+    map_pixels(image, |v| v * gain + offset)
+}
+
+/// Gaussian pixel noise with a standard deviation in [8, 16] grey levels.
+pub fn noise(image: &GrayImage, rng: &mut impl Rng) -> GrayImage {
+    let sigma = rng.random_range(8.0..16.0f32);
+    map_pixels(image, |v| v + sigma * standard_normal(rng))
 }
 
 /// A standard normal sample (Box-Muller).

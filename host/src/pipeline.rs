@@ -1,6 +1,7 @@
 //! From a dataset on disk to what every scoring command needs: standardized
 //! real embeddings, the reference probe, and each generator's difference
-//! vectors in the same standardized space.
+//! vectors in the same standardized space; optionally with some real images
+//! held out of the probe to check the prediction on them.
 
 use crate::dataset::{Dataset, Pair};
 use crate::embedding::{CacheChoice, EmbeddingSession, ModelInfo};
@@ -8,7 +9,11 @@ use crate::metric::probe::{self, Probe};
 use crate::metric::Standardization;
 use anyhow::{bail, Context, Result};
 use nalgebra::DMatrix;
-use std::path::Path;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use tracing::warn;
 
 /// Fewer real positives than this get a warning that the probe is noisy.
@@ -42,14 +47,89 @@ pub struct Prepared {
     pub probe: Probe,
     /// Every generator's difference vectors.
     pub generators: Vec<GeneratorDiffs>,
+    /// Real images kept out of the probe, when asked for.
+    pub held_out: Option<HeldOut>,
     /// Things the user should know (also logged).
     pub warnings: Vec<String>,
 }
 
+/// Which real images to keep out of the probe: `positives` real positives
+/// and the same share of the real negatives, drawn with `seed`.
+#[derive(Clone, Copy, Debug)]
+pub struct Holdout {
+    /// Real positives kept out.
+    pub positives: usize,
+    /// Seed of the draw.
+    pub seed: u64,
+}
+
+/// Real images kept out of the probe, standardized like the rest, and what
+/// a downstream classifier of each generator may train on.
+pub struct HeldOut {
+    /// Held-out real negatives.
+    pub negatives: Vec<Vec<f32>>,
+    /// Held-out real positives.
+    pub positives: Vec<Vec<f32>>,
+    /// Their files, negatives first.
+    pub files: Vec<PathBuf>,
+    /// Per generator (in the order of [`Prepared::generators`]): its synthetic
+    /// images whose source is not held out, the training positives of its
+    /// downstream classifier.
+    pub training_positives: Vec<Vec<Vec<f32>>>,
+}
+
+/// Takes the held-out images out of `dataset`'s real sets and returns them
+/// (negatives, positives). Negatives that are no synthetic image's source are
+/// preferred, so that no test image has a synthetic copy in training.
+fn hold_out(dataset: &mut Dataset, holdout: Holdout, warnings: &mut Vec<String>) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (n_pos, n_neg) = (dataset.positives.len(), dataset.negatives.len());
+    let k = holdout.positives;
+    let k_neg = ((n_neg as f64 * k as f64 / n_pos as f64).round() as usize).max(1);
+    if k == 0 || n_pos < k + 2 || n_neg < k_neg + 2 {
+        bail!(
+            "--holdout {k}: {n_pos} real positives and {n_neg} real negatives; holding out {k} and {k_neg} must leave at least 2 of each for the probe"
+        );
+    }
+    let mut rng = StdRng::seed_from_u64(holdout.seed);
+    let mut positives = std::mem::take(&mut dataset.positives);
+    positives.shuffle(&mut rng);
+    let held_positives = positives.split_off(positives.len() - k);
+    positives.sort();
+    dataset.positives = positives;
+    let sources: BTreeSet<&PathBuf> = dataset.generators.iter().flat_map(|g| g.pairs.iter().map(|p| &p.source)).collect();
+    let mut negatives = dataset.negatives.clone();
+    negatives.shuffle(&mut rng);
+    // Stable partition: non-sources first, in shuffled order.
+    negatives.sort_by_key(|n| sources.contains(n));
+    let used_as_source = negatives[..k_neg].iter().filter(|n| sources.contains(n)).count();
+    if used_as_source > 0 {
+        warnings.push(format!(
+            "--holdout: {used_as_source} of the {k_neg} held-out negatives are sources of synthetic images; their synthetic images are left out of the downstream classifiers' training"
+        ));
+    }
+    let held_negatives: Vec<PathBuf> = negatives[..k_neg].to_vec();
+    dataset.negatives.retain(|n| !held_negatives.contains(n));
+    Ok((held_negatives, held_positives))
+}
+
 /// Embeds and prepares the dataset under `root`.
 pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: bool, quiet: bool) -> Result<Prepared> {
-    let dataset = Dataset::open(root, skip_unpaired)?;
+    prepare_with_holdout(root, model, cache, skip_unpaired, None, quiet)
+}
+
+/// Embeds and prepares the dataset under `root`, keeping the `holdout`
+/// images out of the standardization and the probe.
+pub fn prepare_with_holdout(
+    root: &Path,
+    model: &str,
+    cache: &CacheChoice,
+    skip_unpaired: bool,
+    holdout: Option<Holdout>,
+    quiet: bool,
+) -> Result<Prepared> {
+    let mut dataset = Dataset::open(root, skip_unpaired)?;
     let mut warnings = Vec::new();
+    let held = holdout.map(|h| hold_out(&mut dataset, h, &mut warnings)).transpose()?;
     for (folder, count) in [("real/negative", dataset.negatives.len()), ("real/positive", dataset.positives.len())] {
         if count < 2 {
             bail!("{} holds {count} image(s); the probe needs at least 2 real negatives and 2 real positives", root.join(folder).display());
@@ -70,6 +150,7 @@ pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: boo
         .iter()
         .chain(&dataset.positives)
         .chain(dataset.generators.iter().flat_map(|g| g.pairs.iter().map(|p| &p.synthetic)))
+        .chain(held.iter().flat_map(|(n, p)| n.iter().chain(p)))
         .map(|p| p.as_path());
     let embeddings = session.embed_all(paths)?;
     let raw = |p: &Path| embeddings[p].as_slice();
@@ -102,10 +183,24 @@ pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: boo
             GeneratorDiffs { name: g.name.clone(), pairs: g.pairs.clone(), diffs: DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64), zero_pairs }
         })
         .collect();
+    let held_out = held.map(|(held_negatives, held_positives)| {
+        let z = |files: &[PathBuf]| files.iter().map(|p| standardization.apply(raw(p))).collect::<Vec<_>>();
+        let training_positives = dataset
+            .generators
+            .iter()
+            .map(|g| g.pairs.iter().filter(|p| !held_negatives.contains(&p.source)).map(|p| standardization.apply(raw(&p.synthetic))).collect())
+            .collect();
+        HeldOut {
+            negatives: z(&held_negatives),
+            positives: z(&held_positives),
+            files: held_negatives.into_iter().chain(held_positives).collect(),
+            training_positives,
+        }
+    });
     for w in &warnings {
         warn!("{w}");
     }
-    Ok(Prepared { dataset, model: session.model(), standardization, negatives, positives, probe, generators, warnings })
+    Ok(Prepared { dataset, model: session.model(), standardization, negatives, positives, probe, generators, held_out, warnings })
 }
 
 impl Prepared {

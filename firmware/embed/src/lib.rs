@@ -3,7 +3,7 @@
 //! One home for everything between a file on disk and an embedding, shared by
 //! the host CLI and the edge monitor: model manifests ([`manifest`]), image
 //! decoding with limits and preprocessing ([`preprocess`]), inference with
-//! tract ([`model`]) and an on-disk embedding cache keyed by model and file
+//! tract ([`model`]) with optional spatial pooling ([`pooling`]) and an on-disk embedding cache keyed by model and file
 //! content ([`cache`]).
 #![warn(missing_docs)]
 
@@ -11,12 +11,14 @@ pub mod cache;
 mod error;
 pub mod manifest;
 pub mod model;
+pub mod pooling;
 pub mod preprocess;
 
 pub use cache::EmbeddingCache;
 pub use error::EmbedError;
 pub use manifest::Manifest;
 pub use model::Embedder;
+pub use pooling::Pooling;
 
 /// The sha256 of some bytes.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -2,7 +2,7 @@
 //! needed to use it (file and checksum, input and output, preprocessing,
 //! dimension, licence and provenance).
 
-use crate::EmbedError;
+use crate::{sha256, EmbedError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -74,6 +74,10 @@ pub struct OutputSpec {
     pub name: String,
     /// Embedding dimension d.
     pub dim: usize,
+    /// When set, the output is spatial ([1, d, H, W] or [1, T, d]) and is
+    /// pooled over its positions this way; when absent it is the embedding.
+    #[serde(default)]
+    pub pooling: Option<crate::Pooling>,
 }
 
 impl Manifest {
@@ -131,6 +135,22 @@ impl Manifest {
     /// Path of the ONNX file.
     pub fn onnx_path(&self) -> PathBuf {
         self.dir.join(&self.file)
+    }
+
+    /// The identity of the embeddings this manifest makes from an ONNX file
+    /// with sha256 `file_sha256`: the file's own sha256 when the output is
+    /// used as it is, else the sha256 of the file's sha256, the output name
+    /// and the pooling, so that embeddings of one file pooled in different
+    /// ways never share a cache entry or a calibration bundle.
+    pub fn embedding_identity(&self, file_sha256: &[u8; 32]) -> [u8; 32] {
+        match self.output.pooling {
+            None => *file_sha256,
+            Some(pooling) => {
+                let mut text = hex::encode(file_sha256);
+                text.push_str(&format!("/{}/{}", self.output.name, pooling.name()));
+                sha256(text.as_bytes())
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ type Plan = Arc<TypedRunnableModel>;
 /// A loaded, optimized embedding model.
 pub struct Embedder {
     manifest: Manifest,
-    sha256: [u8; 32],
+    identity: [u8; 32],
     plan: Plan,
 }
 
@@ -36,7 +36,7 @@ impl Embedder {
             return Err(EmbedError::ModelChecksum { path, expected: manifest.sha256.clone(), actual: hex::encode(digest) });
         }
         let plan = build_plan(&bytes, manifest).map_err(|e| EmbedError::Model { path: path.clone(), reason: format!("{e:#}") })?;
-        Ok(Embedder { manifest: manifest.clone(), sha256: digest, plan })
+        Ok(Embedder { manifest: manifest.clone(), identity: manifest.embedding_identity(&digest), plan })
     }
 
     /// The model's manifest.
@@ -44,9 +44,11 @@ impl Embedder {
         &self.manifest
     }
 
-    /// sha256 of the ONNX file.
+    /// The identity of its embeddings: the ONNX file's sha256, or for a
+    /// pooled output the hash of that, the output and the pooling
+    /// ([`Manifest::embedding_identity`]). Caches and bundles record it.
     pub fn sha256(&self) -> &[u8; 32] {
-        &self.sha256
+        &self.identity
     }
 
     /// Embedding dimension d.
@@ -63,7 +65,19 @@ impl Embedder {
         let input = Tensor::from_shape(&[1, 3, side, side], &chw).map_err(model_error)?;
         let outputs = self.plan.run(tvec!(input.into())).map_err(model_error)?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(model_error)?;
-        let embedding: Vec<f32> = view.iter().copied().collect();
+        let values: Vec<f32> = view.iter().copied().collect();
+        let embedding = match self.manifest.output.pooling {
+            None => values,
+            Some(pooling) => pooling.apply(&values, view.shape(), self.dim()).ok_or_else(|| EmbedError::Model {
+                path: self.manifest.onnx_path(),
+                reason: format!(
+                    "output {:?} has shape {:?}, not [1, {d}, H, W] or [1, T, {d}] to pool",
+                    self.manifest.output.name,
+                    view.shape(),
+                    d = self.dim()
+                ),
+            })?,
+        };
         if embedding.len() != self.dim() {
             return Err(EmbedError::Model {
                 path: self.manifest.onnx_path(),

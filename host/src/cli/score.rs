@@ -4,7 +4,9 @@ use super::{DataArgs, Global, SolverArgs};
 use crate::metric::bootstrap::{percentile_interval, resampled_probes};
 use crate::metric::per_sample::sample_utilities;
 use crate::metric::SpanFit;
-use crate::pipeline::{prepare, Prepared};
+use crate::metric::downstream::train_and_test;
+use crate::metric::shift::probe_shift;
+use crate::pipeline::{prepare_with_holdout, Holdout, Prepared};
 use crate::progress;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -30,6 +32,12 @@ pub struct ScoreArgs {
     /// Write each synthetic sample's alignment and marginal effect on DS to this CSV.
     #[arg(long, value_name = "FILE.csv")]
     per_sample: Option<PathBuf>,
+    /// Check the prediction on your data: keep K real positives (and the same
+    /// share of the real negatives) out of the probe, train a logistic
+    /// regression per generator on the other real negatives plus its synthetic
+    /// positives, and report its F1 and AUROC on the held-out real images.
+    #[arg(long, value_name = "K")]
+    holdout: Option<usize>,
 }
 
 /// One generator's scores.
@@ -56,6 +64,14 @@ pub struct GeneratorRow {
     pub mean_alignment: f64,
     /// Share of pairs whose change points away from the defect side (alignment <= 0).
     pub opposed_share: f64,
+    /// Mean shift of the changes along w, as a share of the real defects' (see metric::shift).
+    pub probe_shift: Option<f64>,
+    /// With --holdout: F1 of a classifier trained on the generator's synthetic positives, on the held-out real images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_f1: Option<f64>,
+    /// With --holdout: its AUROC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_auroc: Option<f64>,
     /// Pairs whose synthetic image embeds exactly like its source.
     pub zero_pairs: usize,
 }
@@ -72,7 +88,18 @@ struct ScoreReport<'a> {
     n_positives: usize,
     bootstrap: usize,
     generators: &'a [GeneratorRow],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holdout: Option<HoldoutReport>,
     warnings: &'a [String],
+}
+
+/// What `--holdout` adds to the JSON report.
+#[derive(Serialize)]
+struct HoldoutReport {
+    n_negatives: usize,
+    n_positives: usize,
+    /// Spearman rho between DS and the held-out F1 across generators.
+    ds_f1_spearman: f64,
 }
 
 /// Scores every generator of a prepared dataset, ranked by DS (highest first).
@@ -90,7 +117,8 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
     let mut rows: Vec<GeneratorRow> = prepared
         .generators
         .iter()
-        .map(|g| {
+        .enumerate()
+        .map(|(index, g)| {
             let fit = SpanFit::new(g.diffs.clone());
             let score = fit.score(w, solver);
             let ds_ci = (!probes.is_empty()).then(|| {
@@ -98,10 +126,22 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
                 let interval = percentile_interval(&values, 0.95);
                 [interval.low, interval.high]
             });
-            let alignments: Vec<f64> = (0..g.diffs.nrows())
-                .map(|i| alignment(w, &g.diffs.row(i).iter().map(|&v| v as f32).collect::<Vec<_>>()).unwrap_or(0.0))
-                .collect();
-            GeneratorRow {
+            let diffs: Vec<Vec<f32>> = (0..g.diffs.nrows()).map(|i| g.diffs.row(i).iter().map(|&v| v as f32).collect()).collect();
+            let alignments: Vec<f64> = diffs.iter().map(|d| alignment(w, d).unwrap_or(0.0)).collect();
+            let downstream = prepared.held_out.as_ref().map(|h| {
+                let negatives: Vec<&[f32]> = prepared.negatives.iter().map(|v| v.as_slice()).collect();
+                let positives: Vec<&[f32]> = h.training_positives[index].iter().map(|v| v.as_slice()).collect();
+                let test: Vec<&[f32]> = h.negatives.iter().chain(&h.positives).map(|v| v.as_slice()).collect();
+                let labels: Vec<bool> = (0..test.len()).map(|i| i >= h.negatives.len()).collect();
+                if positives.is_empty() {
+                    return Ok((f64::NAN, f64::NAN));
+                }
+                train_and_test(&negatives, &positives, &test, &labels)
+                    .map(|(f1, auroc, _)| (f1, auroc))
+                    .with_context(|| format!("the downstream classifier of generator {:?}", g.name))
+            });
+            let downstream = downstream.transpose()?;
+            Ok(GeneratorRow {
                 name: g.name.clone(),
                 n_pairs: g.pairs.len(),
                 k: fit.k(),
@@ -112,19 +152,29 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
                 corrected: score.corrected,
                 mean_alignment: alignments.iter().sum::<f64>() / alignments.len() as f64,
                 opposed_share: alignments.iter().filter(|&&a| a <= 0.0).count() as f64 / alignments.len() as f64,
+                probe_shift: probe_shift(w, &diffs, &prepared.negatives, &prepared.positives),
+                holdout_f1: downstream.map(|d| d.0),
+                holdout_auroc: downstream.map(|d| d.1),
                 zero_pairs: g.zero_pairs,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     rows.sort_by(|a, b| b.ds.total_cmp(&a.ds).then_with(|| a.name.cmp(&b.name)));
     Ok(rows)
+}
+
+/// Spearman rho between DS and the held-out F1 across generators, when held out.
+pub fn holdout_agreement(rows: &[GeneratorRow]) -> Option<f64> {
+    let (ds, f1): (Vec<f64>, Vec<f64>) = rows.iter().filter_map(|r| Some((r.ds, r.holdout_f1?)).filter(|(_, f)| f.is_finite())).unzip();
+    (ds.len() >= 3).then(|| crate::stats::spearman(&ds, &f1))
 }
 
 /// The ranking as a fixed-width table.
 pub fn format_table(rows: &[GeneratorRow]) -> String {
     let with_ci = rows.iter().any(|r| r.ds_ci.is_some());
+    let with_holdout = rows.iter().any(|r| r.holdout_f1.is_some());
     let mut out = format!(
-        "{:>4}  {:<18} {:>6} {:>5} {:>7} {:>7}{} {:>7} {:>9} {:>9} {:>8}\n",
+        "{:>4}  {:<18} {:>6} {:>5} {:>7} {:>7}{} {:>7} {:>9} {:>9} {:>8} {:>7}{}\n",
         "rank",
         "generator",
         "pairs",
@@ -135,7 +185,9 @@ pub fn format_table(rows: &[GeneratorRow]) -> String {
         "chance",
         "corrected",
         "align",
-        "opposed"
+        "opposed",
+        "shift",
+        if with_holdout { "  held-out F1  AUROC" } else { "" }
     );
     for (i, r) in rows.iter().enumerate() {
         let ci = match r.ds_ci {
@@ -143,8 +195,13 @@ pub fn format_table(rows: &[GeneratorRow]) -> String {
             None if with_ci => " ".repeat(16),
             None => String::new(),
         };
+        let shift = r.probe_shift.map_or("n/a".to_string(), |s| format!("{s:+.3}"));
+        let held = match (r.holdout_f1, r.holdout_auroc) {
+            (Some(f1), Some(auroc)) => format!("  {f1:>11.3} {auroc:>6.3}"),
+            _ => String::new(),
+        };
         out += &format!(
-            "{:>4}  {:<18} {:>6} {:>5} {:>7.4} {:>7.4}{ci} {:>7.4} {:>9.4} {:>+8.3} {:>7.0}%\n",
+            "{:>4}  {:<18} {:>6} {:>5} {:>7.4} {:>7.4}{ci} {:>7.4} {:>9.4} {:>+8.3} {:>7.0}% {shift:>7}{held}\n",
             i + 1,
             r.name,
             r.n_pairs,
@@ -161,7 +218,9 @@ pub fn format_table(rows: &[GeneratorRow]) -> String {
 }
 
 pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
-    let prepared = prepare(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, global.quiet)?;
+    let holdout = args.holdout.map(|positives| Holdout { positives, seed: args.seed });
+    let prepared =
+        prepare_with_holdout(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, holdout, global.quiet)?;
     let solver = args.solver.solver();
     let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, global.quiet)?;
     if let Some(path) = &args.per_sample {
@@ -181,6 +240,11 @@ pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
             n_positives: prepared.positives.len(),
             bootstrap: args.bootstrap,
             generators: &rows,
+            holdout: prepared.held_out.as_ref().map(|h| HoldoutReport {
+                n_negatives: h.negatives.len(),
+                n_positives: h.positives.len(),
+                ds_f1_spearman: holdout_agreement(&rows).unwrap_or(f64::NAN),
+            }),
             warnings: &prepared.warnings,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -195,6 +259,15 @@ pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
             prepared.positives.len()
         );
         print!("{}", format_table(&rows));
+        if let Some(held) = &prepared.held_out {
+            let agreement = holdout_agreement(&rows).map_or("n/a (fewer than 3 generators)".into(), |rho| format!("{rho:+.2}"));
+            println!(
+                "held out of the probe: {} real negatives and {} real positives; Spearman rho between DS and held-out F1 over {} generators: {agreement}",
+                held.negatives.len(),
+                held.positives.len(),
+                rows.len()
+            );
+        }
     }
     Ok(())
 }

@@ -12,21 +12,41 @@ pub struct StudyArgs {
     /// A small study (one surface, one family) for CI, a few minutes.
     #[arg(long)]
     quick: bool,
+    /// Study only these surfaces (repeatable): brick, grass, gravel (drawn
+    /// defects on CC0 textures), elpv-mono, elpv-poly (photographed solar-cell
+    /// defects, fetched from PyPI on first use).
+    #[arg(long = "surface", value_parser = ["brick", "grass", "gravel", "elpv-mono", "elpv-poly"])]
+    surfaces: Vec<String>,
+    /// Embedding models to compare (repeatable; names or manifest paths).
+    #[arg(long = "models")]
+    models: Vec<String>,
     /// Output folder: images, results.csv, correlations.csv, summary.md.
     #[arg(long, short)]
     output: PathBuf,
 }
 
 pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
-    let config = if args.quick { StudyConfig::quick() } else { StudyConfig::full() };
+    let mut config = if args.quick { StudyConfig::quick() } else { StudyConfig::full() };
+    if !args.surfaces.is_empty() {
+        config.surfaces = args.surfaces;
+    }
+    if !args.models.is_empty() {
+        config.models = args.models;
+    }
     let start = Instant::now();
     let results = study::run(&config, &args.output, &global.cache_choice(), global.quiet)?;
     println!(
-        "study of {} cells written to {} in {:.0} s (see summary.md). The defects are drawn on real textures, not photographed.",
+        "study of {} cells written to {} in {:.0} s (see summary.md).",
         results.len(),
         args.output.display(),
         start.elapsed().as_secs_f64()
     );
+    if results.iter().any(|c| c.family != study::EL_FAMILY) {
+        println!("On brick, grass and gravel the defects are drawn on real textures, not photographed.");
+    }
+    if results.iter().any(|c| c.family == study::EL_FAMILY) {
+        println!("On elpv-mono and elpv-poly the defects are photographed. {}", crate::elpv::ATTRIBUTION);
+    }
     for check in study::report::structural_checks(&config, &results) {
         println!("  {:<13} {}: {} of {}", check.score, check.what, check.holds, check.cases);
     }

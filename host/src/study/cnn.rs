@@ -1,7 +1,8 @@
 //! Downstream truth from pixels: a small CNN trained on real negatives plus a
 //! generator's synthetic positives, tested on held-out real images.
 //!
-//! Tiles are downscaled to 40 x 40 grey levels. The network is three 3x3
+//! Tiles are downscaled to 40 x 40 grey levels (64 x 64 for the 300 px
+//! solar cells, whose cracks are 1 to 3 px wide). The network is three 3x3
 //! convolutions (8, 16, 16 channels; ReLU; 2x2 max pooling after the first
 //! two), global max pooling (a defect is a small structure anywhere in the
 //! tile) and one linear output, trained for a fixed number of epochs with
@@ -9,7 +10,7 @@
 //! seeded generator (He normal) and batches shuffled with it, so every run is
 //! reproducible; the truth is the mean over seeds.
 
-use super::stats::{auroc, f1};
+use crate::stats::{auroc, f1};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -19,16 +20,16 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 
-/// Input side in pixels.
+/// Input side in pixels of the drawn study's tiles.
 pub const SIDE: u32 = 40;
 const EPOCHS: usize = 8;
 const BATCH: usize = 32;
 const CHANNELS: [usize; 3] = [8, 16, 16];
 
-/// Reads an image as a SIDE x SIDE grey tile, scaled to about zero mean and unit spread.
-pub fn load_pixels(path: &Path) -> Result<Vec<f32>> {
+/// Reads an image as a `side` x `side` grey tile, scaled to about zero mean and unit spread.
+pub fn load_pixels(path: &Path, side: u32) -> Result<Vec<f32>> {
     let image = image::open(path).with_context(|| format!("cannot read {}", path.display()))?.to_luma8();
-    let small = image::imageops::resize(&image, SIDE, SIDE, FilterType::Triangle);
+    let small = image::imageops::resize(&image, side, side, FilterType::Triangle);
     Ok(small.pixels().map(|p| (p[0] as f32 / 255.0 - 0.5) / 0.25).collect())
 }
 
@@ -65,7 +66,7 @@ impl Network {
         self.convs.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).chain([self.out_w.clone(), self.out_b.clone()]).collect()
     }
 
-    /// Logits for a batch (B, 1, SIDE, SIDE) -> (B,).
+    /// Logits for a batch (B, 1, side, side) -> (B,).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, (w, b)) in self.convs.iter().enumerate() {
@@ -79,14 +80,22 @@ impl Network {
     }
 }
 
-fn batch(images: &[&[f32]], indices: &[usize]) -> Result<Tensor> {
+fn batch(images: &[&[f32]], indices: &[usize], side: usize) -> Result<Tensor> {
     let data: Vec<f32> = indices.iter().flat_map(|&i| images[i].iter().copied()).collect();
-    Ok(Tensor::from_vec(data, (indices.len(), 1, SIDE as usize, SIDE as usize), &Device::Cpu)?)
+    Ok(Tensor::from_vec(data, (indices.len(), 1, side, side), &Device::Cpu)?)
 }
 
-/// Trains on `negatives` (0) and `positives` (1) with `seed`, and returns
-/// (F1 at logit 0, AUROC) on `test` with `labels`.
-pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]], labels: &[bool], seed: u64) -> Result<(f64, f64)> {
+/// Trains on `negatives` (0) and `positives` (1), `side` x `side` tiles,
+/// with `seed`, and returns (F1 at logit 0, AUROC) on `test` with `labels`.
+pub fn train_and_test(
+    negatives: &[&[f32]],
+    positives: &[&[f32]],
+    test: &[&[f32]],
+    labels: &[bool],
+    side: u32,
+    seed: u64,
+) -> Result<(f64, f64)> {
+    let side = side as usize;
     let mut rng = StdRng::seed_from_u64(seed);
     let network = Network::new(&mut rng)?;
     let mut optimizer = AdamW::new(network.vars(), ParamsAdamW { lr: 5e-3, weight_decay: 1e-4, ..Default::default() })?;
@@ -100,7 +109,7 @@ pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]
     for _ in 0..EPOCHS {
         order.shuffle(&mut rng);
         for chunk in order.chunks(BATCH) {
-            let logits = network.forward(&batch(&images, chunk)?)?;
+            let logits = network.forward(&batch(&images, chunk, side)?)?;
             let y = Tensor::from_vec(chunk.iter().map(|&i| target[i]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
             let w = Tensor::from_vec(chunk.iter().map(|&i| weight[i]).collect::<Vec<_>>(), chunk.len(), &Device::Cpu)?;
             // Stable logistic loss: relu(f) - y f + ln(1 + exp(-|f|)).
@@ -112,7 +121,7 @@ pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]
     let all: Vec<usize> = (0..test.len()).collect();
     let mut scores = Vec::with_capacity(test.len());
     for chunk in all.chunks(64) {
-        scores.extend(network.forward(&batch(test, chunk)?)?.to_vec1::<f32>()?.into_iter().map(|s| s as f64));
+        scores.extend(network.forward(&batch(test, chunk, side)?)?.to_vec1::<f32>()?.into_iter().map(|s| s as f64));
     }
     let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
     Ok((f1(&predicted, labels), auroc(&scores, labels)))

@@ -31,18 +31,24 @@ const STRIDE: u32 = 32;
 
 /// One surface's images on disk.
 pub struct SurfaceImages {
-    /// Surface name (texture file stem).
+    /// Surface name (texture file stem, or `elpv-mono` / `elpv-poly`).
     pub surface: String,
+    /// Defect families on this surface (the drawn families, or `el` for the real EL defects).
+    pub families: Vec<String>,
+    /// Names of the generators that made its synthetic pairs, in study order.
+    pub generators: Vec<String>,
+    /// Side of the grey pixel tiles the CNN truth trains on.
+    pub cnn_side: u32,
     /// Real negatives for training (also the sources of synthetic pairs).
     pub train_negatives: Vec<PathBuf>,
     /// Held-out real negatives.
     pub test_negatives: Vec<PathBuf>,
     /// Per family: real positives for the probe.
-    pub probe_positives: BTreeMap<Family, Vec<PathBuf>>,
+    pub probe_positives: BTreeMap<String, Vec<PathBuf>>,
     /// Per family: held-out real positives.
-    pub test_positives: BTreeMap<Family, Vec<PathBuf>>,
+    pub test_positives: BTreeMap<String, Vec<PathBuf>>,
     /// Per (family, generator name): (synthetic, source) pairs.
-    pub pairs: BTreeMap<(Family, String), Vec<(PathBuf, PathBuf)>>,
+    pub pairs: BTreeMap<(String, String), Vec<(PathBuf, PathBuf)>>,
 }
 
 /// The eight rotations and flips of a tile.
@@ -74,7 +80,8 @@ fn tiles(texture: &GrayImage, y_from: u32, y_to: u32, rng: &mut StdRng) -> Vec<G
     out
 }
 
-fn seed(parts: &[&str], index: usize) -> u64 {
+/// A stable seed for what `parts` and `index` name.
+pub(super) fn seed(parts: &[&str], index: usize) -> u64 {
     // FNV-1a: a stable hash across builds and platforms.
     let mut h: u64 = 0xcbf29ce484222325;
     for byte in parts.join("/").bytes().chain(index.to_le_bytes()) {
@@ -83,7 +90,8 @@ fn seed(parts: &[&str], index: usize) -> u64 {
     h
 }
 
-fn save(image: &GrayImage, path: &Path) -> Result<PathBuf> {
+/// Writes `image` to `path` unless a file is there already.
+pub(super) fn save(image: &GrayImage, path: &Path) -> Result<PathBuf> {
     if !path.is_file() {
         std::fs::create_dir_all(path.parent().expect("file in a folder"))?;
         image.save(path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -160,8 +168,8 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
             .enumerate()
             .map(|(i, t)| save(&draw(t, "test", i), &dir.join(format!("test/{}/{i:04}.png", family.name()))))
             .collect::<Result<_>>()?;
-        probe_positives.insert(family, probe);
-        test_positives.insert(family, test);
+        probe_positives.insert(family.name().to_string(), probe);
+        test_positives.insert(family.name().to_string(), test);
     }
     let mut pairs = BTreeMap::new();
     for &family in families {
@@ -183,16 +191,26 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            pairs.insert((family, generator.name()), list);
+            pairs.insert((family.name().to_string(), generator.name()), list);
         }
     }
-    Ok(SurfaceImages { surface: surface.to_string(), train_negatives, test_negatives, probe_positives, test_positives, pairs })
+    Ok(SurfaceImages {
+        surface: surface.to_string(),
+        families: families.iter().map(|f| f.name().to_string()).collect(),
+        generators: config.generators.iter().map(|g| g.name()).collect(),
+        cnn_side: super::cnn::SIDE,
+        train_negatives,
+        test_negatives,
+        probe_positives,
+        test_positives,
+        pairs,
+    })
 }
 
 impl SurfaceImages {
     /// The held-out real images for `family` (negatives, then its positives) with their labels.
-    pub fn test_set(&self, family: Family) -> (Vec<&PathBuf>, Vec<bool>) {
-        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(&self.test_positives[&family]).collect();
+    pub fn test_set(&self, family: &str) -> (Vec<&PathBuf>, Vec<bool>) {
+        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(&self.test_positives[family]).collect();
         let labels = (0..paths.len()).map(|i| i >= self.test_negatives.len()).collect();
         (paths, labels)
     }

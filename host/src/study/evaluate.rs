@@ -3,20 +3,22 @@
 //! downstream truth a generator earns when a classifier is actually trained
 //! on its synthetic positives.
 
-use super::stats::{auroc, f1};
 use crate::metric::baselines::{frechet_distance, kernel_inception_distance, mean_cosine, prdc};
+use crate::metric::downstream::train_and_test;
 use crate::metric::probe::{self, ProbeError};
+use crate::metric::shift::probe_shift;
 use crate::metric::{SpanFit, Standardization};
 use nalgebra::DMatrix;
 use spanwatch_core::span::{alignment, Solver};
 
 /// The metrics the study compares, and whether higher means better.
-pub const METRICS: [(&str, bool); 13] = [
+pub const METRICS: [(&str, bool); 14] = [
     ("ds_ridge", true),
     ("ds_lstsq", true),
     ("ds_nnls", true),
     ("ds_corrected", true),
     ("alignment", true),
+    ("probe_shift", true),
     ("frechet", false),
     ("kid", false),
     ("precision", true),
@@ -27,22 +29,14 @@ pub const METRICS: [(&str, bool); 13] = [
     ("mean_cosine", true),
 ];
 
+/// The column of `name` in [`METRICS`].
+pub fn column(name: &str) -> usize {
+    METRICS.iter().position(|(m, _)| *m == name).expect("a metric of METRICS")
+}
+
 /// Rows as a matrix.
 pub fn matrix(rows: &[&[f32]]) -> DMatrix<f64> {
     DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j] as f64)
-}
-
-/// A linear classifier trained on standardized `negatives` (0) and
-/// `positives` (1), tested on `test` with `labels`: (F1 at p = 0.5, AUROC, accuracy).
-pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]], labels: &[bool]) -> Result<(f64, f64, f64), ProbeError> {
-    let train: Vec<&[f32]> = negatives.iter().chain(positives).copied().collect();
-    let standardization = Standardization::fit(&train);
-    let z = |rows: &[&[f32]]| rows.iter().map(|r| standardization.apply(r)).collect::<Vec<_>>();
-    let model = probe::fit_classes(&z(negatives), &z(positives))?;
-    let scores: Vec<f64> = z(test).iter().map(|r| spanwatch_core::dot(r, &model.w) + model.bias).collect();
-    let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
-    let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
-    Ok((f1(&predicted, labels), auroc(&scores, labels), accuracy))
 }
 
 /// Inputs of one cell, as embeddings of one model.
@@ -69,6 +63,7 @@ pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
     let fit = SpanFit::new(DMatrix::from_fn(diffs.len(), diffs[0].len(), |i, j| diffs[i][j] as f64));
     let ridge = fit.score(&w, Solver::Ridge { lambda: 0.01 });
     let mean_alignment = diffs.iter().map(|d| alignment(&w, d).unwrap_or(0.0)).sum::<f64>() / diffs.len() as f64;
+    let shift = probe_shift(&w, &diffs, &z(cell.negatives), &z(cell.positives)).unwrap_or(0.0);
     let synthetic: Vec<&[f32]> = cell.pairs.iter().map(|(s, _)| *s).collect();
     let (real_pos, fake) = (matrix(cell.positives), matrix(&synthetic));
     let k = 5.min(cell.positives.len() - 1).min(synthetic.len() - 1).max(1);
@@ -80,6 +75,7 @@ pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
         fit.score(&w, Solver::Nnls).ds,
         ridge.corrected,
         mean_alignment,
+        shift,
         frechet_distance(&real_pos, &fake),
         kernel_inception_distance(&real_pos, &fake),
         p.precision,

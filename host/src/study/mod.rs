@@ -10,19 +10,27 @@
 //! synthetic positives, in the embedding space of the *other* model, tested
 //! on held-out real negatives and positives (F1 and AUROC). The defects are
 //! drawn, not photographed: a controlled benchmark.
+//!
+//! The surfaces `elpv-mono` and `elpv-poly` are photographed: solar cells of
+//! the ELPV dataset ([`crate::elpv`]), real EL defects as positives, rendered
+//! EL defects and the practitioners' synthesis methods as generators
+//! ([`crate::el_defects`], [`crate::synthesis`]).
 
 mod cnn;
 mod data;
+mod elpv_data;
 mod evaluate;
 mod plots;
 pub mod report;
-pub mod stats;
+mod selection;
 
 use crate::defects::{Family, Generator};
+use crate::elpv::{self, CellType};
 use crate::embedding::{CacheChoice, EmbeddingSession};
 use crate::progress;
 use anyhow::{Context, Result};
 use data::SurfaceImages;
+pub use elpv_data::FAMILY as EL_FAMILY;
 pub use evaluate::METRICS;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +38,7 @@ use std::path::{Path, PathBuf};
 /// What the study covers.
 #[derive(Clone, Debug)]
 pub struct StudyConfig {
-    /// Texture file stems under data/textures.
+    /// Texture file stems under data/textures, and `elpv-mono` / `elpv-poly`.
     pub surfaces: Vec<String>,
     /// Defect families.
     pub families: Vec<Family>,
@@ -46,6 +54,8 @@ pub struct StudyConfig {
     pub test_negatives: usize,
     /// Held-out real positives per family.
     pub test_positives: usize,
+    /// Held-out real defect-free and real defective cells each, on ELPV.
+    pub real_test: usize,
     /// Embedding models (each one's truth comes from the other).
     pub models: Vec<String>,
     /// Bootstrap replicates for correlation intervals.
@@ -58,7 +68,7 @@ impl StudyConfig {
     /// The full study.
     pub fn full() -> StudyConfig {
         StudyConfig {
-            surfaces: ["brick", "grass", "gravel"].map(String::from).to_vec(),
+            surfaces: DRAWN_SURFACES.iter().chain(&["elpv-mono", "elpv-poly"]).map(|s| s.to_string()).collect(),
             families: Family::ALL.to_vec(),
             generators: Generator::STUDY.to_vec(),
             pair_counts: vec![16, 32, 64, 128, 256],
@@ -66,7 +76,8 @@ impl StudyConfig {
             train_negatives: 100,
             test_negatives: 60,
             test_positives: 60,
-            models: vec!["efficientnet-lite0".into(), "vit-s14".into()],
+            real_test: 150,
+            models: ["efficientnet-lite0", "efficientnet-lite0-gem", "vit-s14", "vit-s14-max"].map(String::from).to_vec(),
             bootstrap: 500,
             cnn_seeds: 2,
         }
@@ -82,6 +93,8 @@ impl StudyConfig {
             train_negatives: 40,
             test_negatives: 30,
             test_positives: 30,
+            real_test: 60,
+            models: vec!["efficientnet-lite0".into(), "vit-s14".into()],
             bootstrap: 200,
             cnn_seeds: 2,
             ..StudyConfig::full()
@@ -104,13 +117,16 @@ impl StudyConfig {
     }
 }
 
+/// The drawn study's surfaces: CC0 textures under data/textures.
+pub const DRAWN_SURFACES: [&str; 3] = ["brick", "grass", "gravel"];
+
 /// One scored cell.
 #[derive(Clone, Debug)]
 pub struct CellResult {
     /// Surface.
     pub surface: String,
-    /// Family.
-    pub family: Family,
+    /// Defect family (a drawn family's name, or `el` for the real EL defects).
+    pub family: String,
     /// Generator name.
     pub generator: String,
     /// Model of the metrics.
@@ -134,12 +150,30 @@ pub const TRUTHS: [&str; 4] = ["lr_f1", "lr_auroc", "cnn_f1", "cnn_auroc"];
 /// Runs the study and writes its outputs under `out`.
 pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<CellResult>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let textures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/textures");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/textures");
+    let texture = |name: &str| -> Result<image::GrayImage> {
+        let path = data.join(format!("{name}.png"));
+        Ok(image::open(&path).with_context(|| format!("cannot read {}", path.display()))?.to_luma8())
+    };
     let mut surfaces = Vec::new();
+    let mut elpv_cells = None;
     for surface in &config.surfaces {
-        let path = textures.join(format!("{surface}.png"));
-        let texture = image::open(&path).with_context(|| format!("cannot read {}", path.display()))?.to_luma8();
-        surfaces.push(data::surface_images(config, surface, &texture, out)?);
+        let cell_type = match surface.as_str() {
+            "elpv-mono" => CellType::Mono,
+            "elpv-poly" => CellType::Poly,
+            drawn => {
+                surfaces.push(data::surface_images(config, drawn, &texture(drawn)?, out)?);
+                continue;
+            }
+        };
+        if elpv_cells.is_none() {
+            // The dataset is kept beside the default embedding cache whatever
+            // --cache says, so that it is fetched once per machine.
+            elpv_cells = Some(elpv::load(&elpv::wheel(&spanwatch_embed::EmbeddingCache::default_root(), quiet)?)?);
+        }
+        let cells = elpv_cells.as_deref().unwrap_or_default();
+        let textures = DRAWN_SURFACES.iter().map(|name| texture(name)).collect::<Result<Vec<_>>>()?;
+        surfaces.push(elpv_data::surface_images(config, cell_type, cells, &textures, out)?);
     }
     let paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.all_paths()).collect();
     let mut embeddings: Embeddings = BTreeMap::new();
@@ -150,29 +184,18 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
         let session = EmbeddingSession::open(model, cache, quiet)?;
         embeddings.insert(model, session.embed_all(paths.iter().copied())?);
     }
-    let truths = truths(config, &surfaces, &embeddings)?;
+    let truth_model = truth_models(config)?;
+    let truths = truths(config, &surfaces, &embeddings, &truth_model)?;
     let cnn_truths = cnn_truths(config, &surfaces, quiet)?;
     let jobs = jobs(config, &surfaces);
     let bar = progress::bar(jobs.len(), "scoring", quiet);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results: Vec<CellResult> = std::thread::scope(|scope| -> Result<Vec<CellResult>> {
-        let workers: Vec<_> = jobs
-            .chunks(jobs.len().div_ceil(threads).max(1))
-            .map(|part| {
-                let (bar, embeddings, truths, cnn_truths) = (bar.clone(), &embeddings, &truths, &cnn_truths);
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|job| {
-                            let r = score_job(config, job, embeddings, truths, cnn_truths);
-                            bar.inc(1);
-                            r
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("scoring worker panicked")).collect()
-    })?;
+    let results = parallel_map(&jobs, |job| {
+        let r = score_job(config, job, &embeddings, &truths, &truth_model, &cnn_truths);
+        bar.inc(1);
+        r
+    })
+    .into_iter()
+    .collect::<Result<Vec<CellResult>>>()?;
     bar.finish_and_clear();
     report::write(config, &results, out)?;
     Ok(results)
@@ -181,10 +204,10 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
 /// One cell to score.
 struct Job<'a> {
     images: &'a SurfaceImages,
-    family: Family,
+    family: &'a str,
     model_index: usize,
     n_positives: usize,
-    generator: String,
+    generator: &'a str,
     n_pairs: usize,
 }
 
@@ -192,12 +215,12 @@ struct Job<'a> {
 fn jobs<'a>(config: &StudyConfig, surfaces: &'a [SurfaceImages]) -> Vec<Job<'a>> {
     let mut jobs = Vec::new();
     for images in surfaces {
-        for &family in &config.families {
+        for family in &images.families {
             for model_index in 0..config.models.len() {
                 for &n_positives in &config.positive_counts {
-                    for generator in &config.generators {
+                    for generator in &images.generators {
                         for &n_pairs in &config.pair_counts {
-                            jobs.push(Job { images, family, model_index, n_positives, generator: generator.name(), n_pairs });
+                            jobs.push(Job { images, family, model_index, n_positives, generator, n_pairs });
                         }
                     }
                 }
@@ -208,9 +231,35 @@ fn jobs<'a>(config: &StudyConfig, surfaces: &'a [SurfaceImages]) -> Vec<Job<'a>>
 }
 
 type Embeddings<'a> = BTreeMap<&'a str, BTreeMap<PathBuf, Vec<f32>>>;
-type Truths = BTreeMap<(String, Family, String, usize), (f64, f64)>;
+/// Keyed by (surface, family, generator).
+type TruthKey = (String, String, String);
+type Truths = BTreeMap<(TruthKey, usize), (f64, f64)>;
 
-fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &Truths, cnn_truths: &CnnTruths) -> Result<CellResult> {
+fn key(images: &SurfaceImages, family: &str, generator: &str) -> TruthKey {
+    (images.surface.clone(), family.to_string(), generator.to_string())
+}
+
+/// For each model, the model whose LR truth judges it: the next one in the
+/// list whose ONNX file differs (another network, not another pooling of the
+/// same one), or itself when there is none.
+fn truth_models(config: &StudyConfig) -> Result<Vec<usize>> {
+    let files = config
+        .models
+        .iter()
+        .map(|m| Ok(spanwatch_embed::Manifest::resolve(m)?.file))
+        .collect::<Result<Vec<_>>>()?;
+    let n = files.len();
+    Ok((0..n).map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i]).unwrap_or(i)).collect())
+}
+
+fn score_job(
+    config: &StudyConfig,
+    job: &Job,
+    embeddings: &Embeddings,
+    truths: &Truths,
+    truth_model: &[usize],
+    cnn_truths: &CnnTruths,
+) -> Result<CellResult> {
     let model = &config.models[job.model_index];
     let e = &embeddings[model.as_str()];
     let get = |p: &PathBuf| e[p].as_slice();
@@ -218,27 +267,22 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
     let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
     let (test_paths, labels) = images.test_set(job.family);
     let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
-    let positives: Vec<&[f32]> = images.probe_positives[&job.family][..job.n_positives].iter().map(get).collect();
-    let pairs: Vec<(&[f32], &[f32])> =
-        images.pairs[&(job.family, job.generator.clone())][..job.n_pairs].iter().map(|(s, o)| (get(s), get(o))).collect();
-    let truth_model = (job.model_index + 1) % config.models.len();
-    let (lr_f1, lr_auroc) = truths[&(images.surface.clone(), job.family, job.generator.clone(), truth_model)];
-    let (cnn_f1, cnn_auroc) = cnn_truths[&(images.surface.clone(), job.family, job.generator.clone())];
+    let positives: Vec<&[f32]> = images.probe_positives[job.family][..job.n_positives].iter().map(get).collect();
+    let pairs: Vec<(&[f32], &[f32])> = images.pairs[&(job.family.to_string(), job.generator.to_string())][..job.n_pairs]
+        .iter()
+        .map(|(s, o)| (get(s), get(o)))
+        .collect();
+    let key = key(images, job.family, job.generator);
+    let (lr_f1, lr_auroc) = truths[&(key.clone(), truth_model[job.model_index])];
+    let (cnn_f1, cnn_auroc) = cnn_truths[&key];
     let cell = evaluate::Cell { negatives: &negatives, positives: &positives, pairs: &pairs, test: &test, labels: &labels };
     let metrics = evaluate::score_cell(&cell).with_context(|| {
-        format!(
-            "{} / {} / {} / {model}: {} positives, {} pairs",
-            images.surface,
-            job.family.name(),
-            job.generator,
-            job.n_positives,
-            job.n_pairs
-        )
+        format!("{} / {} / {} / {model}: {} positives, {} pairs", images.surface, job.family, job.generator, job.n_positives, job.n_pairs)
     })?;
     Ok(CellResult {
         surface: images.surface.clone(),
-        family: job.family,
-        generator: job.generator.clone(),
+        family: job.family.to_string(),
+        generator: job.generator.to_string(),
         model: model.clone(),
         n_positives: job.n_positives,
         n_pairs: job.n_pairs,
@@ -247,52 +291,40 @@ fn score_job(config: &StudyConfig, job: &Job, embeddings: &Embeddings, truths: &
     })
 }
 
-type CnnTruths = BTreeMap<(String, Family, String), (f64, f64)>;
+type CnnTruths = BTreeMap<TruthKey, (f64, f64)>;
 
 /// Pixel-level truth per (surface, family, generator): the CNN's (F1, AUROC)
 /// averaged over the configured seeds, trainings spread over all cores.
 fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> Result<CnnTruths> {
     let mut pixels: BTreeMap<&Path, Vec<f32>> = BTreeMap::new();
-    for path in surfaces.iter().flat_map(|s| s.all_paths()) {
-        if !pixels.contains_key(path) {
-            pixels.insert(path, cnn::load_pixels(path)?);
+    for images in surfaces {
+        for path in images.all_paths() {
+            if !pixels.contains_key(path) {
+                pixels.insert(path, cnn::load_pixels(path, images.cnn_side)?);
+            }
         }
     }
     let mut trainings = Vec::new();
     for images in surfaces {
-        for &family in &config.families {
-            for generator in &config.generators {
+        for family in &images.families {
+            for generator in &images.generators {
                 for seed in 0..config.cnn_seeds {
-                    trainings.push((images, family, generator.name(), seed));
+                    trainings.push((images, family, generator, seed));
                 }
             }
         }
     }
     let bar = progress::bar(trainings.len(), "CNN truth", quiet);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let outcomes: Vec<Result<((String, Family, String), (f64, f64))>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = trainings
-            .chunks(trainings.len().div_ceil(threads).max(1))
-            .map(|part| {
-                let (bar, pixels) = (bar.clone(), &pixels);
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(images, family, generator, seed)| {
-                            let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
-                            let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
-                            let positives: Vec<&[f32]> = images.pairs[&(*family, generator.clone())].iter().map(|(s, _)| get(s)).collect();
-                            let (test_paths, labels) = images.test_set(*family);
-                            let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
-                            let outcome = cnn::train_and_test(&negatives, &positives, &test, &labels, *seed)
-                                .with_context(|| format!("CNN truth of {} / {} / {generator}", images.surface, family.name()))?;
-                            bar.inc(1);
-                            Ok(((images.surface.clone(), *family, generator.clone()), outcome))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("CNN worker panicked")).collect()
+    let outcomes: Vec<Result<(TruthKey, (f64, f64))>> = parallel_map(&trainings, |&(images, family, generator, seed)| {
+        let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
+        let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
+        let positives: Vec<&[f32]> = images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
+        let (test_paths, labels) = images.test_set(family);
+        let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
+        let outcome = cnn::train_and_test(&negatives, &positives, &test, &labels, images.cnn_side, seed)
+            .with_context(|| format!("CNN truth of {} / {family} / {generator}", images.surface))?;
+        bar.inc(1);
+        Ok((key(images, family, generator), outcome))
     });
     bar.finish_and_clear();
     let mut means: CnnTruths = BTreeMap::new();
@@ -305,27 +337,39 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> 
     Ok(means)
 }
 
-/// Downstream truth per (surface, family, generator, model index): a linear
-/// classifier on that model's embeddings, trained on the real negatives and
-/// all of the generator's synthetic positives, tested on held-out real images.
-/// Cells of model i are judged by the truth of the next model (the other
-/// one of two; the same one when only one model is studied).
-fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddings) -> Result<Truths> {
+/// `f` over `items` on all cores, results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let f = &f;
+        let workers: Vec<_> =
+            items.chunks(items.len().div_ceil(threads).max(1)).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>())).collect();
+        workers.into_iter().flat_map(|w| w.join().expect("study worker panicked")).collect()
+    })
+}
+
+/// Downstream truth per (surface, family, generator) and model index: a
+/// linear classifier on that model's embeddings, trained on the real
+/// negatives and all of the generator's synthetic positives, tested on
+/// held-out real images. Only the models that judge another are trained.
+fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddings, truth_model: &[usize]) -> Result<Truths> {
     let mut truths = BTreeMap::new();
+    let judges: std::collections::BTreeSet<usize> = truth_model.iter().copied().collect();
     for images in surfaces {
-        for &family in &config.families {
-            for (model_index, model) in config.models.iter().enumerate() {
+        for family in &images.families {
+            for &model_index in &judges {
+                let model = &config.models[model_index];
                 let e = &embeddings[model.as_str()];
                 let get = |p: &PathBuf| e[p].as_slice();
                 let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
                 let (test_paths, labels) = images.test_set(family);
                 let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
-                for generator in &config.generators {
-                    let synthetic: Vec<&[f32]> = images.pairs[&(family, generator.name())].iter().map(|(s, _)| get(s)).collect();
-                    let (f1, auroc, _) = evaluate::train_and_test(&negatives, &synthetic, &test, &labels).with_context(|| {
-                        format!("downstream truth of {} / {} / {} on {model}", images.surface, family.name(), generator.name())
-                    })?;
-                    truths.insert((images.surface.clone(), family, generator.name(), model_index), (f1, auroc));
+                for generator in &images.generators {
+                    let synthetic: Vec<&[f32]> =
+                        images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
+                    let (f1, auroc, _) = crate::metric::downstream::train_and_test(&negatives, &synthetic, &test, &labels)
+                        .with_context(|| format!("downstream truth of {} / {family} / {generator} on {model}", images.surface))?;
+                    truths.insert((key(images, family, generator), model_index), (f1, auroc));
                 }
             }
         }

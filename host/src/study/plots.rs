@@ -53,14 +53,14 @@ pub fn score_vs_truth(config: &StudyConfig, results: &[CellResult], rows: &[Corr
             .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..1.0)
             .map_err(plot_error("axes"))?;
         chart.configure_mesh().x_desc(score).y_desc("downstream F1").draw().map_err(plot_error("mesh"))?;
-        for (i, family) in config.families.iter().enumerate() {
+        for (i, family) in super::report::families(results).iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
             chart
                 .draw_series(
-                    cells.iter().filter(|c| c.family == *family).map(|c| Circle::new((c.metrics[column], c.truths[0]), 4, colour.filled())),
+                    cells.iter().filter(|c| &c.family == family).map(|c| Circle::new((c.metrics[column], c.truths[0]), 4, colour.filled())),
                 )
                 .map_err(plot_error("points"))?
-                .label(family.name())
+                .label(family.as_str())
                 .legend(move |(px, py)| Circle::new((px, py), 4, colour.filled()));
         }
         let (a, b) = fit_line(&x, &y);

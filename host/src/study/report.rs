@@ -2,8 +2,8 @@
 //! metric against the downstream truth, per family and pooled, at every
 //! sample size), and summary.md.
 
-use super::evaluate::METRICS;
-use super::stats::{pearson, spearman, with_interval, Correlation};
+use super::evaluate::{column, METRICS};
+use crate::stats::{pearson, spearman, with_interval, Correlation};
 use super::{CellResult, StudyConfig, TRUTHS};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -18,7 +18,7 @@ pub struct CorrelationRow {
     pub metric: &'static str,
     /// One of [`TRUTHS`].
     pub truth: &'static str,
-    /// A family name, or "pooled".
+    /// A family name, a surface name, or "pooled".
     pub group: String,
     /// Real positives.
     pub n_positives: usize,
@@ -32,9 +32,31 @@ pub struct CorrelationRow {
     pub pearson: Correlation,
 }
 
-/// Every correlation the study reports.
+/// The distinct values of `field` over `results`, in order of first appearance.
+fn distinct(results: &[CellResult], field: impl Fn(&CellResult) -> &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for c in results {
+        if !seen.iter().any(|s| s == field(c)) {
+            seen.push(field(c).to_string());
+        }
+    }
+    seen
+}
+
+/// The defect families present in `results`.
+pub fn families(results: &[CellResult]) -> Vec<String> {
+    distinct(results, |c| &c.family)
+}
+
+/// The generators present in `results`.
+pub fn generators(results: &[CellResult]) -> Vec<String> {
+    distinct(results, |c| &c.generator)
+}
+
+/// Every correlation the study reports: per family, per surface and pooled.
 pub fn correlations(config: &StudyConfig, results: &[CellResult]) -> Vec<CorrelationRow> {
-    let mut groups: Vec<String> = config.families.iter().map(|f| f.name().to_string()).collect();
+    let mut groups: Vec<String> = families(results);
+    groups.extend(config.surfaces.iter().filter(|s| results.iter().any(|c| &c.surface == *s)).cloned());
     groups.push("pooled".into());
     let mut rows = Vec::new();
     for model in &config.models {
@@ -47,7 +69,7 @@ pub fn correlations(config: &StudyConfig, results: &[CellResult]) -> Vec<Correla
                             &c.model == model
                                 && c.n_positives == n_positives
                                 && c.n_pairs == n_pairs
-                                && (group == "pooled" || c.family.name() == group)
+                                && (group == "pooled" || &c.family == group || &c.surface == group)
                         })
                         .collect();
                     for (index, &(metric, higher_is_better)) in METRICS.iter().enumerate() {
@@ -85,7 +107,7 @@ fn write_results(results: &[CellResult], path: &Path) -> Result<()> {
     for c in results {
         let mut record = vec![
             c.surface.clone(),
-            c.family.name().into(),
+            c.family.clone(),
             c.generator.clone(),
             c.model.clone(),
             c.n_positives.to_string(),
@@ -166,9 +188,9 @@ fn cell(c: &Correlation) -> String {
     }
 }
 
-/// The DS variants whose structural behaviour the study checks (column of
-/// [`METRICS`], name).
-pub const DS_VARIANTS: [(usize, &str); 4] = [(0, "ds_ridge"), (1, "ds_lstsq"), (2, "ds_nnls"), (3, "ds_corrected")];
+/// The scores whose structural behaviour the study checks: the DS variants
+/// and the direction and shift scores beside them.
+pub const CHECKED_SCORES: [&str; 6] = ["ds_ridge", "ds_lstsq", "ds_nnls", "ds_corrected", "alignment", "probe_shift"];
 
 /// A structural truth any sane data must show, counted over the (surface,
 /// family, model) cases at the headline sample size.
@@ -184,20 +206,21 @@ pub struct StructuralCheck {
     pub cases: usize,
 }
 
-/// The structural checks for every DS variant.
+/// The structural checks for every score of [`CHECKED_SCORES`].
 pub fn structural_checks(config: &StudyConfig, results: &[CellResult]) -> Vec<StructuralCheck> {
     let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
     let mut checks = Vec::new();
-    for (column, score) in DS_VARIANTS {
+    for score in CHECKED_SCORES {
+        let column = column(score);
         let mut counts = [(0, 0); 3];
         for surface in &config.surfaces {
-            for family in &config.families {
+            for family in &families(results) {
                 for model in &config.models {
                     let cells: Vec<&CellResult> = results
                         .iter()
                         .filter(|c| {
                             &c.surface == surface
-                                && c.family == *family
+                                && &c.family == family
                                 && &c.model == model
                                 && c.n_positives == n_pos
                                 && c.n_pairs == n_pairs
@@ -249,18 +272,25 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
     let _ = writeln!(md, "# spanwatch validation study\n");
     let _ = writeln!(
         md,
-        "Surfaces {:?}; families {:?}; {} generators; models {:?}; pairs {:?}; real positives {:?}; {} train negatives, {} + {} held-out test images per family.\n",
+        "Surfaces {:?}; families {:?}; {} generators; models {:?}; pairs {:?}; real positives {:?}; {} train negatives, {} + {} held-out test images per drawn family, {} + {} per ELPV cell type.\n",
         config.surfaces,
-        config.families.iter().map(|f| f.name()).collect::<Vec<_>>(),
-        config.generators.len(),
+        families(results),
+        generators(results).len(),
         config.models,
         config.pair_counts,
         config.positive_counts,
         config.train_negatives,
         config.test_negatives,
-        config.test_positives
+        config.test_positives,
+        config.real_test,
+        config.real_test
     );
-    let _ = writeln!(md, "**The defects are drawn on real CC0 surface textures, not photographed**: a controlled benchmark, not evidence on real defect data.\n");
+    if results.iter().any(|c| c.family != super::EL_FAMILY) {
+        let _ = writeln!(md, "**On brick, grass and gravel the defects are drawn on real CC0 surface textures, not photographed**: a controlled benchmark, not evidence on real defect data.\n");
+    }
+    if results.iter().any(|c| c.family == super::EL_FAMILY) {
+        let _ = writeln!(md, "**On elpv-mono and elpv-poly the defects are photographed**: real cracks, inactive regions and broken fingers in electroluminescence images of solar cells. {}\n", crate::elpv::ATTRIBUTION);
+    }
     let _ = writeln!(
         md,
         "Downstream truth, actually trained on real negatives plus all {n_pairs} synthetic positives and tested on held-out real images (F1 at the decision threshold, and AUROC): (LR) logistic regression on the *other* model's embeddings; (CNN) a small CNN from pixels, mean of {} seeds. Correlations are across generators (x surfaces [x families]), with 95% bootstrap intervals; FID and KID are negated so that higher is better for every metric.\n",
@@ -269,7 +299,8 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
     for model in &config.models {
         let _ = writeln!(md, "## {model}: Spearman rho with downstream F1 ({n_pos} real positives, {n_pairs} pairs)\n");
         let mut groups: Vec<String> = vec!["pooled".into()];
-        groups.extend(config.families.iter().map(|f| f.name().to_string()));
+        groups.extend(config.surfaces.iter().filter(|s| results.iter().any(|c| &c.surface == *s)).cloned());
+        groups.extend(families(results));
         let _ = writeln!(
             md,
             "| metric | {} | Pearson r (pooled) | rho with AUROC (pooled) | rho with CNN F1 (pooled) | rho with CNN AUROC (pooled) |",
@@ -305,23 +336,23 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
         let _ = writeln!(md);
     }
     let _ = writeln!(md, "## Per generator (mean over surfaces and families, {n_pos} positives, {n_pairs} pairs)\n");
-    let _ = writeln!(md, "| generator | model | DS ridge | DS nnls | alignment | FID | LR F1 | LR AUROC | CNN F1 | CNN AUROC |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
-    for generator in &config.generators {
+    let _ = writeln!(md, "| generator | model | DS ridge | DS nnls | alignment | probe shift | FID | LR F1 | LR AUROC | CNN F1 | CNN AUROC |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for generator in &generators(results) {
         for model in &config.models {
             let cells: Vec<&CellResult> = results
                 .iter()
-                .filter(|c| c.generator == generator.name() && &c.model == model && c.n_positives == n_pos && c.n_pairs == n_pairs)
+                .filter(|c| &c.generator == generator && &c.model == model && c.n_positives == n_pos && c.n_pairs == n_pairs)
                 .collect();
             let mean = |f: &dyn Fn(&CellResult) -> f64| cells.iter().map(|c| f(c)).sum::<f64>() / cells.len().max(1) as f64;
             let _ = writeln!(
                 md,
-                "| {} | {model} | {:.4} | {:.4} | {:+.3} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} |",
-                generator.name(),
-                mean(&|c| c.metrics[0]),
-                mean(&|c| c.metrics[2]),
-                mean(&|c| c.metrics[4]),
-                mean(&|c| c.metrics[5]),
+                "| {generator} | {model} | {:.4} | {:.4} | {:+.3} | {:+.3} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                mean(&|c| c.metrics[column("ds_ridge")]),
+                mean(&|c| c.metrics[column("ds_nnls")]),
+                mean(&|c| c.metrics[column("alignment")]),
+                mean(&|c| c.metrics[column("probe_shift")]),
+                mean(&|c| c.metrics[column("frechet")]),
                 mean(&|c| c.truths[0]),
                 mean(&|c| c.truths[1]),
                 mean(&|c| c.truths[2]),
@@ -346,6 +377,8 @@ pub fn write(config: &StudyConfig, results: &[CellResult], out: &Path) -> Result
     write_correlations(&rows, &out.join("correlations.csv"))?;
     std::fs::write(out.join("summary.md"), summary(config, results, &rows))
         .with_context(|| format!("cannot write {}", out.join("summary.md").display()))?;
+    std::fs::write(out.join("selection.md"), super::selection::summary(config, results, &rows))
+        .with_context(|| format!("cannot write {}", out.join("selection.md").display()))?;
     super::plots::score_vs_truth(config, results, &rows, "ds_ridge", &out.join("ds_ridge_vs_f1.svg"))?;
     super::plots::score_vs_truth(config, results, &rows, "ds_nnls", &out.join("ds_nnls_vs_f1.svg"))?;
     super::plots::rho_bars(config, &rows, &out.join("rho_by_metric.svg"))?;
