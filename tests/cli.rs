@@ -121,6 +121,50 @@ fn cone_solver_keeps_the_structural_ranking() {
     assert_eq!(generators[4]["name"], "copy");
 }
 
+/// Spearman's rho (Pearson's r of ranks, ties given their mean rank), computed
+/// here independently of spanwatch's statistics.
+fn spearman_reference(x: &[f64], y: &[f64]) -> f64 {
+    let rank = |v: &[f64]| -> Vec<f64> {
+        (0..v.len())
+            .map(|i| {
+                let below = v.iter().filter(|&&o| o < v[i]).count() as f64;
+                let equal = v.iter().filter(|&&o| o == v[i]).count() as f64;
+                below + (equal + 1.0) / 2.0
+            })
+            .collect()
+    };
+    let (rx, ry) = (rank(x), rank(y));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mx, my) = (mean(&rx), mean(&ry));
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let sy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (sx * sy).sqrt()
+}
+
+#[test]
+fn holdout_reports_the_downstream_truth_on_held_out_real_images() {
+    let report = json(&run(&["score", demo(), "--json", "--holdout", "4", "--quiet"]));
+    // 4 of the 15 real positives and the same share of the 60 negatives are kept out of the probe.
+    assert_eq!(report["holdout"]["n_positives"], 4);
+    assert_eq!(report["holdout"]["n_negatives"], 16);
+    assert_eq!(report["n_positives"], 11);
+    assert_eq!(report["n_negatives"], 44);
+    let generators = report["generators"].as_array().unwrap();
+    let (mut ds, mut f1) = (Vec::new(), Vec::new());
+    for g in generators {
+        let (f, auroc) = (g["holdout_f1"].as_f64().unwrap(), g["holdout_auroc"].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&f) && (0.0..=1.0).contains(&auroc), "{g}");
+        ds.push(g["ds"].as_f64().unwrap());
+        f1.push(f);
+    }
+    let rho = report["holdout"]["ds_f1_spearman"].as_f64().unwrap();
+    assert!((rho - spearman_reference(&ds, &f1)).abs() < 1e-12, "rank agreement {rho} of DS {ds:?} and F1 {f1:?}");
+    // Holding out too many leaves no probe: a clean error with the counts.
+    let err = failure(&run(&["score", demo(), "--holdout", "14", "--quiet"]));
+    assert!(err.contains("--holdout 14") && err.contains("15 real positives"), "{err}");
+}
+
 #[test]
 fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,11 @@ pub struct StudyArgs {
     /// Embedding models to compare (repeatable; names or manifest paths).
     #[arg(long = "models")]
     models: Vec<String>,
+    /// Instead of ranking generators, measure the edge alert on streams:
+    /// false alarms on fresh good pairs and pairs until each degraded
+    /// generator is detected, for each statistic the edge could watch (streams.md).
+    #[arg(long)]
+    streams: bool,
     /// Output folder: images, results.csv, correlations.csv, summary.md.
     #[arg(long, short)]
     output: PathBuf,
@@ -34,6 +39,16 @@ pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
         config.models = args.models;
     }
     let start = Instant::now();
+    if args.streams {
+        let rows = study::run_streams(&config, &args.output, &global.cache_choice(), global.quiet)?;
+        println!(
+            "stream experiment of {} (surface, model, statistic) rows written to {} in {:.0} s (see streams.md).",
+            rows.len(),
+            args.output.join("streams.md").display(),
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let results = study::run(&config, &args.output, &global.cache_choice(), global.quiet)?;
     println!(
         "study of {} cells written to {} in {:.0} s (see summary.md).",

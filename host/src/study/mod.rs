@@ -23,6 +23,7 @@ mod evaluate;
 mod plots;
 pub mod report;
 mod selection;
+pub mod streams;
 
 use crate::defects::{Family, Generator};
 use crate::elpv::{self, CellType};
@@ -149,6 +150,34 @@ pub const TRUTHS: [&str; 4] = ["lr_f1", "lr_auroc", "cnn_f1", "cnn_auroc"];
 
 /// Runs the study and writes its outputs under `out`.
 pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<CellResult>> {
+    let surfaces = surface_images(config, out, quiet)?;
+    let embeddings = embed(config, &surfaces, cache, quiet)?;
+    let truth_model = truth_models(config)?;
+    let truths = truths(config, &surfaces, &embeddings, &truth_model)?;
+    let cnn_truths = cnn_truths(config, &surfaces, quiet)?;
+    let jobs = jobs(config, &surfaces);
+    let bar = progress::bar(jobs.len(), "scoring", quiet);
+    let results = parallel_map(&jobs, |job| {
+        let r = score_job(config, job, &embeddings, &truths, &truth_model, &cnn_truths);
+        bar.inc(1);
+        r
+    })
+    .into_iter()
+    .collect::<Result<Vec<CellResult>>>()?;
+    bar.finish_and_clear();
+    report::write(config, &results, out)?;
+    Ok(results)
+}
+
+/// Runs the edge's stream experiment ([`streams`]) and writes streams.md under `out`.
+pub fn run_streams(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<streams::StreamRow>> {
+    let surfaces = surface_images(config, out, quiet)?;
+    let embeddings = embed(config, &surfaces, cache, quiet)?;
+    streams::run(config, &surfaces, &embeddings, out)
+}
+
+/// Writes (or finds) every surface's images under `out`.
+fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<SurfaceImages>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/textures");
     let texture = |name: &str| -> Result<image::GrayImage> {
@@ -175,6 +204,11 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
         let textures = DRAWN_SURFACES.iter().map(|name| texture(name)).collect::<Result<Vec<_>>>()?;
         surfaces.push(elpv_data::surface_images(config, cell_type, cells, &textures, out)?);
     }
+    Ok(surfaces)
+}
+
+/// Every image of `surfaces` embedded with every model of the study.
+fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheChoice, quiet: bool) -> Result<Embeddings<'a>> {
     let paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.all_paths()).collect();
     let mut embeddings: Embeddings = BTreeMap::new();
     for model in &config.models {
@@ -184,21 +218,7 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
         let session = EmbeddingSession::open(model, cache, quiet)?;
         embeddings.insert(model, session.embed_all(paths.iter().copied())?);
     }
-    let truth_model = truth_models(config)?;
-    let truths = truths(config, &surfaces, &embeddings, &truth_model)?;
-    let cnn_truths = cnn_truths(config, &surfaces, quiet)?;
-    let jobs = jobs(config, &surfaces);
-    let bar = progress::bar(jobs.len(), "scoring", quiet);
-    let results = parallel_map(&jobs, |job| {
-        let r = score_job(config, job, &embeddings, &truths, &truth_model, &cnn_truths);
-        bar.inc(1);
-        r
-    })
-    .into_iter()
-    .collect::<Result<Vec<CellResult>>>()?;
-    bar.finish_and_clear();
-    report::write(config, &results, out)?;
-    Ok(results)
+    Ok(embeddings)
 }
 
 /// One cell to score.

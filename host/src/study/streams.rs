@@ -1,0 +1,246 @@
+//! Stream-level measurements for the edge alert (`spanwatch study --streams`):
+//! which windowed statistic should the edge watch?
+//!
+//! Per surface and model, the probe is fitted on the real training images
+//! (the headline number of real positives), and the faithful generator's
+//! pairs are split in two: the even ones calibrate the alert (as `calibrate`
+//! does: the `false_alarm` quantile of the lowest window over simulated good
+//! streams), the odd ones are fresh good pairs the calibration never saw.
+//! Then:
+//! - false alarms: the share of good streams of `horizon` fresh pairs (drawn
+//!   with replacement) whose window falls below the threshold;
+//! - detection: a window of fresh good pairs, then a degraded generator's
+//!   pairs in random order; the pairs after the switch until the window falls
+//!   below the threshold (median over random orders).
+//!
+//! Each window is scored directly from its pairs' Gram matrix (the core's
+//! cone on exactly the window), the batch equivalent of the edge's tracker.
+
+use super::{Embeddings, StudyConfig, SurfaceImages};
+use crate::metric::bootstrap::quantile;
+use crate::metric::probe;
+use crate::metric::Standardization;
+use anyhow::{Context, Result};
+use nalgebra::DMatrix;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use spanwatch_core::gram::Square;
+use spanwatch_core::tracker::{cone_score, WINDOW_CAPACITY};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Pairs per window, as `calibrate`'s default.
+const WINDOW: usize = 32;
+/// Pairs per simulated stream.
+const HORIZON: usize = 500;
+/// Simulated streams for the threshold, and fresh good streams for false alarms.
+const STREAMS: usize = 200;
+/// Target share of good streams that may alarm.
+const FALSE_ALARM: f64 = 0.05;
+/// Random orders of each degraded generator's pairs.
+const ORDERS: usize = 10;
+
+/// A windowed statistic the edge could watch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Watched {
+    /// The window's mean alignment (cosine of w and each change).
+    Alignment,
+    /// The window's mean probe shift (w . d over the real defects' gap).
+    Shift,
+    /// The window's cone DS.
+    Cone,
+}
+
+impl Watched {
+    const ALL: [Watched; 3] = [Watched::Alignment, Watched::Shift, Watched::Cone];
+
+    fn name(&self) -> &'static str {
+        match self {
+            Watched::Alignment => "mean alignment",
+            Watched::Shift => "mean probe shift",
+            Watched::Cone => "cone DS",
+        }
+    }
+}
+
+/// The pairs of one (surface, model), as the windows need them.
+struct Pairs {
+    gram: DMatrix<f64>,
+    /// h_i = w . d_i.
+    h: Vec<f64>,
+    w_norm2: f64,
+    /// w . (mean real positive - mean real negative).
+    gap: f64,
+    d: usize,
+}
+
+impl Pairs {
+    /// The statistic of the window holding `window` (indices into the pairs).
+    fn value(&self, watched: Watched, window: &[usize], alpha: &mut [f64; WINDOW_CAPACITY]) -> f64 {
+        let n = window.len() as f64;
+        match watched {
+            Watched::Alignment => {
+                window
+                    .iter()
+                    .map(|&i| {
+                        let norm = (self.w_norm2 * self.gram[(i, i)]).sqrt();
+                        if norm > 0.0 {
+                            self.h[i] / norm
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>()
+                    / n
+            }
+            Watched::Shift => window.iter().map(|&i| self.h[i]).sum::<f64>() / n / self.gap,
+            Watched::Cone => {
+                let mut g: Square<WINDOW_CAPACITY> = [[0.0; WINDOW_CAPACITY]; WINDOW_CAPACITY];
+                let mut h = [0.0; WINDOW_CAPACITY];
+                for (a, &i) in window.iter().enumerate() {
+                    h[a] = self.h[i];
+                    for (b, &j) in window.iter().enumerate() {
+                        g[a][b] = self.gram[(i, j)];
+                    }
+                }
+                alpha.iter_mut().for_each(|v| *v = 0.0);
+                cone_score(&g, &h, window.len(), self.w_norm2, 1, self.d, alpha).ds
+            }
+        }
+    }
+
+    /// The statistic of every full window of `sequence`, in order.
+    fn windows(&self, watched: Watched, sequence: &[usize]) -> Vec<f64> {
+        let mut alpha = [0.0; WINDOW_CAPACITY];
+        sequence.windows(WINDOW).map(|window| self.value(watched, window, &mut alpha)).collect()
+    }
+}
+
+/// One (surface, model, statistic) row of the experiment.
+pub struct StreamRow {
+    /// Surface.
+    pub surface: String,
+    /// Model.
+    pub model: String,
+    /// Statistic watched.
+    pub watched: Watched,
+    /// The calibrated threshold.
+    pub raise_below: f64,
+    /// Share of fresh good streams that alarmed.
+    pub false_alarms: f64,
+    /// Per degraded generator: median pairs after the switch until the alarm (None: not within its pairs).
+    pub detection: Vec<(String, Option<usize>)>,
+}
+
+/// Runs the experiment on every surface and model and writes streams.md under `out`.
+pub fn run(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddings, out: &Path) -> Result<Vec<StreamRow>> {
+    let mut rows = Vec::new();
+    for images in surfaces {
+        for family in &images.families {
+            for model in &config.models {
+                rows.extend(
+                    experiment(config, images, family, &embeddings[model.as_str()], model)
+                        .with_context(|| format!("streams of {} / {family} / {model}", images.surface))?,
+                );
+            }
+        }
+    }
+    let path = out.join("streams.md");
+    std::fs::write(&path, summary(&rows)).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(rows)
+}
+
+fn experiment(
+    config: &StudyConfig,
+    images: &SurfaceImages,
+    family: &str,
+    embeddings: &std::collections::BTreeMap<PathBuf, Vec<f32>>,
+    model: &str,
+) -> Result<Vec<StreamRow>> {
+    let get = |p: &PathBuf| embeddings[p].as_slice();
+    let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
+    let positives: Vec<&[f32]> = images.probe_positives[family][..config.default_positives()].iter().map(get).collect();
+    let real: Vec<&[f32]> = negatives.iter().chain(&positives).copied().collect();
+    let standardization = Standardization::fit(&real);
+    let (zn, zp): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
+        (negatives.iter().map(|r| standardization.apply(r)).collect(), positives.iter().map(|r| standardization.apply(r)).collect());
+    let w = probe::fit_classes(&zn, &zp)?.w;
+    // Rows: the faithful pairs, then every other generator's, in study order.
+    let mut rows: Vec<Vec<f32>> = Vec::new();
+    let mut ranges: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    for generator in &images.generators {
+        let start = rows.len();
+        for (synthetic, source) in &images.pairs[&(family.to_string(), generator.clone())] {
+            rows.push(standardization.difference(get(synthetic), get(source)));
+        }
+        ranges.push((generator.clone(), start..rows.len()));
+    }
+    let d = w.len();
+    let matrix = DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64);
+    let w_column = DMatrix::from_iterator(d, 1, w.iter().map(|&v| v as f64));
+    let mean = |rows: &[Vec<f32>]| -> Vec<f32> {
+        (0..d).map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() as f32 / rows.len() as f32).collect()
+    };
+    let gap = spanwatch_core::dot(&w, &mean(&zp)) - spanwatch_core::dot(&w, &mean(&zn));
+    let pairs = Pairs { gram: &matrix * matrix.transpose(), h: (&matrix * &w_column).iter().copied().collect(), w_norm2: w_column.norm_squared(), gap, d };
+    let faithful = ranges.iter().find(|(name, _)| name == "faithful").map(|(_, r)| r.clone()).context("no faithful generator")?;
+    let (calibration, fresh): (Vec<usize>, Vec<usize>) = faithful.partition(|i| i % 2 == 0);
+    let mut out = Vec::new();
+    for watched in Watched::ALL {
+        let mut rng = StdRng::seed_from_u64(1);
+        let lowest = |from: &[usize], rng: &mut StdRng| {
+            let stream: Vec<usize> = (0..HORIZON).map(|_| from[rng.random_range(0..from.len())]).collect();
+            pairs.windows(watched, &stream).into_iter().fold(f64::INFINITY, f64::min)
+        };
+        let minima: Vec<f64> = {
+            let mut m: Vec<f64> = (0..STREAMS).map(|_| lowest(&calibration, &mut rng)).collect();
+            m.sort_by(f64::total_cmp);
+            m
+        };
+        let raise_below = quantile(&minima, FALSE_ALARM);
+        let false_alarms = (0..STREAMS).filter(|_| lowest(&fresh, &mut rng) < raise_below).count() as f64 / STREAMS as f64;
+        let detection = ranges
+            .iter()
+            .filter(|(name, _)| name != "faithful")
+            .map(|(name, range)| {
+                let mut delays: Vec<Option<usize>> = (0..ORDERS)
+                    .map(|_| {
+                        let mut degraded: Vec<usize> = range.clone().collect();
+                        degraded.shuffle(&mut rng);
+                        let lead: Vec<usize> = (0..WINDOW).map(|_| fresh[rng.random_range(0..fresh.len())]).collect();
+                        let stream: Vec<usize> = lead.into_iter().chain(degraded).collect();
+                        // Window t ends at pair WINDOW + t - 1: t pairs after the switch.
+                        pairs.windows(watched, &stream).iter().skip(1).position(|&v| v < raise_below).map(|t| t + 1)
+                    })
+                    .collect();
+                delays.sort_by_key(|d| d.unwrap_or(usize::MAX));
+                (name.clone(), delays[ORDERS / 2])
+            })
+            .collect();
+        out.push(StreamRow { surface: images.surface.clone(), model: model.to_string(), watched, raise_below, false_alarms, detection });
+    }
+    Ok(out)
+}
+
+fn summary(rows: &[StreamRow]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Which statistic should the edge alert watch?\n");
+    let _ = writeln!(
+        md,
+        "Windows of {WINDOW} pairs; threshold at the {FALSE_ALARM} quantile of the lowest window of {STREAMS} simulated good streams of {HORIZON} calibration pairs (the even faithful pairs). False alarms: share of {STREAMS} streams of {HORIZON} fresh faithful pairs (the odd ones, never calibrated on) that fall below it. Detection: {WINDOW} fresh good pairs, then the degraded generator's pairs in random order; median over {ORDERS} orders of the pairs after the switch until the alert (- = not within the generator's pairs).\n"
+    );
+    let mut last = (String::new(), String::new());
+    for row in rows {
+        if (row.surface.clone(), row.model.clone()) != last {
+            last = (row.surface.clone(), row.model.clone());
+            let _ = writeln!(md, "\n## {} / {}\n", row.surface, row.model);
+            let names: Vec<&str> = row.detection.iter().map(|(n, _)| n.as_str()).collect();
+            let _ = writeln!(md, "| statistic | threshold | false alarms | {} |", names.join(" | "));
+            let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(names.len()));
+        }
+        let delays: Vec<String> = row.detection.iter().map(|(_, d)| d.map_or("-".into(), |v| v.to_string())).collect();
+        let _ = writeln!(md, "| {} | {:.4} | {:.0}% | {} |", row.watched.name(), row.raise_below, 100.0 * row.false_alarms, delays.join(" | "));
+    }
+    md
+}
