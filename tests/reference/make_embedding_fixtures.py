@@ -64,16 +64,22 @@ def embed(manifest_path, onnx_path, names):
     return manifest["name"], np.stack(rows).astype(np.float32)
 
 
+def write_fixtures(embed_one, names, efficientnet_manifest, vit_manifest):
+    """Embeds `names` with EfficientNet (and the ViT at argv[1] when given) by
+    `embed_one(manifest, onnx, names)` and saves embeddings_<model>.npy."""
+    targets = [(ROOT / "models" / efficientnet_manifest, ROOT / "models" / "efficientnet_lite0.onnx")]
+    if len(sys.argv) > 1:
+        targets.append((ROOT / "models" / vit_manifest, pathlib.Path(sys.argv[1])))
+    for manifest, onnx in targets:
+        model, emb = embed_one(manifest, onnx, names)
+        np.save(OUT / f"embeddings_{model}.npy", emb)
+        print(model, emb.shape, "norms", np.linalg.norm(emb, axis=1).round(3))
+
+
 def main():
     names = make_images()
     (OUT / "images" / "INDEX.txt").write_text("\n".join(f"{n}.png" for n in names) + "\n")
-    targets = [(ROOT / "models" / "efficientnet-lite0.toml", ROOT / "models" / "efficientnet_lite0.onnx")]
-    if len(sys.argv) > 1:
-        targets.append((ROOT / "models" / "vit-s14.toml", pathlib.Path(sys.argv[1])))
-    for manifest, onnx in targets:
-        model, emb = embed(manifest, onnx, names)
-        np.save(OUT / f"embeddings_{model}.npy", emb)
-        print(model, emb.shape, "norms", np.linalg.norm(emb, axis=1).round(3))
+    write_fixtures(embed, names, "efficientnet-lite0.toml", "vit-s14.toml")
 
 
 if __name__ == "__main__":

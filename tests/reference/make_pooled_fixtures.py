@@ -8,15 +8,13 @@ mean, max, or GeM (p = 3, values clamped at 1e-6).
 
 Run once from the repository root:  python3 tests/reference/make_pooled_fixtures.py [VIT_ONNX]
 """
-import pathlib
-import sys
 import tomllib
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from make_embedding_fixtures import OUT, ROOT, preprocess
+from make_embedding_fixtures import OUT, preprocess, write_fixtures
 
 
 def pool(values, kind, dim):
@@ -53,13 +51,7 @@ def embed_pooled(manifest_path, onnx_path, names):
 
 def main():
     names = (OUT / "images" / "INDEX.txt").read_text().split()
-    targets = [(ROOT / "models" / "efficientnet-lite0-gem.toml", ROOT / "models" / "efficientnet_lite0.onnx")]
-    if len(sys.argv) > 1:
-        targets.append((ROOT / "models" / "vit-s14-max.toml", pathlib.Path(sys.argv[1])))
-    for manifest, onnx_path in targets:
-        model, emb = embed_pooled(manifest, onnx_path, names)
-        np.save(OUT / f"embeddings_{model}.npy", emb)
-        print(model, emb.shape, "norms", np.linalg.norm(emb, axis=1).round(3))
+    write_fixtures(embed_pooled, names, "efficientnet-lite0-gem.toml", "vit-s14-max.toml")
 
 
 if __name__ == "__main__":

@@ -22,18 +22,35 @@ fn mean(rows: &[Vec<f32>], d: usize) -> Vec<f32> {
     sum.iter().map(|s| (s / rows.len().max(1) as f64) as f32).collect()
 }
 
+/// w . (mean of `positives` - mean of `negatives`): how far real defects
+/// sit from real normals along w. None when they do not differ along it.
+pub fn real_gap(w: &[f32], negatives: &[Vec<f32>], positives: &[Vec<f32>]) -> Option<f64> {
+    let d = w.len();
+    let gap = dot(w, &mean(positives, d)) - dot(w, &mean(negatives, d));
+    (gap.abs() > 0.0 && gap.is_finite()).then_some(gap)
+}
+
+/// The shift of each difference vector along w as a share of `gap`.
+pub fn pair_shifts(w: &[f32], diffs: &[Vec<f32>], gap: f64) -> Vec<f64> {
+    diffs.iter().map(|row| dot(w, row) / gap).collect()
+}
+
 /// The probe shift of the difference vectors `diffs` against the real
 /// `negatives` and `positives`, all in the standardized space of `w`.
 /// None when the real classes do not differ along w, or there are no diffs.
 pub fn probe_shift(w: &[f32], diffs: &[Vec<f32>], negatives: &[Vec<f32>], positives: &[Vec<f32>]) -> Option<f64> {
-    let d = w.len();
-    let (neg, pos) = (mean(negatives, d), mean(positives, d));
-    let real_gap = dot(w, &pos) - dot(w, &neg);
-    if diffs.is_empty() || !(real_gap.abs() > 0.0) {
-        return None;
-    }
-    let synthetic = diffs.iter().map(|row| dot(w, row)).sum::<f64>() / diffs.len() as f64;
-    Some(synthetic / real_gap)
+    let gap = real_gap(w, negatives, positives)?;
+    let shifts = pair_shifts(w, diffs, gap);
+    (!shifts.is_empty()).then(|| shifts.iter().sum::<f64>() / shifts.len() as f64)
+}
+
+/// The capped probe shift: each pair's shift clamped to [-1, 1] before the
+/// mean, so that a change pushed further along w than real defects sit
+/// counts as a real one, not more (exaggeration is not extra utility).
+pub fn capped_probe_shift(w: &[f32], diffs: &[Vec<f32>], negatives: &[Vec<f32>], positives: &[Vec<f32>]) -> Option<f64> {
+    let gap = real_gap(w, negatives, positives)?;
+    let shifts = pair_shifts(w, diffs, gap);
+    (!shifts.is_empty()).then(|| shifts.iter().map(|s| s.clamp(-1.0, 1.0)).sum::<f64>() / shifts.len() as f64)
 }
 
 #[cfg(test)]
@@ -52,5 +69,9 @@ mod tests {
         assert!(probe_shift(&w, &[vec![-4.0, 0.0]], &negatives, &positives).unwrap() < 0.0);
         assert_eq!(probe_shift(&w, &[vec![0.0, 0.0]], &negatives, &positives), Some(0.0));
         assert_eq!(probe_shift(&w, &diffs, &negatives, &negatives), None);
+        // Capped: shifts of 0.25 and 3 count as 0.25 and 1.
+        let far = vec![vec![1.0, 0.0], vec![12.0, 0.0]];
+        assert!((probe_shift(&w, &far, &negatives, &positives).unwrap() - 1.625).abs() < 1e-12);
+        assert!((capped_probe_shift(&w, &far, &negatives, &positives).unwrap() - 0.625).abs() < 1e-12);
     }
 }

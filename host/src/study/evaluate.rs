@@ -6,19 +6,20 @@
 use crate::metric::baselines::{frechet_distance, kernel_inception_distance, mean_cosine, prdc};
 use crate::metric::downstream::train_and_test;
 use crate::metric::probe::{self, ProbeError};
-use crate::metric::shift::probe_shift;
+use crate::metric::shift::{capped_probe_shift, probe_shift};
 use crate::metric::{SpanFit, Standardization};
 use nalgebra::DMatrix;
 use spanwatch_core::span::{alignment, Solver};
 
 /// The metrics the study compares, and whether higher means better.
-pub const METRICS: [(&str, bool); 14] = [
+pub const METRICS: [(&str, bool); 15] = [
     ("ds_ridge", true),
     ("ds_lstsq", true),
     ("ds_nnls", true),
     ("ds_corrected", true),
     ("alignment", true),
     ("probe_shift", true),
+    ("shift_capped", true),
     ("frechet", false),
     ("kid", false),
     ("precision", true),
@@ -63,7 +64,9 @@ pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
     let fit = SpanFit::new(DMatrix::from_fn(diffs.len(), diffs[0].len(), |i, j| diffs[i][j] as f64));
     let ridge = fit.score(&w, Solver::Ridge { lambda: 0.01 });
     let mean_alignment = diffs.iter().map(|d| alignment(&w, d).unwrap_or(0.0)).sum::<f64>() / diffs.len() as f64;
-    let shift = probe_shift(&w, &diffs, &z(cell.negatives), &z(cell.positives)).unwrap_or(0.0);
+    let (zn, zp) = (z(cell.negatives), z(cell.positives));
+    let shift = probe_shift(&w, &diffs, &zn, &zp).unwrap_or(0.0);
+    let capped = capped_probe_shift(&w, &diffs, &zn, &zp).unwrap_or(0.0);
     let synthetic: Vec<&[f32]> = cell.pairs.iter().map(|(s, _)| *s).collect();
     let (real_pos, fake) = (matrix(cell.positives), matrix(&synthetic));
     let k = 5.min(cell.positives.len() - 1).min(synthetic.len() - 1).max(1);
@@ -76,6 +79,7 @@ pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
         ridge.corrected,
         mean_alignment,
         shift,
+        capped,
         frechet_distance(&real_pos, &fake),
         kernel_inception_distance(&real_pos, &fake),
         p.precision,

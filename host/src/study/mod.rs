@@ -112,6 +112,20 @@ impl StudyConfig {
         self.positive_counts.iter().copied().max().unwrap_or(0)
     }
 
+    /// What a CNN truth depends on besides its surface, family, generator and
+    /// seed: the sizes that decide which images it trains and tests on.
+    pub fn cnn_signature(&self) -> String {
+        format!(
+            "pairs={} train_negatives={} test_negatives={} test_positives={} real_test={} positives={}",
+            self.max_pairs(),
+            self.train_negatives,
+            self.test_negatives,
+            self.test_positives,
+            self.real_test,
+            self.max_positives()
+        )
+    }
+
     /// The number of real positives of the headline results (10, or the nearest available).
     pub fn default_positives(&self) -> usize {
         *self.positive_counts.iter().min_by_key(|&&n| n.abs_diff(10)).expect("positive counts")
@@ -154,7 +168,7 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
     let embeddings = embed(config, &surfaces, cache, quiet)?;
     let truth_model = truth_models(config)?;
     let truths = truths(config, &surfaces, &embeddings, &truth_model)?;
-    let cnn_truths = cnn_truths(config, &surfaces, quiet)?;
+    let cnn_truths = cnn_truths(config, &surfaces, out, quiet)?;
     let jobs = jobs(config, &surfaces);
     let bar = progress::bar(jobs.len(), "scoring", quiet);
     let results = parallel_map(&jobs, |job| {
@@ -315,15 +329,7 @@ type CnnTruths = BTreeMap<TruthKey, (f64, f64)>;
 
 /// Pixel-level truth per (surface, family, generator): the CNN's (F1, AUROC)
 /// averaged over the configured seeds, trainings spread over all cores.
-fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> Result<CnnTruths> {
-    let mut pixels: BTreeMap<&Path, Vec<f32>> = BTreeMap::new();
-    for images in surfaces {
-        for path in images.all_paths() {
-            if !pixels.contains_key(path) {
-                pixels.insert(path, cnn::load_pixels(path, images.cnn_side)?);
-            }
-        }
-    }
+fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quiet: bool) -> Result<CnnTruths> {
     let mut trainings = Vec::new();
     for images in surfaces {
         for family in &images.families {
@@ -334,8 +340,20 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> 
             }
         }
     }
+    let signature = config.cnn_signature();
+    let cache_path = out.join(CNN_CACHE);
+    let mut known = read_cnn_cache(&cache_path, &signature);
+    trainings.retain(|(images, family, generator, seed)| !known.contains_key(&(key(images, family, generator), *seed)));
+    let mut pixels: BTreeMap<&Path, Vec<f32>> = BTreeMap::new();
+    for images in surfaces.iter().filter(|s| trainings.iter().any(|t| t.0.surface == s.surface)) {
+        for path in images.all_paths() {
+            if !pixels.contains_key(path) {
+                pixels.insert(path, cnn::load_pixels(path, images.cnn_side)?);
+            }
+        }
+    }
     let bar = progress::bar(trainings.len(), "CNN truth", quiet);
-    let outcomes: Vec<Result<(TruthKey, (f64, f64))>> = parallel_map(&trainings, |&(images, family, generator, seed)| {
+    let outcomes: Vec<Result<((TruthKey, u64), (f64, f64))>> = parallel_map(&trainings, |&(images, family, generator, seed)| {
         let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
         let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
         let positives: Vec<&[f32]> = images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
@@ -344,17 +362,53 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], quiet: bool) -> 
         let outcome = cnn::train_and_test(&negatives, &positives, &test, &labels, images.cnn_side, seed)
             .with_context(|| format!("CNN truth of {} / {family} / {generator}", images.surface))?;
         bar.inc(1);
-        Ok((key(images, family, generator), outcome))
+        Ok(((key(images, family, generator), seed), outcome))
     });
     bar.finish_and_clear();
-    let mut means: CnnTruths = BTreeMap::new();
     for outcome in outcomes {
-        let (key, (f1, auroc)) = outcome?;
-        let entry = means.entry(key).or_insert((0.0, 0.0));
-        entry.0 += f1 / config.cnn_seeds as f64;
-        entry.1 += auroc / config.cnn_seeds as f64;
+        let (key, value) = outcome?;
+        known.insert(key, value);
+    }
+    write_cnn_cache(&cache_path, &signature, &known)?;
+    let mut means: CnnTruths = BTreeMap::new();
+    for ((key, seed), (f1, auroc)) in known {
+        if seed < config.cnn_seeds {
+            let entry = means.entry(key).or_insert((0.0, 0.0));
+            entry.0 += f1 / config.cnn_seeds as f64;
+            entry.1 += auroc / config.cnn_seeds as f64;
+        }
     }
     Ok(means)
+}
+
+/// The file under the study folder that keeps every CNN training's outcome,
+/// so that a rerun with the same images trains only what is new.
+const CNN_CACHE: &str = "cnn_truths.csv";
+
+type CnnOutcomes = BTreeMap<(TruthKey, u64), (f64, f64)>;
+
+/// The outcomes in `path` made with `signature` (none when it is missing or unreadable).
+fn read_cnn_cache(path: &Path, signature: &str) -> CnnOutcomes {
+    let Ok(mut reader) = csv::Reader::from_path(path) else { return BTreeMap::new() };
+    reader
+        .records()
+        .filter_map(|r| r.ok())
+        .filter(|r| r.get(0) == Some(signature))
+        .filter_map(|r| {
+            let field = |i: usize| r.get(i).map(str::to_string);
+            let key = (field(1)?, field(2)?, field(3)?);
+            Some(((key, r.get(4)?.parse().ok()?), (r.get(5)?.parse().ok()?, r.get(6)?.parse().ok()?)))
+        })
+        .collect()
+}
+
+fn write_cnn_cache(path: &Path, signature: &str, outcomes: &CnnOutcomes) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_record(["signature", "surface", "family", "generator", "seed", "f1", "auroc"])?;
+    for (((surface, family, generator), seed), (f1, auroc)) in outcomes {
+        writer.write_record([signature, surface, family, generator, &seed.to_string(), &format!("{f1:.17}"), &format!("{auroc:.17}")])?;
+    }
+    writer.flush().with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `f` over `items` on all cores, results in the order of `items`.

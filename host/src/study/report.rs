@@ -190,7 +190,7 @@ fn cell(c: &Correlation) -> String {
 
 /// The scores whose structural behaviour the study checks: the DS variants
 /// and the direction and shift scores beside them.
-pub const CHECKED_SCORES: [&str; 6] = ["ds_ridge", "ds_lstsq", "ds_nnls", "ds_corrected", "alignment", "probe_shift"];
+pub const CHECKED_SCORES: [&str; 7] = ["ds_ridge", "ds_lstsq", "ds_nnls", "ds_corrected", "alignment", "probe_shift", "shift_capped"];
 
 /// A structural truth any sane data must show, counted over the (surface,
 /// family, model) cases at the headline sample size.

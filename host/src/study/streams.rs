@@ -19,6 +19,7 @@
 use super::{Embeddings, StudyConfig, SurfaceImages};
 use crate::metric::bootstrap::quantile;
 use crate::metric::probe;
+use crate::metric::shift::real_gap;
 use crate::metric::Standardization;
 use anyhow::{Context, Result};
 use nalgebra::DMatrix;
@@ -48,17 +49,20 @@ pub enum Watched {
     Alignment,
     /// The window's mean probe shift (w . d over the real defects' gap).
     Shift,
+    /// The window's mean capped probe shift (each pair's clamped to [-1, 1]).
+    CappedShift,
     /// The window's cone DS.
     Cone,
 }
 
 impl Watched {
-    const ALL: [Watched; 3] = [Watched::Alignment, Watched::Shift, Watched::Cone];
+    const ALL: [Watched; 4] = [Watched::Alignment, Watched::Shift, Watched::CappedShift, Watched::Cone];
 
     fn name(&self) -> &'static str {
         match self {
             Watched::Alignment => "mean alignment",
             Watched::Shift => "mean probe shift",
+            Watched::CappedShift => "mean capped shift",
             Watched::Cone => "cone DS",
         }
     }
@@ -95,6 +99,7 @@ impl Pairs {
                     / n
             }
             Watched::Shift => window.iter().map(|&i| self.h[i]).sum::<f64>() / n / self.gap,
+            Watched::CappedShift => window.iter().map(|&i| (self.h[i] / self.gap).clamp(-1.0, 1.0)).sum::<f64>() / n,
             Watched::Cone => {
                 let mut g: Square<WINDOW_CAPACITY> = [[0.0; WINDOW_CAPACITY]; WINDOW_CAPACITY];
                 let mut h = [0.0; WINDOW_CAPACITY];
@@ -179,10 +184,7 @@ fn experiment(
     let d = w.len();
     let matrix = DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64);
     let w_column = DMatrix::from_iterator(d, 1, w.iter().map(|&v| v as f64));
-    let mean = |rows: &[Vec<f32>]| -> Vec<f32> {
-        (0..d).map(|j| rows.iter().map(|r| r[j] as f64).sum::<f64>() as f32 / rows.len() as f32).collect()
-    };
-    let gap = spanwatch_core::dot(&w, &mean(&zp)) - spanwatch_core::dot(&w, &mean(&zn));
+    let gap = real_gap(&w, &zn, &zp).context("the real classes do not differ along the probe")?;
     let pairs = Pairs { gram: &matrix * matrix.transpose(), h: (&matrix * &w_column).iter().copied().collect(), w_norm2: w_column.norm_squared(), gap, d };
     let faithful = ranges.iter().find(|(name, _)| name == "faithful").map(|(_, r)| r.clone()).context("no faithful generator")?;
     let (calibration, fresh): (Vec<usize>, Vec<usize>) = faithful.partition(|i| i % 2 == 0);
