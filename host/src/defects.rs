@@ -33,14 +33,18 @@ pub struct Ranges {
 impl Ranges {
     /// The middle fifth of every range: the "narrow" generator's parameters.
     pub fn narrow(&self) -> Ranges {
-        let middle = |(lo, hi): (f32, f32)| (lo + 0.4 * (hi - lo), lo + 0.6 * (hi - lo));
-        Ranges { size: middle(self.size), width: middle(self.width), contrast: middle(self.contrast) }
+        Ranges { size: middle_fifth(self.size), width: middle_fifth(self.width), contrast: middle_fifth(self.contrast) }
     }
 
     /// The same ranges at a tenth of the contrast.
     pub fn faint(&self) -> Ranges {
         Ranges { contrast: (self.contrast.0 / 10.0, self.contrast.1 / 10.0), ..*self }
     }
+}
+
+/// The middle fifth of a parameter range (lo, hi).
+pub(crate) fn middle_fifth((lo, hi): (f32, f32)) -> (f32, f32) {
+    (lo + 0.4 * (hi - lo), lo + 0.6 * (hi - lo))
 }
 
 pub(crate) fn sample(rng: &mut impl Rng, (lo, hi): (f32, f32)) -> f32 {

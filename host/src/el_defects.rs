@@ -10,7 +10,7 @@
 //! generators do, and adds the synthesis methods practitioners use
 //! ([`crate::synthesis`]).
 
-use crate::defects::{line_coverage, noise, photometric, sample, walk, Family};
+use crate::defects::{line_coverage, middle_fifth, noise, photometric, sample, walk, Family};
 use crate::synthesis::{self, Donors};
 use image::{GrayImage, Luma};
 use rand::Rng;
@@ -45,8 +45,12 @@ impl ElRanges {
 
     /// The middle fifth of every range.
     pub fn narrow(&self) -> ElRanges {
-        let middle = |(lo, hi): (f32, f32)| (lo + 0.4 * (hi - lo), lo + 0.6 * (hi - lo));
-        ElRanges { length: middle(self.length), width: middle(self.width), loss: middle(self.loss), region_loss: middle(self.region_loss) }
+        ElRanges {
+            length: middle_fifth(self.length),
+            width: middle_fifth(self.width),
+            loss: middle_fifth(self.loss),
+            region_loss: middle_fifth(self.region_loss),
+        }
     }
 
     /// A tenth of the contrast.

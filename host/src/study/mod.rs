@@ -199,7 +199,7 @@ fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<S
         Ok(image::open(&path).with_context(|| format!("cannot read {}", path.display()))?.to_luma8())
     };
     let mut surfaces = Vec::new();
-    let mut elpv_cells = None;
+    let (mut elpv_cells, mut textures) = (None, None);
     for surface in &config.surfaces {
         let cell_type = match surface.as_str() {
             "elpv-mono" => CellType::Mono,
@@ -214,9 +214,12 @@ fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<S
             // --cache says, so that it is fetched once per machine.
             elpv_cells = Some(elpv::load(&elpv::wheel(&spanwatch_embed::EmbeddingCache::default_root(), quiet)?)?);
         }
+        if textures.is_none() {
+            // DRAEM's foreign textures.
+            textures = Some(DRAWN_SURFACES.iter().map(|name| texture(name)).collect::<Result<Vec<_>>>()?);
+        }
         let cells = elpv_cells.as_deref().unwrap_or_default();
-        let textures = DRAWN_SURFACES.iter().map(|name| texture(name)).collect::<Result<Vec<_>>>()?;
-        surfaces.push(elpv_data::surface_images(config, cell_type, cells, &textures, out)?);
+        surfaces.push(elpv_data::surface_images(config, cell_type, cells, textures.as_deref().unwrap_or_default(), out)?);
     }
     Ok(surfaces)
 }
