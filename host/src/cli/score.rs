@@ -5,7 +5,7 @@ use crate::metric::bootstrap::{percentile_interval, resampled_probes};
 use crate::metric::per_sample::sample_utilities;
 use crate::metric::SpanFit;
 use crate::metric::downstream::train_and_test;
-use crate::metric::shift::probe_shift;
+use crate::metric::shift::{mean_shift, real_gap};
 use crate::pipeline::{prepare_with_holdout, Holdout, Prepared};
 use crate::progress;
 use anyhow::{Context, Result};
@@ -114,6 +114,12 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
     } else {
         Vec::new()
     };
+    // What every generator's row shares: the real defects' gap along w, and
+    // with --holdout the downstream classifiers' negatives and test set.
+    let gap = real_gap(w, &prepared.negatives, &prepared.positives);
+    let negatives: Vec<&[f32]> = prepared.negatives.iter().map(|v| v.as_slice()).collect();
+    let test: Vec<&[f32]> = prepared.held_out.iter().flat_map(|h| h.negatives.iter().chain(&h.positives)).map(|v| v.as_slice()).collect();
+    let labels: Vec<bool> = prepared.held_out.iter().flat_map(|h| (0..test.len()).map(|i| i >= h.negatives.len())).collect();
     let mut rows: Vec<GeneratorRow> = prepared
         .generators
         .iter()
@@ -129,10 +135,7 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
             let diffs: Vec<Vec<f32>> = (0..g.diffs.nrows()).map(|i| g.diffs.row(i).iter().map(|&v| v as f32).collect()).collect();
             let alignments: Vec<f64> = diffs.iter().map(|d| alignment(w, d).unwrap_or(0.0)).collect();
             let downstream = prepared.held_out.as_ref().map(|h| {
-                let negatives: Vec<&[f32]> = prepared.negatives.iter().map(|v| v.as_slice()).collect();
                 let positives: Vec<&[f32]> = h.training_positives[index].iter().map(|v| v.as_slice()).collect();
-                let test: Vec<&[f32]> = h.negatives.iter().chain(&h.positives).map(|v| v.as_slice()).collect();
-                let labels: Vec<bool> = (0..test.len()).map(|i| i >= h.negatives.len()).collect();
                 if positives.is_empty() {
                     return Ok((f64::NAN, f64::NAN));
                 }
@@ -152,7 +155,7 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
                 corrected: score.corrected,
                 mean_alignment: alignments.iter().sum::<f64>() / alignments.len() as f64,
                 opposed_share: alignments.iter().filter(|&&a| a <= 0.0).count() as f64 / alignments.len() as f64,
-                probe_shift: probe_shift(w, &diffs, &prepared.negatives, &prepared.positives),
+                probe_shift: gap.and_then(|gap| mean_shift(w, &diffs, gap)),
                 holdout_f1: downstream.map(|d| d.0),
                 holdout_auroc: downstream.map(|d| d.1),
                 zero_pairs: g.zero_pairs,

@@ -39,9 +39,13 @@ pub fn pair_shifts(w: &[f32], diffs: &[Vec<f32>], gap: f64) -> Vec<f64> {
 /// `negatives` and `positives`, all in the standardized space of `w`.
 /// None when the real classes do not differ along w, or there are no diffs.
 pub fn probe_shift(w: &[f32], diffs: &[Vec<f32>], negatives: &[Vec<f32>], positives: &[Vec<f32>]) -> Option<f64> {
-    let gap = real_gap(w, negatives, positives)?;
-    let shifts = pair_shifts(w, diffs, gap);
-    (!shifts.is_empty()).then(|| shifts.iter().sum::<f64>() / shifts.len() as f64)
+    mean_shift(w, diffs, real_gap(w, negatives, positives)?)
+}
+
+/// The mean of [`pair_shifts`] (None without diffs): the probe shift for a
+/// real gap computed once for many sets of diffs.
+pub fn mean_shift(w: &[f32], diffs: &[Vec<f32>], gap: f64) -> Option<f64> {
+    (!diffs.is_empty()).then(|| pair_shifts(w, diffs, gap).iter().sum::<f64>() / diffs.len() as f64)
 }
 
 /// The capped probe shift: each pair's shift clamped to [-1, 1] before the
