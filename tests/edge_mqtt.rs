@@ -1,4 +1,5 @@
-//! The edge monitor against a real MQTT broker: mosquitto (started here on a
+//! The edge monitor against a real MQTT broker, with bundles the host's
+//! library calibrates (so these tests live in spanwatch-demo, over both): mosquitto (started here on a
 //! free loopback port) where it is installed, as in CI, else the in-process
 //! rumqttd. Messages are read with mosquitto_sub, an independent client,
 //! where it is installed. The model, the images and the broker are real;
@@ -10,20 +11,24 @@
 
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
-use spanwatch::demo::broker::{free_port, start_local_broker};
-use spanwatch::demo::live::EdgeRun;
-use spanwatch::demo::stream::{degrading_stream, drop_into_spool, StreamPair};
-use spanwatch::demo::{build, DemoSize};
+use spanwatch_demo::broker::start_local_broker;
+use spanwatch::demo_data::{build, DemoSize};
+use spanwatch_demo::live::EdgeRun;
+use spanwatch_demo::stream::{degrading_stream, StreamPair};
 use spanwatch::embedding::CacheChoice;
 use spanwatch::pipeline::prepare;
 use spanwatch_core::bundle::AlertBand;
+use spanwatch_core::alert::AlertState;
 use spanwatch_edge::config::Options;
-use spanwatch_edge::messages::{Alert, Metrics};
-use std::io::{BufRead, BufReader};
+use spanwatch_edge::messages::Statistic;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+#[path = "support/mqtt.rs"]
+mod mqtt;
+use mqtt::{free_port, have, readable_tempdir, wait_until, Mosquitto, Subscriber};
 
 const SEED: u64 = 7;
 
@@ -50,70 +55,6 @@ fn stream(good: usize, bad: usize, degraded: Generator) -> Vec<StreamPair> {
     degrading_stream(DemoSize::default(), SEED, good, bad, degraded).unwrap()
 }
 
-/// A temporary folder mosquitto can use: started as root it drops to its
-/// own user, which must be able to read its files and write its sessions.
-fn readable_tempdir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
-}
-
-fn have(program: &str) -> bool {
-    Command::new(program).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
-/// mosquitto on 127.0.0.1:port, persisting sessions across its own restarts.
-struct Mosquitto {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let dir = readable_tempdir();
-        let mut broker = Mosquitto { port: free_port().unwrap(), dir, child: None };
-        broker.restart();
-        broker
-    }
-
-    fn restart(&mut self) {
-        let config = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 0\n",
-                self.port,
-                self.dir.path().display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(self.dir.path().join("mosquitto.log")).unwrap();
-        self.child = Some(Command::new("mosquitto").arg("-c").arg(&config).stdout(Stdio::null()).stderr(log).spawn().unwrap());
-        wait_until("mosquitto accepts connections", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-        });
-    }
-
-    /// SIGTERM (mosquitto saves its sessions), and wait for it to exit.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// A broker for the tests that need not restart it: mosquitto if installed, else rumqttd.
 fn any_broker() -> (u16, Option<Mosquitto>) {
     if have("mosquitto") {
@@ -122,87 +63,6 @@ fn any_broker() -> (u16, Option<Mosquitto>) {
     } else {
         println!("mosquitto is not installed: using the in-process rumqttd");
         (start_local_broker().unwrap().port, None)
-    }
-}
-
-/// `mosquitto_sub` with a persistent session (QoS 1), collecting `topic payload` lines.
-struct Subscriber {
-    child: Child,
-    lines: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Subscriber {
-    fn start(port: u16, id: &str) -> Subscriber {
-        let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-c", "-i", id, "-v"])
-            .args(["-t", "spanwatch/#", "-t", "homeassistant/#"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto_sub");
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((topic, payload)) = line.split_once(' ') {
-                    sink.lock().unwrap().push((topic.to_string(), payload.to_string()));
-                }
-            }
-        });
-        // Until its subscription is in place, nothing would reach it: wait for a retained probe.
-        let probe = format!("spanwatch/test/{id}");
-        Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", &probe, "-m", "ready", "-r", "-q", "1"])
-            .status()
-            .unwrap();
-        let subscriber = Subscriber { child, lines };
-        wait_until("mosquitto_sub receives", Duration::from_secs(10), || subscriber.on(&probe).len() == 1);
-        subscriber
-    }
-
-    fn on(&self, topic: &str) -> Vec<String> {
-        self.lines.lock().unwrap().iter().filter(|(t, _)| t == topic).map(|(_, p)| p.clone()).collect()
-    }
-
-    /// Alerts as a subscriber should read them: a repeat of a sequence
-    /// number (QoS 1 is at least once) is dropped.
-    fn alerts(&self) -> Vec<Alert> {
-        let mut alerts: Vec<Alert> = Vec::new();
-        for payload in self.on("spanwatch/test/line1/alert") {
-            let alert: Alert = serde_json::from_str(&payload).unwrap();
-            if alerts.iter().all(|a| a.seq != alert.seq) {
-                alerts.push(alert);
-            }
-        }
-        alerts
-    }
-
-    /// Metrics, a repeated message (same pair and timestamp) dropped.
-    fn metrics(&self) -> Vec<Metrics> {
-        let mut metrics: Vec<Metrics> = Vec::new();
-        for payload in self.on("spanwatch/test/line1/metrics") {
-            let m: Metrics = serde_json::from_str(&payload).unwrap();
-            if metrics.last().is_none_or(|last| (&last.pair, &last.timestamp) != (&m.pair, &m.timestamp)) {
-                metrics.push(m);
-            }
-        }
-        metrics
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -256,7 +116,7 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     let alerts = subscriber.alerts();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let raised = &alerts[0];
-    assert_eq!((raised.seq, raised.state.as_str(), raised.statistic.as_str()), (1, "raised", "mean_alignment"));
+    assert_eq!((raised.seq, raised.state, raised.statistic), (1, AlertState::Raised, Statistic::MeanAlignment));
     assert!(raised.value < raised.threshold && (raised.threshold - band.raise_below).abs() < 1e-12);
     let at = pair_number(&raised.pair);
     assert!(at >= good, "a good stream of {good} pairs never raises the alert; it rose at {}", raised.pair);
@@ -266,11 +126,11 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     let metrics = subscriber.metrics();
     let ids: Vec<usize> = metrics.iter().map(|m| pair_number(&m.pair)).collect();
     assert_eq!(ids, (0..good + bad).collect::<Vec<_>>(), "every pair's metrics, in order");
-    assert!(metrics[..good].iter().all(|m| m.alert == "clear"));
+    assert!(metrics[..good].iter().all(|m| m.alert == AlertState::Clear));
     assert!(metrics[band.window as usize..good].iter().all(|m| m.alert_value >= band.raise_below));
     assert_eq!(metrics.last().unwrap().window, band.window as usize);
     assert_eq!(subscriber.on("spanwatch/test/line1/pair").len(), good + bad);
-    let discovery = subscriber.lines.lock().unwrap().iter().filter(|(t, _)| t.starts_with("homeassistant/")).count();
+    let discovery = subscriber.count_under("homeassistant/");
     assert_eq!(discovery, 4, "Home Assistant discovery: 3 sensors and the alert");
 }
 
@@ -314,7 +174,7 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
         subscriber.metrics().last().map(|m| pair_number(&m.pair)) == Some(59)
     });
     let raised = &subscriber.alerts()[0];
-    assert_eq!((raised.seq, raised.state.as_str()), (1, "raised"));
+    assert_eq!((raised.seq, raised.state), (1, AlertState::Raised));
     let ids: Vec<usize> = subscriber.metrics().iter().map(|m| pair_number(&m.pair)).collect();
     assert_eq!(ids, (0..60).collect::<Vec<_>>(), "metrics of the outage arrive after it, in order");
     // The edge subscribed again after the restart: Home Assistant's birth
@@ -337,7 +197,7 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
     let edge = start_edge(options);
     wait_until("the clear journaled by the stopped daemon", Duration::from_secs(60), || subscriber.alerts().len() == 2);
     let cleared = &subscriber.alerts()[1];
-    assert_eq!((cleared.seq, cleared.state.as_str()), (2, "cleared"));
+    assert_eq!((cleared.seq, cleared.state), (2, AlertState::Clear));
     assert!(cleared.value > cleared.threshold);
     // Metrics resume with the restarted daemon.
     feed(&edge, &recovery[40..]);
@@ -347,65 +207,6 @@ fn alerts_raised_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
     let after = subscriber.metrics().into_iter().filter(|m| pair_number(&m.pair) >= 100).count();
     assert_eq!(after, 5);
     assert_eq!(edge.stop().unwrap().alerts, 0, "the restarted daemon resumed in the cleared state");
-}
-
-#[test]
-fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
-    if !have("mosquitto") || !have("mosquitto_sub") {
-        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
-        return;
-    }
-    let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("spanwatch-edge");
-    assert!(binary.exists(), "{} is built by `cargo test --workspace` (for the edge package's own tests)", binary.display());
-    let broker = Mosquitto::start();
-    let spool = tempfile::tempdir().unwrap();
-    let config = spool.path().join("edge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "bundle = {:?}\ninput = {:?}\nbroker = 'mqtt://127.0.0.1:{}'\nsite = 'test'\ndevice = 'line1'\nsettle_ms = 20\n",
-            fixture().bundle,
-            spool.path().join("in"),
-            broker.port
-        ),
-    )
-    .unwrap();
-    let subscriber = Subscriber::start(broker.port, "binary");
-    let status = || subscriber.on("spanwatch/test/line1/status");
-    let start = || Command::new(&binary).arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-
-    let mut edge = start();
-    wait_until("online", Duration::from_secs(30), || status().last().map(String::as_str) == Some("online"));
-    for pair in &stream(3, 0, Generator::Faithful) {
-        drop_into_spool(&spool.path().join("in"), pair).unwrap();
-    }
-    wait_until("3 metrics", Duration::from_secs(30), || subscriber.metrics().len() == 3);
-    Command::new("kill").arg("-TERM").arg(edge.id().to_string()).status().unwrap();
-    let exit = edge.wait().unwrap();
-    assert!(exit.success(), "SIGTERM is a clean shutdown: {exit:?}");
-    wait_until("offline after SIGTERM", Duration::from_secs(10), || status().last().map(String::as_str) == Some("offline"));
-    assert_eq!(std::fs::read_dir(spool.path().join("in/done")).unwrap().count(), 6);
-
-    // Killed without a word: the broker publishes the last will.
-    let mut edge = start();
-    wait_until("online again", Duration::from_secs(30), || status().last().map(String::as_str) == Some("online"));
-    edge.kill().unwrap();
-    edge.wait().unwrap();
-    wait_until("the last will", Duration::from_secs(20), || status().last().map(String::as_str) == Some("offline"));
-
-    // A bundle for another model: refused with a message naming both.
-    let output = Command::new(&binary).arg("--config").arg(&config).args(["--model", "vit-s14"]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(stderr.contains("refusing to start") && stderr.contains("faithful.bundle") && stderr.contains("d = 1280"), "{stderr}");
-    // A corrupt bundle: named, with the problem.
-    let corrupt = spool.path().join("corrupt.bundle");
-    let mut bytes = std::fs::read(&fixture().bundle).unwrap();
-    bytes[100] ^= 0xff;
-    std::fs::write(&corrupt, bytes).unwrap();
-    let output = Command::new(&binary).arg("--config").arg(&config).arg("--bundle").arg(&corrupt).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("corrupt.bundle") && stderr.contains("checksum"), "{stderr}");
 }
 
 /// Makes a CA and a server certificate for localhost / 127.0.0.1 with openssl.
@@ -460,7 +261,7 @@ fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
     }
     let dir = readable_tempdir();
     make_certificates(dir.path());
-    let port = free_port().unwrap();
+    let port = free_port();
     let config = dir.path().join("mosquitto.conf");
     std::fs::write(
         &config,

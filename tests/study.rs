@@ -6,15 +6,9 @@
 use std::process::Command;
 
 /// Runs `spanwatch study` with `args` into a temporary folder with its own
-/// embedding cache: (stdout, the output folder, the folder's guard), or None
-/// (SKIPPED) without the ViT model outside CI.
-fn run_study(args: &[&str]) -> Option<(String, std::path::PathBuf, tempfile::TempDir)> {
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-    if !models.join("vit_s14_b1.onnx").is_file() {
-        assert!(std::env::var_os("CI").is_none(), "models/vit_s14_b1.onnx is missing in CI");
-        eprintln!("SKIPPED: the study needs models/vit_s14_b1.onnx (models/fetch_vit_s14.py makes it)");
-        return None;
-    }
+/// embedding cache: (stdout, the output folder, the folder's guard). The
+/// ViT is made on first use from its PyPI package, as for every command.
+fn run_study(args: &[&str]) -> (String, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("study");
     let output = Command::new(env!("CARGO_BIN_EXE_spanwatch"))
@@ -25,12 +19,12 @@ fn run_study(args: &[&str]) -> Option<(String, std::path::PathBuf, tempfile::Tem
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     println!("{stdout}");
-    Some((stdout, out, dir))
+    (stdout, out, dir)
 }
 
 #[test]
 fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
-    let Some((stdout, out, _dir)) = run_study(&[]) else { return };
+    let (stdout, out, _dir) = run_study(&[]);
 
     // 1 surface x 1 family x 10 generators x 2 models x 2 positive counts x 2 pair counts.
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
@@ -75,7 +69,7 @@ fn quick_study_writes_its_outputs_and_shows_the_structural_truths() {
 /// renderer (docs/validation.md).
 #[test]
 fn quick_elpv_study_shows_the_structural_truths_on_photographed_defects() {
-    let Some((stdout, out, _dir)) = run_study(&["--surface", "elpv-mono"]) else { return };
+    let (stdout, out, _dir) = run_study(&["--surface", "elpv-mono"]);
     assert!(stdout.contains("photographed") && stdout.contains("CC BY-NC-SA 4.0"), "{stdout}");
     // 15 generators x 2 models x 2 positive counts x 2 pair counts.
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();

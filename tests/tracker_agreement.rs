@@ -35,7 +35,7 @@ fn streamed_window_scores_equal_the_batch_scores() {
         stream.extend(syn.iter().zip(&src).map(|(a, b)| standardization.difference(a, b)));
     }
     let w_array: [f32; D] = w.as_slice().try_into().unwrap();
-    let mut tracker = Box::new(SpanTracker::<D, 64>::new(&w_array, 0.01, WINDOW).unwrap());
+    let mut tracker = Box::new(SpanTracker::<D, 64>::new(&w_array, Solver::Nnls, WINDOW).unwrap());
     let mut worst: f64 = 0.0;
     for (t, d) in stream.iter().enumerate() {
         let report = tracker.push(d.as_slice().try_into().unwrap());

@@ -16,6 +16,25 @@ use std::path::Path;
 /// least 4 pairs drawn from at least twice as many distinct pairs.
 pub const MIN_CALIBRATION_PAIRS: usize = 8;
 
+/// What the edge's alert watches, as the CLIs' `--alert-on` choices.
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum AlertOn {
+    /// Mean alignment of the window's pairs with the probe.
+    Alignment,
+    /// The window's span score with --solver (cone DS for nnls).
+    Span,
+}
+
+impl AlertOn {
+    /// The bundle's statistic.
+    pub fn statistic(self) -> AlertStatistic {
+        match self {
+            AlertOn::Alignment => AlertStatistic::MeanAlignment,
+            AlertOn::Span => AlertStatistic::Span,
+        }
+    }
+}
+
 /// How to calibrate.
 #[derive(Clone, Copy, Debug)]
 pub struct CalibrationSettings {

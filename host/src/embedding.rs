@@ -26,6 +26,18 @@ pub enum CacheChoice {
     At(PathBuf),
 }
 
+impl CacheChoice {
+    /// The choice the CLIs' `--cache DIR` and `--no-cache` flags make:
+    /// off, the given folder, or the default root.
+    pub fn from_flags(cache: Option<PathBuf>, no_cache: bool) -> CacheChoice {
+        match (cache, no_cache) {
+            (_, true) => CacheChoice::Off,
+            (Some(dir), false) => CacheChoice::At(dir),
+            (None, false) => CacheChoice::At(spanwatch_embed::EmbeddingCache::default_root()),
+        }
+    }
+}
+
 /// A loaded model with its cache.
 pub struct EmbeddingSession {
     embedder: Embedder,
@@ -34,9 +46,12 @@ pub struct EmbeddingSession {
 }
 
 impl EmbeddingSession {
-    /// Loads the model named by `model` (name or manifest path).
+    /// Loads the model named by `model` (name or manifest path), making it
+    /// first from its recipe when it is not there yet.
     pub fn open(model: &str, cache: &CacheChoice, quiet: bool) -> Result<EmbeddingSession> {
-        let embedder = Embedder::load(&Manifest::resolve(model)?)?;
+        let manifest = Manifest::resolve(model)?;
+        spanwatch_embed::provision::ensure_model(&manifest, quiet)?;
+        let embedder = Embedder::load(&manifest)?;
         let cache = match cache {
             CacheChoice::Off => None,
             CacheChoice::At(root) => Some(EmbeddingCache::new(root, embedder.sha256(), embedder.dim())),

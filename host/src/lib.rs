@@ -5,21 +5,24 @@
 //! Layout: [`metric`] is the batch math, [`dataset`] the folder layout and
 //! pairing, [`embedding`] runs the shared embedder over a dataset,
 //! [`pipeline`] turns a dataset into standardized vectors and a probe,
-//! [`cli`] holds one thin module per subcommand, and [`demo`] builds the
-//! bundled demo dataset.
+//! [`ranking`] scores and ranks generators, [`curation`] keeps the samples
+//! worth keeping, [`calibration`] writes the edge's bundle, and [`study`]
+//! is the validation study. The `spanwatch` binary's `cli` module is thin
+//! glue over this library: it parses arguments and prints.
 #![warn(missing_docs)]
 
 pub mod calibration;
-pub mod cli;
+pub mod curation;
 pub mod dataset;
 pub mod defects;
-pub mod demo;
+pub mod demo_data;
 pub mod el_defects;
 pub mod elpv;
 pub mod embedding;
 pub mod metric;
 pub mod pipeline;
 pub mod progress;
+pub mod ranking;
 pub mod report_html;
 pub mod stats;
 pub mod study;

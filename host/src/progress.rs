@@ -1,4 +1,5 @@
-//! Progress bars on stderr (hidden with `--quiet` or when stderr is not a terminal).
+//! What the command-line tools show on stderr: progress bars (hidden with
+//! `--quiet` or when stderr is not a terminal) and log lines.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -13,4 +14,15 @@ pub fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// Sends log lines to stderr, without times or targets, filtered by
+/// `RUST_LOG` or else by `default_filter` (a tracing filter such as "warn").
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
 }

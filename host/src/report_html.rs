@@ -4,7 +4,7 @@
 //! synthetic samples beside their sources. Images and figures are inline
 //! (data: URIs and SVG), so the file can be mailed or archived as it is.
 
-use crate::cli::score::GeneratorRow;
+use crate::ranking::GeneratorRow;
 use crate::metric::per_sample::{sample_utilities, SampleUtility};
 use crate::metric::SpanFit;
 use crate::pipeline::{GeneratorDiffs, Prepared};

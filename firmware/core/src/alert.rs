@@ -4,14 +4,31 @@ use crate::bundle::AlertBand;
 #[cfg(test)]
 use crate::bundle::AlertStatistic;
 
-/// Whether the drift alert is up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether the drift alert is up; `clear` or `raised` in messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AlertState {
     /// The windowed score is inside the calibrated band.
     Clear,
     /// The windowed score fell below the band and has not recovered.
     Raised,
+}
+
+impl AlertState {
+    /// Its name in messages and logs: "clear" or "raised".
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertState::Clear => "clear",
+            AlertState::Raised => "raised",
+        }
+    }
+}
+
+impl core::fmt::Display for AlertState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A change of the alert state, with the score and threshold that caused it.

@@ -4,8 +4,9 @@
 //! It holds what both the host calibration CLI and the edge monitor need, in
 //! one place: the calibration bundle format ([`bundle`]), standardization of
 //! embeddings ([`standardize`]), scoring a probe vector against a span of
-//! difference vectors ([`span`]), the streaming window tracker ([`tracker`],
-//! on the fixed-size linear algebra of [`gram`]), the alert policy
+//! difference vectors ([`span`]), the window of recent difference vectors
+//! that the edge and the host's calibration share ([`window`], on private
+//! fixed-size linear algebra), the streaming tracker over it ([`tracker`]), the alert policy
 //! ([`alert`]) and the alarm output over embedded-hal ([`alarm`]). Nothing
 //! here allocates; sizes are fixed at compile time or by the caller's slices. The `std` feature only adds bundle *encoding*
 //! (the host writes bundles, the device only reads them).
@@ -19,10 +20,11 @@ extern crate std;
 pub mod alarm;
 pub mod alert;
 pub mod bundle;
-pub mod gram;
+mod gram;
 pub mod span;
 pub mod standardize;
 pub mod tracker;
 mod vector;
+pub mod window;
 
 pub use vector::{dot, norm};

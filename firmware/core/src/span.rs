@@ -39,6 +39,17 @@ impl Solver {
         }
     }
 
+    /// The ridge parameter of the ridge span this solver's scores report:
+    /// its own for ridge, 0 for lstsq, and the paper's 0.01 for the cone
+    /// (whose window reports the paper's ridge span beside the cone).
+    pub fn ridge_lambda(&self) -> f64 {
+        match *self {
+            Solver::Ridge { lambda } => lambda,
+            Solver::Lstsq => 0.0,
+            Solver::Nnls => 0.01,
+        }
+    }
+
     /// The shrinkage applied along a singular direction with singular value
     /// `s`, or `None` for a solver that does not work on the basis (NNLS).
     pub fn shrinkage(&self, s: f64) -> Option<f64> {

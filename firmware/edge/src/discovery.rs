@@ -33,7 +33,7 @@ pub fn discovery_messages(topics: &Topics) -> Vec<Message> {
         "state_topic": topics.alert(),
         "value_template": "{{ value_json.state }}",
         "payload_on": "raised",
-        "payload_off": "cleared",
+        "payload_off": "clear",
         "device_class": "problem",
         "availability_topic": topics.status(),
         "device": device,

@@ -23,8 +23,7 @@ use messages::{json, timestamp, Alert, Kind, Message, Metrics, PairMessage, Topi
 use monitor::{load_checked_model, Calibration, Monitor, Scored};
 use mqtt::{Delivery, PublisherSettings};
 use spanwatch_core::alarm::Alarm;
-use spanwatch_core::alert::{pair_verdict, AlertState, PairVerdict};
-use spanwatch_core::bundle::AlertStatistic;
+use spanwatch_core::alert::AlertState;
 use spool::{PairFiles, Spool};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -70,7 +69,7 @@ impl Edge {
         let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after)?;
         let c = monitor.calibration();
         tracing::info!(
-            bundle = %settings.bundle.display(), model = %c.model_name, d = c.dim, generator = %c.generator, score = c.score_name(),
+            bundle = %settings.bundle.display(), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
             window = c.band.window, raise_below = c.band.raise_below, clear_above = c.band.clear_above,
             alert = ?record.state(), "edge monitor ready"
         );
@@ -149,82 +148,29 @@ impl Worker {
         self.pairs += 1;
         let now = timestamp(SystemTime::now());
         let c = self.edge.monitor.calibration();
-        let (report, score) = (&scored.report, &scored.score);
-        let state_name = if scored.state == AlertState::Raised { "raised" } else { "clear" };
+        let report = &scored.report;
         tracing::info!(
-            pair = %pair.id, ds = format!("{:.4}", score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
-            alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = state_name,
+            pair = %pair.id, ds = format!("{:.4}", scored.score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
+            alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %scored.state,
             "scored"
         );
-        let metrics = Metrics {
-            timestamp: now.clone(),
-            pair: pair.id.clone(),
-            score: c.score_name().into(),
-            ds: score.ds,
-            rpe: score.rpe,
-            chance_ds: score.chance_ds,
-            corrected: score.corrected,
-            ridge_ds: report.scores.ridge.ds,
-            cone_ds: report.scores.cone.ds,
-            k: report.scores.k,
-            alignment: report.alignment,
-            novelty: report.novelty,
-            mean_alignment: report.scores.mean_alignment,
-            alert_statistic: c.statistic_name().into(),
-            alert_value: scored.value,
-            window: report.scores.window,
-            seeds: report.scores.seeds,
-            pairs: report.pairs,
-            failed: self.failed,
-            alert: state_name.into(),
-        };
-        let verdict = match pair_verdict(report.alignment) {
-            PairVerdict::Useful => "useful",
-            PairVerdict::Opposed => "opposed",
-        };
-        let pair_message = PairMessage {
-            timestamp: now.clone(),
-            pair: pair.id.clone(),
-            verdict: verdict.into(),
-            alignment: report.alignment,
-            novelty: Some(report.novelty),
-            reason: None,
-        };
+        let metrics = Metrics::from_scored(now.clone(), &pair.id, c, scored, self.failed);
+        let pair_message = PairMessage::scored(now.clone(), &pair.id, report);
         let alert = scored.change.map(|change| {
-            let raised = change.state == AlertState::Raised;
             let seq = self.edge.record.next_seq;
-            let what = match c.band.statistic {
-                AlertStatistic::MeanAlignment => "mean alignment with the probe",
-                AlertStatistic::Span => "span score",
-            };
-            let reason = if raised {
-                format!("{what} over the last {} pairs fell below the calibrated band", report.scores.window)
-            } else {
-                format!("{what} over the last {} pairs is back above the calibrated band", report.scores.window)
-            };
-            let body = Alert {
-                seq,
-                timestamp: now.clone(),
-                state: if raised { "raised" } else { "cleared" }.into(),
-                reason,
-                statistic: c.statistic_name().into(),
-                value: change.value,
-                threshold: change.threshold,
-                pair: pair.id.clone(),
-                generator: c.generator.clone(),
-            };
-            (json(self.topics.alert(), &body, true, Kind::Alert { seq }), raised, seq)
+            let body = Alert::from_change(seq, now.clone(), c, change, report.scores.window, &pair.id);
+            (json(self.topics.alert(), &body, true, Kind::Alert { seq }), change.state, seq)
         });
         self.send(json(self.topics.metrics(), &metrics, false, Kind::Data));
         self.send(json(self.topics.pair(), &pair_message, false, Kind::Data));
-        if let Some((message, raised, seq)) = alert {
+        if let Some((message, state, seq)) = alert {
             // On disk before it is sent: a restart delivers it.
-            self.edge.record = AlertRecord { raised, next_seq: seq + 1 };
+            self.edge.record = AlertRecord { raised: state == AlertState::Raised, next_seq: seq + 1 };
             let mut journal = self.edge.journal.lock().expect("journal lock");
             journal.add(&message)?;
             journal.save_alert_record(self.edge.record)?;
             drop(journal);
-            tracing::warn!(seq, state = if raised { "raised" } else { "cleared" }, payload = %message.payload, "drift alert");
+            tracing::warn!(seq, %state, payload = %message.payload, "drift alert");
             self.alerts += 1;
             self.send(message);
         }
@@ -235,14 +181,7 @@ impl Worker {
         self.failed += 1;
         tracing::warn!(pair = %id, %reason, "pair failed; moved to failed/");
         self.edge.spool.failed(id, files, reason)?;
-        let body = PairMessage {
-            timestamp: timestamp(SystemTime::now()),
-            pair: id.to_string(),
-            verdict: "failed".into(),
-            alignment: None,
-            novelty: None,
-            reason: Some(reason.to_string()),
-        };
+        let body = PairMessage::failed(timestamp(SystemTime::now()), id, reason);
         self.send(json(self.topics.pair(), &body, false, Kind::Data));
         Ok(())
     }

@@ -1,7 +1,12 @@
 //! What the edge publishes: topics under `spanwatch/<site>/<device>/` and
 //! their JSON payloads (the contract is in docs/mqtt.md, with examples).
 
+use crate::monitor::{Calibration, Scored};
 use serde::{Deserialize, Serialize};
+use spanwatch_core::alert::{pair_verdict, AlertChange, AlertState, PairVerdict};
+use spanwatch_core::bundle::AlertStatistic;
+use spanwatch_core::span::Solver;
+use spanwatch_core::tracker::PairReport;
 use std::time::SystemTime;
 
 /// One message for the broker. Every message is sent with QoS 1, in order.
@@ -71,6 +76,107 @@ impl Topics {
     }
 }
 
+/// The span score a window reports: the cone (the bundle's solver is NNLS,
+/// the default) or the ridge span (ridge or lstsq).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreName {
+    /// The sign-aware cone (NNLS).
+    Cone,
+    /// The ridge span (the paper's score).
+    Ridge,
+}
+
+impl ScoreName {
+    /// The score the bundle's `solver` reports.
+    pub fn of(solver: Solver) -> ScoreName {
+        match solver {
+            Solver::Nnls => ScoreName::Cone,
+            Solver::Ridge { .. } | Solver::Lstsq => ScoreName::Ridge,
+        }
+    }
+
+    /// Its name in messages: "cone" or "ridge".
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreName::Cone => "cone",
+            ScoreName::Ridge => "ridge",
+        }
+    }
+}
+
+/// What the drift alert watches: the window's mean alignment, or its span score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// Mean alignment of the window's pairs with the probe.
+    MeanAlignment,
+    /// The window's cone DS.
+    Cone,
+    /// The window's ridge span DS.
+    Ridge,
+}
+
+impl Statistic {
+    /// The statistic of a bundle's alert band and solver.
+    pub fn of(statistic: AlertStatistic, solver: Solver) -> Statistic {
+        match (statistic, ScoreName::of(solver)) {
+            (AlertStatistic::MeanAlignment, _) => Statistic::MeanAlignment,
+            (AlertStatistic::Span, ScoreName::Cone) => Statistic::Cone,
+            (AlertStatistic::Span, ScoreName::Ridge) => Statistic::Ridge,
+        }
+    }
+
+    /// Its name in messages: "mean_alignment", "cone" or "ridge".
+    pub fn name(self) -> &'static str {
+        match self {
+            Statistic::MeanAlignment => "mean_alignment",
+            Statistic::Cone => "cone",
+            Statistic::Ridge => "ridge",
+        }
+    }
+
+    /// What it is, in words.
+    fn describe(self) -> &'static str {
+        match self {
+            Statistic::MeanAlignment => "mean alignment with the probe",
+            Statistic::Cone | Statistic::Ridge => "span score",
+        }
+    }
+}
+
+/// The verdict on one pair: the core's [`PairVerdict`], or a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Alignment > 0: the change moves toward the defect side.
+    Useful,
+    /// Alignment <= 0 or no change: useless or harmful on its own.
+    Opposed,
+    /// The pair could not be scored.
+    Failed,
+}
+
+impl From<PairVerdict> for Verdict {
+    fn from(verdict: PairVerdict) -> Verdict {
+        match verdict {
+            PairVerdict::Useful => Verdict::Useful,
+            PairVerdict::Opposed => Verdict::Opposed,
+        }
+    }
+}
+
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    )*};
+}
+display_by_name!(ScoreName, Statistic);
+
 /// The window's scores after one pair (`…/metrics`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -78,8 +184,8 @@ pub struct Metrics {
     pub timestamp: String,
     /// The pair id.
     pub pair: String,
-    /// The span score of the bundle's solver: "cone" or "ridge".
-    pub score: String,
+    /// The span score of the bundle's solver.
+    pub score: ScoreName,
     /// That score's DS over the window.
     pub ds: f64,
     /// Its relative projection error.
@@ -100,8 +206,8 @@ pub struct Metrics {
     pub novelty: f64,
     /// Mean alignment of the window's pairs.
     pub mean_alignment: f64,
-    /// What the alert watches: "mean_alignment", "cone" or "ridge".
-    pub alert_statistic: String,
+    /// What the alert watches.
+    pub alert_statistic: Statistic,
     /// Its value over the window.
     pub alert_value: f64,
     /// Vectors in the window.
@@ -112,8 +218,37 @@ pub struct Metrics {
     pub pairs: u32,
     /// Pairs that failed since start.
     pub failed: u32,
-    /// "raised" or "clear".
-    pub alert: String,
+    /// The alert state after this pair.
+    pub alert: AlertState,
+}
+
+impl Metrics {
+    /// The metrics of pair `pair` scored at `timestamp`, with `failed` pairs so far.
+    pub fn from_scored(timestamp: String, pair: &str, calibration: &Calibration, scored: &Scored, failed: u32) -> Metrics {
+        let (report, score) = (&scored.report, &scored.score);
+        Metrics {
+            timestamp,
+            pair: pair.to_string(),
+            score: calibration.score(),
+            ds: score.ds,
+            rpe: score.rpe,
+            chance_ds: score.chance_ds,
+            corrected: score.corrected,
+            ridge_ds: report.scores.ridge.ds,
+            cone_ds: report.scores.cone.ds,
+            k: report.scores.k,
+            alignment: report.alignment,
+            novelty: report.novelty,
+            mean_alignment: report.scores.mean_alignment,
+            alert_statistic: calibration.statistic(),
+            alert_value: scored.value,
+            window: report.scores.window,
+            seeds: report.scores.seeds,
+            pairs: report.pairs,
+            failed,
+            alert: scored.state,
+        }
+    }
 }
 
 /// A raise or clear of the drift alert (`…/alert`).
@@ -124,12 +259,12 @@ pub struct Alert {
     pub seq: u64,
     /// When it happened (RFC 3339, UTC).
     pub timestamp: String,
-    /// "raised" or "cleared".
-    pub state: String,
+    /// The state the alert changed to.
+    pub state: AlertState,
     /// Why, in words.
     pub reason: String,
-    /// What the alert watches: "mean_alignment", "cone" or "ridge".
-    pub statistic: String,
+    /// What the alert watches.
+    pub statistic: Statistic,
     /// The windowed value that crossed the threshold.
     pub value: f64,
     /// The threshold it crossed.
@@ -140,6 +275,29 @@ pub struct Alert {
     pub generator: String,
 }
 
+impl Alert {
+    /// Alert number `seq` for `change`, caused by pair `pair` in a window of `window` vectors.
+    pub fn from_change(seq: u64, timestamp: String, calibration: &Calibration, change: AlertChange, window: usize, pair: &str) -> Alert {
+        let statistic = calibration.statistic();
+        let what = statistic.describe();
+        let reason = match change.state {
+            AlertState::Raised => format!("{what} over the last {window} pairs fell below the calibrated band"),
+            AlertState::Clear => format!("{what} over the last {window} pairs is back above the calibrated band"),
+        };
+        Alert {
+            seq,
+            timestamp,
+            state: change.state,
+            reason,
+            statistic,
+            value: change.value,
+            threshold: change.threshold,
+            pair: pair.to_string(),
+            generator: calibration.generator.clone(),
+        }
+    }
+}
+
 /// The verdict on one pair (`…/pair`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairMessage {
@@ -147,14 +305,33 @@ pub struct PairMessage {
     pub timestamp: String,
     /// The pair id.
     pub pair: String,
-    /// "useful" (alignment > 0), "opposed" (alignment <= 0 or no change) or "failed".
-    pub verdict: String,
+    /// The verdict.
+    pub verdict: Verdict,
     /// The pair's alignment with the probe.
     pub alignment: Option<f64>,
     /// Share of its change outside the window's span.
     pub novelty: Option<f64>,
-    /// Why it failed (verdict "failed" only).
+    /// Why it failed (verdict `failed` only).
     pub reason: Option<String>,
+}
+
+impl PairMessage {
+    /// The verdict on a scored pair.
+    pub fn scored(timestamp: String, pair: &str, report: &PairReport) -> PairMessage {
+        PairMessage {
+            timestamp,
+            pair: pair.to_string(),
+            verdict: pair_verdict(report.alignment).into(),
+            alignment: report.alignment,
+            novelty: Some(report.novelty),
+            reason: None,
+        }
+    }
+
+    /// A pair that failed, and why.
+    pub fn failed(timestamp: String, pair: &str, reason: &str) -> PairMessage {
+        PairMessage { timestamp, pair: pair.to_string(), verdict: Verdict::Failed, alignment: None, novelty: None, reason: Some(reason.to_string()) }
+    }
 }
 
 /// `now` as RFC 3339 with milliseconds.
@@ -165,4 +342,60 @@ pub fn timestamp(now: SystemTime) -> String {
 /// A JSON message.
 pub fn json<T: Serialize>(topic: String, body: &T, retain: bool, kind: Kind) -> Message {
     Message { topic, payload: serde_json::to_string(body).expect("plain data serializes"), retain, kind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+
+    /// The JSON objects of the ```json blocks in the section of docs/mqtt.md titled `section`.
+    fn documented(section: &str) -> Vec<Value> {
+        let page = include_str!("../../../docs/mqtt.md");
+        let start = page.find(&format!("\n## {section}\n")).unwrap_or_else(|| panic!("docs/mqtt.md has no section {section}"));
+        let body = &page[start + 1..];
+        let body = &body[..body[3..].find("\n## ").map_or(body.len(), |end| end + 3)];
+        body.split("```json\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .flat_map(|block| serde_json::Deserializer::from_str(block).into_iter::<Value>().map(|v| v.expect("valid JSON")).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Every example reads into `T` and writes back to the same JSON.
+    fn round_trip<T: DeserializeOwned + Serialize>(section: &str) -> Vec<T> {
+        let examples = documented(section);
+        assert!(!examples.is_empty(), "docs/mqtt.md shows no {section} example");
+        examples
+            .into_iter()
+            .map(|example| {
+                let typed: T = serde_json::from_value(example.clone()).unwrap_or_else(|e| panic!("{section} example {example}: {e}"));
+                assert_eq!(serde_json::to_value(&typed).unwrap(), example, "{section} example changed in a round trip");
+                typed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_documented_message_round_trips_through_its_type() {
+        let metrics: Vec<Metrics> = round_trip("metrics");
+        assert_eq!((metrics[0].score, metrics[0].alert_statistic, metrics[0].alert), (ScoreName::Cone, Statistic::MeanAlignment, AlertState::Clear));
+        let pairs: Vec<PairMessage> = round_trip("pair");
+        assert_eq!(pairs.iter().map(|p| p.verdict).collect::<Vec<_>>(), [Verdict::Useful, Verdict::Failed]);
+        let alerts: Vec<Alert> = round_trip("alert");
+        assert_eq!((alerts[0].state, alerts[0].statistic), (AlertState::Raised, Statistic::MeanAlignment));
+    }
+
+    #[test]
+    fn names_are_the_wire_spellings() {
+        for (solver, score) in [(Solver::Nnls, "cone"), (Solver::Lstsq, "ridge"), (Solver::Ridge { lambda: 0.01 }, "ridge")] {
+            assert_eq!(serde_json::to_value(ScoreName::of(solver)).unwrap(), score);
+            assert_eq!(ScoreName::of(solver).to_string(), score);
+        }
+        assert_eq!(Statistic::of(AlertStatistic::Span, Solver::Nnls), Statistic::Cone);
+        assert_eq!(serde_json::to_value(Statistic::MeanAlignment).unwrap(), Statistic::MeanAlignment.name());
+        assert_eq!(serde_json::to_value(AlertState::Clear).unwrap(), "clear");
+        assert!(serde_json::from_str::<AlertState>("\"cleared\"").is_err(), "one spelling only");
+    }
 }

@@ -4,7 +4,8 @@
 
 use anyhow::{bail, Context, Result};
 use spanwatch_core::alert::{AlertChange, AlertPolicy, AlertState};
-use spanwatch_core::bundle::{AlertBand, AlertStatistic, Bundle};
+use spanwatch_core::bundle::{AlertBand, Bundle};
+use crate::messages::{ScoreName, Statistic};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_core::standardize::difference_into;
 use spanwatch_core::tracker::{PairReport, SpanTracker, TrackerError, WINDOW_CAPACITY};
@@ -58,20 +59,14 @@ impl Calibration {
         })
     }
 
-    /// "cone" or "ridge": the span score of the bundle's solver.
-    pub fn score_name(&self) -> &'static str {
-        match self.solver {
-            Solver::Nnls => "cone",
-            Solver::Ridge { .. } | Solver::Lstsq => "ridge",
-        }
+    /// The span score of the bundle's solver.
+    pub fn score(&self) -> ScoreName {
+        ScoreName::of(self.solver)
     }
 
-    /// What the alert watches: "mean_alignment", or the span score's name.
-    pub fn statistic_name(&self) -> &'static str {
-        match self.band.statistic {
-            AlertStatistic::MeanAlignment => self.band.statistic.name(),
-            AlertStatistic::Span => self.score_name(),
-        }
+    /// What the alert watches.
+    pub fn statistic(&self) -> Statistic {
+        Statistic::of(self.band.statistic, self.solver)
     }
 }
 
@@ -110,28 +105,19 @@ pub const SUPPORTED_DIMS: [usize; 2] = [1280, 384];
 
 impl Tracker {
     fn new(calibration: &Calibration) -> Result<Tracker> {
-        let lambda = match calibration.solver {
-            Solver::Ridge { lambda } => lambda,
-            Solver::Lstsq => 0.0,
-            Solver::Nnls => 0.01,
-        };
         let window = calibration.band.window as usize;
         let describe = |e: TrackerError| anyhow::anyhow!("calibration bundle: {e}");
-        fn build<const D: usize>(
-            c: &Calibration,
-            lambda: f64,
-            window: usize,
-        ) -> Result<Box<SpanTracker<D, WINDOW_CAPACITY>>, TrackerError> {
+        fn build<const D: usize>(c: &Calibration, window: usize) -> Result<Box<SpanTracker<D, WINDOW_CAPACITY>>, TrackerError> {
             let w: &[f32; D] = c.w.as_slice().try_into().expect("dimension checked");
-            let mut tracker = Box::new(SpanTracker::new(w, lambda, window)?);
+            let mut tracker = Box::new(SpanTracker::new(w, c.solver, window)?);
             for seed in c.seeds.iter().take(window) {
                 tracker.seed(seed.as_slice().try_into().expect("dimension checked"));
             }
             Ok(tracker)
         }
         Ok(match calibration.dim {
-            1280 => Tracker::D1280(build(calibration, lambda, window).map_err(describe)?),
-            384 => Tracker::D384(build(calibration, lambda, window).map_err(describe)?),
+            1280 => Tracker::D1280(build(calibration, window).map_err(describe)?),
+            384 => Tracker::D384(build(calibration, window).map_err(describe)?),
             d => bail!("the edge monitor is built for embeddings of {SUPPORTED_DIMS:?} dimensions, the bundle has {d}"),
         })
     }

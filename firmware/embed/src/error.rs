@@ -20,6 +20,24 @@ pub enum EmbedError {
         /// What is wrong.
         reason: String,
     },
+    /// The ONNX file is not there.
+    #[error("model file {path} is missing; {hint}")]
+    ModelMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// How to get it.
+        hint: String,
+    },
+    /// A model's recipe could not make it.
+    #[error("cannot make model {model}: {step} failed: {reason}")]
+    Provision {
+        /// The manifest's name.
+        model: String,
+        /// The step that failed.
+        step: String,
+        /// Why, with the command and what it said.
+        reason: String,
+    },
     /// The ONNX file is not the one the manifest names.
     #[error("model file {path}: sha256 is {actual}, the manifest expects {expected}")]
     ModelChecksum {

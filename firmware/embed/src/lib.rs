@@ -3,8 +3,9 @@
 //! One home for everything between a file on disk and an embedding, shared by
 //! the host CLI and the edge monitor: model manifests ([`manifest`]), image
 //! decoding with limits and preprocessing ([`preprocess`]), inference with
-//! tract ([`model`]) with optional spatial pooling ([`pooling`]) and an on-disk embedding cache keyed by model and file
-//! content ([`cache`]).
+//! tract ([`model`]) with optional spatial pooling ([`pooling`]), models made
+//! on first use by their recipe ([`provision`]) and an on-disk embedding cache
+//! keyed by model and file content ([`cache`]).
 #![warn(missing_docs)]
 
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod manifest;
 pub mod model;
 pub mod pooling;
 pub mod preprocess;
+pub mod provision;
 
 pub use cache::EmbeddingCache;
 pub use error::EmbedError;

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 /// `models/` folder.
 const BUNDLED_MODELS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
 
-/// The model used when none is named.
-pub const DEFAULT_MODEL: &str = "efficientnet-lite0";
+/// The model used when none is named: the ViT-S/14 CLS token, which with the
+/// cone predicted downstream utility best across the drawn families and the
+/// photographed ELPV defects (docs/validation.md, "Which score").
+pub const DEFAULT_MODEL: &str = "vit-s14";
 
 /// A model manifest as read from TOML.
 #[derive(Clone, Debug, Deserialize)]
@@ -33,6 +35,9 @@ pub struct Manifest {
     pub preprocess: PreprocessSpec,
     /// The output used as the embedding.
     pub output: OutputSpec,
+    /// How to make the ONNX file when it is not shipped ([`crate::provision`]).
+    #[serde(default)]
+    pub fetch: Option<FetchSpec>,
     /// Folder the manifest was read from (not in the TOML).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -64,6 +69,18 @@ pub struct PreprocessSpec {
     pub mean: [f32; 3],
     /// Per-channel standard deviation, RGB.
     pub std: [f32; 3],
+}
+
+/// The recipe that makes a model which is not shipped as a file: a Python
+/// script run with `--out PATH` in a private environment holding the pinned
+/// requirements. Both paths are relative to the manifest's folder.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchSpec {
+    /// The script that writes the model.
+    pub script: PathBuf,
+    /// Its pip requirements file (pinned: the made file's sha256 depends on them).
+    pub requirements: PathBuf,
 }
 
 /// The model output used as the embedding.
@@ -132,9 +149,15 @@ impl Manifest {
         })
     }
 
-    /// Path of the ONNX file.
+    /// Path of the ONNX file: beside the manifest when it is there, else,
+    /// for a model made by a recipe, in the model store
+    /// ([`crate::provision::model_store`]), where it may not exist yet.
     pub fn onnx_path(&self) -> PathBuf {
-        self.dir.join(&self.file)
+        let beside = self.dir.join(&self.file);
+        match &self.fetch {
+            Some(_) if !beside.is_file() => crate::provision::model_store().join(&self.file),
+            _ => beside,
+        }
     }
 
     /// The identity of the embeddings this manifest makes from an ONNX file
@@ -164,7 +187,7 @@ mod tests {
 
     #[test]
     fn bundled_manifests_load() {
-        let lite = Manifest::resolve(DEFAULT_MODEL).unwrap();
+        let lite = Manifest::resolve("efficientnet-lite0").unwrap();
         assert_eq!(lite.output.dim, 1280);
         assert_eq!(lite.preprocess.mean, [127.0; 3]);
         let vit = Manifest::resolve("vit-s14").unwrap();

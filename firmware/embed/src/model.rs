@@ -30,6 +30,18 @@ impl Embedder {
     /// optimized plan with the manifest's output as the only output.
     pub fn load(manifest: &Manifest) -> Result<Embedder, EmbedError> {
         let path = manifest.onnx_path();
+        if !path.is_file() {
+            let hint = match &manifest.fetch {
+                Some(recipe) => format!(
+                    "the spanwatch CLI makes it on first use (any command with --model {}), or run {} --out {}",
+                    manifest.name,
+                    manifest.dir.join(&recipe.script).display(),
+                    path.display()
+                ),
+                None => format!("the manifest in {} names it", manifest.dir.display()),
+            };
+            return Err(EmbedError::ModelMissing { path, hint });
+        }
         let bytes = std::fs::read(&path).map_err(|source| EmbedError::Io { path: path.clone(), source })?;
         let digest = sha256(&bytes);
         if hex::encode(digest) != manifest.sha256.to_lowercase() {

@@ -1,10 +1,9 @@
 //! `spanwatch calibrate`: the edge monitor's calibration bundle.
 
 use super::{GeneratorArgs, Global};
-use crate::calibration::{write_bundle, CalibrationSettings};
-use crate::pipeline::prepare;
+use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
+use spanwatch::pipeline::prepare;
 use anyhow::Result;
-use spanwatch_core::bundle::AlertStatistic;
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch calibrate`.
@@ -36,25 +35,6 @@ pub struct CalibrateArgs {
     /// Seed of the simulation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-}
-
-/// The `--alert-on` choices.
-#[derive(clap::ValueEnum, Clone, Copy)]
-pub(super) enum AlertOn {
-    /// Mean alignment of the window's pairs with the probe.
-    Alignment,
-    /// The window's span score with --solver (cone DS for nnls).
-    Span,
-}
-
-impl AlertOn {
-    /// The bundle's statistic.
-    pub(super) fn statistic(self) -> AlertStatistic {
-        match self {
-            AlertOn::Alignment => AlertStatistic::MeanAlignment,
-            AlertOn::Span => AlertStatistic::Span,
-        }
-    }
 }
 
 pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {

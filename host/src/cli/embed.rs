@@ -1,8 +1,8 @@
 //! `spanwatch embed`: embeddings as .npy plus an index, for Python users.
 
 use super::Global;
-use crate::dataset::is_image;
-use crate::embedding::EmbeddingSession;
+use spanwatch::dataset::is_image;
+use spanwatch::embedding::EmbeddingSession;
 use anyhow::{bail, Context, Result};
 use npyz::WriterBuilder;
 use std::path::PathBuf;

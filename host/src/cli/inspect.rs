@@ -27,7 +27,7 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     if let Some(model) = &args.model {
         let manifest = Manifest::resolve(model)?;
         let sha: [u8; 32] = hex::decode(&manifest.sha256)?.try_into().map_err(|_| anyhow!("bad sha256 in the manifest"))?;
-        bundle.check_model(&sha, manifest.output.dim).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        bundle.check_model(&manifest.embedding_identity(&sha), manifest.output.dim).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
     let w = bundle.w.to_vec();
     let sigma = bundle.sigma.to_vec();

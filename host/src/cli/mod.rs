@@ -1,15 +1,14 @@
 //! The command line: one thin module per subcommand over the library.
 
 mod calibrate;
-mod demo;
 mod embed;
 mod filter;
 mod inspect;
 mod report;
-pub mod score;
+mod score;
 mod study;
 
-use crate::embedding::CacheChoice;
+use spanwatch::embedding::CacheChoice;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use spanwatch_core::span::Solver;
 use std::path::PathBuf;
@@ -44,11 +43,7 @@ pub struct Global {
 
 impl Global {
     fn cache_choice(&self) -> CacheChoice {
-        match (&self.cache, self.no_cache) {
-            (_, true) => CacheChoice::Off,
-            (Some(dir), false) => CacheChoice::At(dir.clone()),
-            (None, false) => CacheChoice::At(spanwatch_embed::EmbeddingCache::default_root()),
-        }
+        CacheChoice::from_flags(self.cache.clone(), self.no_cache)
     }
 }
 
@@ -65,8 +60,6 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Embed images and write them as .npy with an index, for Python users.
     Embed(embed::EmbedArgs),
-    /// Build the bundled demo dataset from real textures, then score and rank it.
-    Demo(demo::DemoArgs),
     /// Write a self-contained HTML report for a dataset.
     Report(report::ReportArgs),
     /// Run the validation study: DS against FID, KID and PRDC on downstream truth.
@@ -144,7 +137,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(args, g),
         Command::Inspect(args) => inspect::run(args),
         Command::Embed(args) => embed::run(args, g),
-        Command::Demo(args) => demo::run(args, g),
         Command::Study(args) => study::run(args, g),
         Command::Report(args) => report::run(args, g),
     }

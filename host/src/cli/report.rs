@@ -1,8 +1,8 @@
 //! `spanwatch report`: a self-contained HTML page for a dataset.
 
-use super::score::score_generators;
+use spanwatch::ranking::score_generators;
 use super::{DataArgs, Global, SolverArgs};
-use crate::pipeline::prepare;
+use spanwatch::pipeline::prepare;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ pub(super) fn run(args: ReportArgs, global: &Global) -> Result<()> {
     let prepared = prepare(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, global.quiet)?;
     let solver = args.solver.solver();
     let rows = score_generators(&prepared, solver, args.bootstrap, 0, global.quiet)?;
-    let html = crate::report_html::build(&prepared, &rows, solver, global.quiet)?;
+    let html = spanwatch::report_html::build(&prepared, &rows, solver, global.quiet)?;
     std::fs::write(&args.output, html).with_context(|| format!("cannot write {}", args.output.display()))?;
     println!("wrote {} ({} generators)", args.output.display(), rows.len());
     Ok(())

@@ -1,7 +1,7 @@
 //! `spanwatch study`: the validation study.
 
 use super::Global;
-use crate::study::{self, StudyConfig};
+use spanwatch::study::{self, StudyConfig};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -60,7 +60,7 @@ pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
         println!("On brick, grass and gravel the defects are drawn on real textures, not photographed.");
     }
     if results.iter().any(|c| c.family == study::EL_FAMILY) {
-        println!("On elpv-mono and elpv-poly the defects are photographed. {}", crate::elpv::ATTRIBUTION);
+        println!("On elpv-mono and elpv-poly the defects are photographed. {}", spanwatch::elpv::ATTRIBUTION);
     }
     for check in study::report::structural_checks(&config, &results) {
         println!("  {:<13} {}: {} of {}", check.score, check.what, check.holds, check.cases);

@@ -5,7 +5,7 @@
 //! band is therefore set on the false-alarm rate of a whole stream: draw
 //! good streams of `horizon` pairs from the calibration pairs (with
 //! replacement), run each through exactly the edge's computation (the core's
-//! ring, Gram matrix and warm-started solver), and raise below the
+//! [`GramWindow`]: ring, Gram matrix and warm-started solver), and raise below the
 //! `false_alarm` quantile of the streams' lowest windowed scores. Windows
 //! with a repeated pair score lower than fresh ones, so the simulation errs
 //! toward fewer alarms. A raised alert clears once the window is back above
@@ -16,9 +16,9 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spanwatch_core::bundle::{AlertBand, AlertStatistic};
-use spanwatch_core::gram::Square;
 use spanwatch_core::span::Solver;
-use spanwatch_core::tracker::{cone_score, ridge_score, Spectrum, WINDOW_CAPACITY};
+use spanwatch_core::tracker::WINDOW_CAPACITY;
+use spanwatch_core::window::GramWindow;
 
 /// How the alert band is calibrated.
 #[derive(Clone, Copy, Debug)]
@@ -87,57 +87,39 @@ impl GoodStreams<'_> {
     fn run(&self, index: u64) -> (f64, Vec<f64>) {
         let BandSettings { statistic, window, horizon, seed, .. } = *self.settings;
         let mut rng = StdRng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let lambda = match self.solver {
-            Solver::Ridge { lambda } => lambda,
-            Solver::Lstsq | Solver::Nnls => 0.0,
-        };
-        // The tracker's ring: slot i holds calibration pair slots[i].
+        let mut ring: Box<GramWindow<WINDOW_CAPACITY>> =
+            Box::new(GramWindow::new(self.w_norm2, self.d, self.solver, window).expect("window checked by alert_band"));
+        // Slot i of the window holds calibration pair slots[i].
         let mut slots = [0usize; WINDOW_CAPACITY];
-        let mut g: Box<Square<WINDOW_CAPACITY>> = Box::new([[0.0; WINDOW_CAPACITY]; WINDOW_CAPACITY]);
-        let (mut h, mut alpha) = ([0.0; WINDOW_CAPACITY], [0.0; WINDOW_CAPACITY]);
-        let (mut len, mut next) = (0, 0);
         let mut scores = Vec::with_capacity(horizon);
         for t in 0..horizon {
             let pair = rng.random_range(0..self.gram.nrows());
-            let slot = if len < window {
-                len += 1;
-                len - 1
-            } else {
-                let slot = next;
-                next = (next + 1) % window;
-                slot
-            };
+            let slot = ring.insert(false, self.h[pair], self.alignment(pair), |slot, i| {
+                self.gram[(if i == slot { pair } else { slots[i] }, pair)]
+            });
             slots[slot] = pair;
-            for i in 0..len {
-                let value = self.gram[(slots[i], pair)];
-                g[slot][i] = value;
-                g[i][slot] = value;
+            if t + 1 >= window {
+                scores.push(ring.statistic(statistic, self.solver));
             }
-            h[slot] = self.h[pair];
-            alpha[slot] = 0.0;
-            if t + 1 < window {
-                continue;
-            }
-            let value = match (statistic, self.solver) {
-                (AlertStatistic::MeanAlignment, _) => (0..len).map(|i| self.alignment(slots[i])).sum::<f64>() / len as f64,
-                (AlertStatistic::Span, Solver::Nnls) => cone_score(&g, &h, len, self.w_norm2, 1, self.d, &mut alpha).ds,
-                (AlertStatistic::Span, Solver::Ridge { .. } | Solver::Lstsq) => {
-                    ridge_score(&Spectrum::of(&g, len), &h, len, self.w_norm2, lambda, self.d).ds
-                }
-            };
-            scores.push(value);
         }
         (scores.iter().copied().fold(f64::INFINITY, f64::min), scores)
     }
 
-    /// The cosine of w and calibration pair `pair` (0 for a pair without change), as the tracker computes it.
+    /// The cosine of w and calibration pair `pair`.
     fn alignment(&self, pair: usize) -> f64 {
-        let norm = (self.w_norm2 * self.gram[(pair, pair)]).sqrt();
-        if norm > 0.0 {
-            self.h[pair] / norm
-        } else {
-            0.0
-        }
+        gram_alignment(self.h[pair], self.w_norm2, self.gram[(pair, pair)])
+    }
+}
+
+/// The cosine of w and a difference vector d from their dot products
+/// (h = w . d, ||w||^2, ||d||^2), 0 for a pair without change, as the
+/// tracker counts it.
+pub fn gram_alignment(h: f64, w_norm2: f64, d_norm2: f64) -> f64 {
+    let norm = (w_norm2 * d_norm2).sqrt();
+    if norm > 0.0 {
+        h / norm
+    } else {
+        0.0
     }
 }
 

@@ -85,16 +85,12 @@ fn batch(images: &[&[f32]], indices: &[usize], side: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(data, (indices.len(), 1, side, side), &Device::Cpu)?)
 }
 
+/// Held-out images with their labels (true = defective).
+pub type TestSet<'a> = (&'a [&'a [f32]], &'a [bool]);
+
 /// Trains on `negatives` (0) and `positives` (1), `side` x `side` tiles,
-/// with `seed`, and returns (F1 at logit 0, AUROC) on `test` with `labels`.
-pub fn train_and_test(
-    negatives: &[&[f32]],
-    positives: &[&[f32]],
-    test: &[&[f32]],
-    labels: &[bool],
-    side: u32,
-    seed: u64,
-) -> Result<(f64, f64)> {
+/// with `seed`, and returns (F1 at logit 0, AUROC) on each of `tests`.
+pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], tests: &[TestSet], side: u32, seed: u64) -> Result<Vec<(f64, f64)>> {
     let side = side as usize;
     let mut rng = StdRng::seed_from_u64(seed);
     let network = Network::new(&mut rng)?;
@@ -118,11 +114,16 @@ pub fn train_and_test(
             optimizer.backward_step(&loss)?;
         }
     }
-    let all: Vec<usize> = (0..test.len()).collect();
-    let mut scores = Vec::with_capacity(test.len());
-    for chunk in all.chunks(64) {
-        scores.extend(network.forward(&batch(test, chunk, side)?)?.to_vec1::<f32>()?.into_iter().map(|s| s as f64));
-    }
-    let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
-    Ok((f1(&predicted, labels), auroc(&scores, labels)))
+    tests
+        .iter()
+        .map(|&(test, labels)| {
+            let all: Vec<usize> = (0..test.len()).collect();
+            let mut scores = Vec::with_capacity(test.len());
+            for chunk in all.chunks(64) {
+                scores.extend(network.forward(&batch(test, chunk, side)?)?.to_vec1::<f32>()?.into_iter().map(|s| s as f64));
+            }
+            let predicted: Vec<bool> = scores.iter().map(|&s| s > 0.0).collect();
+            Ok((f1(&predicted, labels), auroc(&scores, labels)))
+        })
+        .collect()
 }

@@ -47,6 +47,10 @@ pub struct SurfaceImages {
     pub probe_positives: BTreeMap<String, Vec<PathBuf>>,
     /// Per family: held-out real positives.
     pub test_positives: BTreeMap<String, Vec<PathBuf>>,
+    /// Held-out real cells whose experts were unsure (ELPV probability 1/3
+    /// or 2/3): the secondary test set, with the same held-out negatives.
+    /// Empty on drawn surfaces.
+    pub uncertain_positives: Vec<PathBuf>,
     /// Per (family, generator name): (synthetic, source) pairs.
     pub pairs: BTreeMap<(String, String), Vec<(PathBuf, PathBuf)>>,
 }
@@ -203,6 +207,7 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
         test_negatives,
         probe_positives,
         test_positives,
+        uncertain_positives: Vec::new(),
         pairs,
     })
 }
@@ -215,6 +220,17 @@ impl SurfaceImages {
         (paths, labels)
     }
 
+    /// The secondary test set (held-out negatives, then the uncertain cells)
+    /// with its labels, when the surface has one.
+    pub fn uncertain_test_set(&self) -> Option<(Vec<&PathBuf>, Vec<bool>)> {
+        if self.uncertain_positives.is_empty() {
+            return None;
+        }
+        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(&self.uncertain_positives).collect();
+        let labels = (0..paths.len()).map(|i| i >= self.test_negatives.len()).collect();
+        Some((paths, labels))
+    }
+
     /// Every image path, for embedding.
     pub fn all_paths(&self) -> Vec<&Path> {
         self.train_negatives
@@ -222,6 +238,7 @@ impl SurfaceImages {
             .chain(&self.test_negatives)
             .chain(self.probe_positives.values().flatten())
             .chain(self.test_positives.values().flatten())
+            .chain(&self.uncertain_positives)
             .chain(self.pairs.values().flatten().map(|(s, _)| s))
             .map(|p| p.as_path())
             .collect()

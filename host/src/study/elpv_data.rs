@@ -2,7 +2,8 @@
 //! (mono or poly). Defect-free cells are the negatives and the sources of
 //! every synthetic pair; cells an expert marked defective with probability 1
 //! are the positives. Train and test cells are disjoint: the held-out test
-//! cells are seen by no probe, generator or calibration. The cells are
+//! cells are seen by no probe, generator or calibration. Cells the experts
+//! were unsure of (probability 1/3 or 2/3) form a secondary test set. The cells are
 //! written under the work folder (never into the repository: CC BY-NC-SA).
 
 use super::data::{save, seed, SurfaceImages};
@@ -56,6 +57,8 @@ pub fn surface_images(config: &StudyConfig, cell_type: CellType, cells: &[Cell],
     let test_negatives = write(&negatives[n_train..n_train + n_test], "test/negative")?;
     let probe = write(&positives[..n_probe], "train/positive")?;
     let test = write(&positives[n_probe..n_probe + n_test], "test/positive")?;
+    let uncertain = of(Label::Uncertain);
+    let uncertain_positives = write(&uncertain[..n_test.min(uncertain.len())], "test/uncertain")?;
 
     let sources: Vec<&GrayImage> = negatives[..n_train].iter().map(|c| &c.image).collect();
     let donors = donors(config, &sources, &positives[..n_probe], textures);
@@ -92,6 +95,7 @@ pub fn surface_images(config: &StudyConfig, cell_type: CellType, cells: &[Cell],
         test_negatives,
         probe_positives: BTreeMap::from([(FAMILY.to_string(), probe)]),
         test_positives: BTreeMap::from([(FAMILY.to_string(), test)]),
+        uncertain_positives,
         pairs,
     })
 }

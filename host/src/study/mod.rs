@@ -154,6 +154,9 @@ pub struct CellResult {
     pub metrics: Vec<f64>,
     /// The downstream truths, in the order of [`TRUTHS`].
     pub truths: [f64; 4],
+    /// The same truths on the secondary test set (ELPV's uncertain cells),
+    /// in the order of [`UNCERTAIN_TRUTHS`]; none on drawn surfaces.
+    pub uncertain_truths: Option<[f64; 4]>,
 }
 
 /// The downstream truths, each trained on real negatives plus all synthetic
@@ -161,6 +164,18 @@ pub struct CellResult {
 /// regression on the other model's embeddings, and a small CNN from pixels
 /// (mean over seeds).
 pub const TRUTHS: [&str; 4] = ["lr_f1", "lr_auroc", "cnn_f1", "cnn_auroc"];
+
+/// The truths of the same classifiers tested on the secondary test set: the
+/// held-out defect-free cells and the cells the experts were unsure of.
+pub const UNCERTAIN_TRUTHS: [&str; 4] = ["lr_f1_uncertain", "lr_auroc_uncertain", "cnn_f1_uncertain", "cnn_auroc_uncertain"];
+
+/// A trained classifier's (F1, AUROC) on the held-out test set, and on the
+/// secondary one when its surface has it.
+#[derive(Clone, Copy, Debug)]
+struct Outcome {
+    primary: (f64, f64),
+    uncertain: Option<(f64, f64)>,
+}
 
 /// Runs the study and writes its outputs under `out`.
 pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<CellResult>> {
@@ -270,7 +285,7 @@ fn jobs<'a>(config: &StudyConfig, surfaces: &'a [SurfaceImages]) -> Vec<Job<'a>>
 type Embeddings<'a> = BTreeMap<&'a str, BTreeMap<PathBuf, Vec<f32>>>;
 /// Keyed by (surface, family, generator).
 type TruthKey = (String, String, String);
-type Truths = BTreeMap<(TruthKey, usize), (f64, f64)>;
+type Truths = BTreeMap<(TruthKey, usize), Outcome>;
 
 fn key(images: &SurfaceImages, family: &str, generator: &str) -> TruthKey {
     (images.surface.clone(), family.to_string(), generator.to_string())
@@ -310,8 +325,10 @@ fn score_job(
         .map(|(s, o)| (get(s), get(o)))
         .collect();
     let key = key(images, job.family, job.generator);
-    let (lr_f1, lr_auroc) = truths[&(key.clone(), truth_model[job.model_index])];
-    let (cnn_f1, cnn_auroc) = cnn_truths[&key];
+    let lr = truths[&(key.clone(), truth_model[job.model_index])];
+    let cnn = cnn_truths[&key];
+    let ((lr_f1, lr_auroc), (cnn_f1, cnn_auroc)) = (lr.primary, cnn.primary);
+    let uncertain_truths = lr.uncertain.zip(cnn.uncertain).map(|((a, b), (c, d))| [a, b, c, d]);
     let cell = evaluate::Cell { negatives: &negatives, positives: &positives, pairs: &pairs, test: &test, labels: &labels };
     let metrics = evaluate::score_cell(&cell).with_context(|| {
         format!("{} / {} / {} / {model}: {} positives, {} pairs", images.surface, job.family, job.generator, job.n_positives, job.n_pairs)
@@ -325,10 +342,11 @@ fn score_job(
         n_pairs: job.n_pairs,
         metrics,
         truths: [lr_f1, lr_auroc, cnn_f1, cnn_auroc],
+        uncertain_truths,
     })
 }
 
-type CnnTruths = BTreeMap<TruthKey, (f64, f64)>;
+type CnnTruths = BTreeMap<TruthKey, Outcome>;
 
 /// Pixel-level truth per (surface, family, generator): the CNN's (F1, AUROC)
 /// averaged over the configured seeds, trainings spread over all cores.
@@ -346,7 +364,10 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
     let signature = config.cnn_signature();
     let cache_path = out.join(CNN_CACHE);
     let mut known = read_cnn_cache(&cache_path, &signature);
-    trainings.retain(|(images, family, generator, seed)| !known.contains_key(&(key(images, family, generator), *seed)));
+    // An outcome from before the secondary test set existed is trained again.
+    trainings.retain(|(images, family, generator, seed)| {
+        !known.get(&(key(images, family, generator), *seed)).is_some_and(|o| o.uncertain.is_some() || images.uncertain_positives.is_empty())
+    });
     let mut pixels: BTreeMap<&Path, Vec<f32>> = BTreeMap::new();
     for images in surfaces.iter().filter(|s| trainings.iter().any(|t| t.0.surface == s.surface)) {
         for path in images.all_paths() {
@@ -356,16 +377,21 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
         }
     }
     let bar = progress::bar(trainings.len(), "CNN truth", quiet);
-    let outcomes: Vec<Result<((TruthKey, u64), (f64, f64))>> = parallel_map(&trainings, |&(images, family, generator, seed)| {
+    let outcomes: Vec<Result<((TruthKey, u64), Outcome)>> = parallel_map(&trainings, |&(images, family, generator, seed)| {
         let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
         let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
         let positives: Vec<&[f32]> = images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
         let (test_paths, labels) = images.test_set(family);
         let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
-        let outcome = cnn::train_and_test(&negatives, &positives, &test, &labels, images.cnn_side, seed)
+        let mut tests: Vec<cnn::TestSet> = vec![(&test, &labels)];
+        let uncertain = images.uncertain_test_set().map(|(paths, labels)| (paths.into_iter().map(get).collect::<Vec<_>>(), labels));
+        if let Some((images, labels)) = &uncertain {
+            tests.push((images, labels));
+        }
+        let outcome = cnn::train_and_test(&negatives, &positives, &tests, images.cnn_side, seed)
             .with_context(|| format!("CNN truth of {} / {family} / {generator}", images.surface))?;
         bar.inc(1);
-        Ok(((key(images, family, generator), seed), outcome))
+        Ok(((key(images, family, generator), seed), Outcome { primary: outcome[0], uncertain: outcome.get(1).copied() }))
     });
     bar.finish_and_clear();
     for outcome in outcomes {
@@ -374,11 +400,13 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
     }
     write_cnn_cache(&cache_path, &signature, &known)?;
     let mut means: CnnTruths = BTreeMap::new();
-    for ((key, seed), (f1, auroc)) in known {
+    let share = |(f1, auroc): (f64, f64)| (f1 / config.cnn_seeds as f64, auroc / config.cnn_seeds as f64);
+    let add = |a: (f64, f64), b: (f64, f64)| (a.0 + b.0, a.1 + b.1);
+    for ((key, seed), outcome) in known {
         if seed < config.cnn_seeds {
-            let entry = means.entry(key).or_insert((0.0, 0.0));
-            entry.0 += f1 / config.cnn_seeds as f64;
-            entry.1 += auroc / config.cnn_seeds as f64;
+            let entry = means.entry(key).or_insert(Outcome { primary: (0.0, 0.0), uncertain: outcome.uncertain.map(|_| (0.0, 0.0)) });
+            entry.primary = add(entry.primary, share(outcome.primary));
+            entry.uncertain = entry.uncertain.zip(outcome.uncertain).map(|(a, b)| add(a, share(b)));
         }
     }
     Ok(means)
@@ -388,7 +416,7 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
 /// so that a rerun with the same images trains only what is new.
 const CNN_CACHE: &str = "cnn_truths.csv";
 
-type CnnOutcomes = BTreeMap<(TruthKey, u64), (f64, f64)>;
+type CnnOutcomes = BTreeMap<(TruthKey, u64), Outcome>;
 
 /// The outcomes in `path` made with `signature` (none when it is missing or unreadable).
 fn read_cnn_cache(path: &Path, signature: &str) -> CnnOutcomes {
@@ -400,16 +428,21 @@ fn read_cnn_cache(path: &Path, signature: &str) -> CnnOutcomes {
         .filter_map(|r| {
             let field = |i: usize| r.get(i).map(str::to_string);
             let key = (field(1)?, field(2)?, field(3)?);
-            Some(((key, r.get(4)?.parse().ok()?), (r.get(5)?.parse().ok()?, r.get(6)?.parse().ok()?)))
+            let number = |i: usize| r.get(i)?.parse::<f64>().ok();
+            let uncertain = number(7).zip(number(8));
+            Some(((key, r.get(4)?.parse().ok()?), Outcome { primary: (number(5)?, number(6)?), uncertain }))
         })
         .collect()
 }
 
 fn write_cnn_cache(path: &Path, signature: &str, outcomes: &CnnOutcomes) -> Result<()> {
     let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record(["signature", "surface", "family", "generator", "seed", "f1", "auroc"])?;
-    for (((surface, family, generator), seed), (f1, auroc)) in outcomes {
-        writer.write_record([signature, surface, family, generator, &seed.to_string(), &format!("{f1:.17}"), &format!("{auroc:.17}")])?;
+    writer.write_record(["signature", "surface", "family", "generator", "seed", "f1", "auroc", "f1_uncertain", "auroc_uncertain"])?;
+    let exact = |v: f64| format!("{v:.17}");
+    for (((surface, family, generator), seed), outcome) in outcomes {
+        let (f1, auroc) = outcome.primary;
+        let (f1_uncertain, auroc_uncertain) = outcome.uncertain.map_or((String::new(), String::new()), |(f, a)| (exact(f), exact(a)));
+        writer.write_record([signature, surface, family, generator, &seed.to_string(), &exact(f1), &exact(auroc), &f1_uncertain, &auroc_uncertain])?;
     }
     writer.flush().with_context(|| format!("cannot write {}", path.display()))
 }
@@ -441,12 +474,18 @@ fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddi
                 let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
                 let (test_paths, labels) = images.test_set(family);
                 let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
+                let uncertain = images.uncertain_test_set().map(|(paths, labels)| (paths.into_iter().map(get).collect::<Vec<_>>(), labels));
                 for generator in &images.generators {
                     let synthetic: Vec<&[f32]> =
                         images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
-                    let (f1, auroc, _) = crate::metric::downstream::train_and_test(&negatives, &synthetic, &test, &labels)
-                        .with_context(|| format!("downstream truth of {} / {family} / {generator} on {model}", images.surface))?;
-                    truths.insert((key(images, family, generator), model_index), (f1, auroc));
+                    let judged = |test: &[&[f32]], labels: &[bool]| {
+                        crate::metric::downstream::train_and_test(&negatives, &synthetic, test, labels)
+                            .map(|(f1, auroc, _)| (f1, auroc))
+                            .with_context(|| format!("downstream truth of {} / {family} / {generator} on {model}", images.surface))
+                    };
+                    let primary = judged(&test, &labels)?;
+                    let uncertain = uncertain.as_ref().map(|(test, labels)| judged(test, labels)).transpose()?;
+                    truths.insert((key(images, family, generator), model_index), Outcome { primary, uncertain });
                 }
             }
         }

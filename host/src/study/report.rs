@@ -4,7 +4,7 @@
 
 use super::evaluate::{column, METRICS};
 use crate::stats::{pearson, spearman, with_interval, Correlation};
-use super::{CellResult, StudyConfig, TRUTHS};
+use super::{CellResult, StudyConfig, TRUTHS, UNCERTAIN_TRUTHS};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -16,7 +16,7 @@ pub struct CorrelationRow {
     pub model: String,
     /// Metric name.
     pub metric: &'static str,
-    /// One of [`TRUTHS`].
+    /// One of [`TRUTHS`] or [`UNCERTAIN_TRUTHS`].
     pub truth: &'static str,
     /// A family name, a surface name, or "pooled".
     pub group: String,
@@ -75,8 +75,14 @@ pub fn correlations(config: &StudyConfig, results: &[CellResult]) -> Vec<Correla
                     for (index, &(metric, higher_is_better)) in METRICS.iter().enumerate() {
                         let sign = if higher_is_better { 1.0 } else { -1.0 };
                         let x: Vec<f64> = cells.iter().map(|c| sign * c.metrics[index]).collect();
-                        for (t, truth) in TRUTHS.into_iter().enumerate() {
-                            let y: Vec<f64> = cells.iter().map(|c| c.truths[t]).collect();
+                        // The secondary test set's truths where every cell of the group has them.
+                        let uncertain: Option<Vec<[f64; 4]>> = cells.iter().map(|c| c.uncertain_truths).collect();
+                        let mut truths: Vec<(&'static str, Vec<f64>)> =
+                            TRUTHS.into_iter().enumerate().map(|(t, name)| (name, cells.iter().map(|c| c.truths[t]).collect())).collect();
+                        if let Some(uncertain) = uncertain.filter(|u| !u.is_empty()) {
+                            truths.extend(UNCERTAIN_TRUTHS.into_iter().enumerate().map(|(t, name)| (name, uncertain.iter().map(|u| u[t]).collect())));
+                        }
+                        for (truth, y) in truths {
                             let seed = rows.len() as u64;
                             rows.push(CorrelationRow {
                                 model: model.clone(),
@@ -103,6 +109,7 @@ fn write_results(results: &[CellResult], path: &Path) -> Result<()> {
     let mut header = vec!["surface", "family", "generator", "model", "n_positives", "n_pairs"];
     header.extend(METRICS.iter().map(|(name, _)| *name));
     header.extend(TRUTHS);
+    header.extend(UNCERTAIN_TRUTHS);
     writer.write_record(&header)?;
     for c in results {
         let mut record = vec![
@@ -115,6 +122,10 @@ fn write_results(results: &[CellResult], path: &Path) -> Result<()> {
         ];
         record.extend(c.metrics.iter().map(|v| format!("{v:.6}")));
         record.extend(c.truths.iter().map(|v| format!("{v:.6}")));
+        match c.uncertain_truths {
+            Some(values) => record.extend(values.iter().map(|v| format!("{v:.6}"))),
+            None => record.extend(UNCERTAIN_TRUTHS.map(|_| String::new())),
+        }
         writer.write_record(&record)?;
     }
     writer.flush()?;
@@ -360,6 +371,7 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
             );
         }
     }
+    uncertain_table(&mut md, config, rows);
     let _ = writeln!(md, "\n## Structural checks\n");
     let _ = writeln!(md, "Counted over (surface, family, model) cases at {n_pos} real positives and {n_pairs} pairs.\n");
     let _ = writeln!(md, "| score | check | holds |");
@@ -368,6 +380,42 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
         let _ = writeln!(md, "| {} | {} | {} of {} |", c.score, c.what, c.holds, c.cases);
     }
     md
+}
+
+/// The secondary test set (ELPV cells the experts were unsure of, 1/3 and
+/// 2/3): rho of the main scores with F1 there, beside rho with F1 on the
+/// certain defects, per ELPV surface and truth.
+fn uncertain_table(md: &mut String, config: &StudyConfig, rows: &[CorrelationRow]) {
+    let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
+    let surfaces: Vec<&String> = config.surfaces.iter().filter(|s| rows.iter().any(|r| &r.group == *s && r.truth == UNCERTAIN_TRUTHS[0])).collect();
+    if surfaces.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Secondary test set: cells the experts were unsure of (photographed, {n_pos} positives, {n_pairs} pairs)\n");
+    let _ = writeln!(md, "The same trained classifiers tested on the held-out defect-free cells plus held-out cells labelled defective with probability 1/3 or 2/3. Spearman rho with F1; in brackets the rho with F1 on the certain defects (probability 1).\n");
+    let columns: Vec<(String, &str, &str)> = surfaces
+        .iter()
+        .flat_map(|s| [(format!("{s}, LR"), "lr_f1_uncertain", "lr_f1"), (format!("{s}, CNN"), "cnn_f1_uncertain", "cnn_f1")].map(|(h, u, c)| (h, u, c, s.as_str())))
+        .map(|(h, u, c, _)| (h, u, c))
+        .collect();
+    let _ = writeln!(md, "| model | metric | {} |", columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(md, "|---|---|{}", "---|".repeat(columns.len()));
+    for model in &config.models {
+        for metric in ["ds_nnls", "ds_ridge", "alignment", "kid", "frechet", "recall"] {
+            let values: Vec<String> = surfaces
+                .iter()
+                .flat_map(|s| [("lr_f1_uncertain", "lr_f1"), ("cnn_f1_uncertain", "cnn_f1")].map(|(u, c)| (s.as_str(), u, c)))
+                .map(|(s, u, c)| {
+                    let get = |t: &str| find(rows, model, metric, t, s, n_pos, n_pairs).map(|r| r.spearman.clone());
+                    match (get(u), get(c)) {
+                        (Some(u), Some(c)) => format!("{} ({:+.2})", cell(&u), c.value),
+                        _ => "n/a".into(),
+                    }
+                })
+                .collect();
+            let _ = writeln!(md, "| {model} | {metric} | {} |", values.join(" | "));
+        }
+    }
 }
 
 /// Writes results.csv, correlations.csv and summary.md under `out`.

@@ -17,6 +17,7 @@
 //! cone on exactly the window), the batch equivalent of the edge's tracker.
 
 use super::{Embeddings, StudyConfig, SurfaceImages};
+use crate::metric::band::gram_alignment;
 use crate::metric::bootstrap::quantile;
 use crate::metric::probe;
 use crate::metric::shift::real_gap;
@@ -26,8 +27,10 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use spanwatch_core::gram::Square;
-use spanwatch_core::tracker::{cone_score, WINDOW_CAPACITY};
+use spanwatch_core::bundle::AlertStatistic;
+use spanwatch_core::span::Solver;
+use spanwatch_core::tracker::WINDOW_CAPACITY;
+use spanwatch_core::window::GramWindow;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -80,45 +83,37 @@ struct Pairs {
 }
 
 impl Pairs {
-    /// The statistic of the window holding `window` (indices into the pairs).
-    fn value(&self, watched: Watched, window: &[usize], alpha: &mut [f64; WINDOW_CAPACITY]) -> f64 {
-        let n = window.len() as f64;
-        match watched {
-            Watched::Alignment => {
-                window
-                    .iter()
-                    .map(|&i| {
-                        let norm = (self.w_norm2 * self.gram[(i, i)]).sqrt();
-                        if norm > 0.0 {
-                            self.h[i] / norm
-                        } else {
-                            0.0
-                        }
-                    })
-                    .sum::<f64>()
-                    / n
-            }
-            Watched::Shift => window.iter().map(|&i| self.h[i]).sum::<f64>() / n / self.gap,
-            Watched::CappedShift => window.iter().map(|&i| (self.h[i] / self.gap).clamp(-1.0, 1.0)).sum::<f64>() / n,
-            Watched::Cone => {
-                let mut g: Square<WINDOW_CAPACITY> = [[0.0; WINDOW_CAPACITY]; WINDOW_CAPACITY];
-                let mut h = [0.0; WINDOW_CAPACITY];
-                for (a, &i) in window.iter().enumerate() {
-                    h[a] = self.h[i];
-                    for (b, &j) in window.iter().enumerate() {
-                        g[a][b] = self.gram[(i, j)];
-                    }
-                }
-                alpha.iter_mut().for_each(|v| *v = 0.0);
-                cone_score(&g, &h, window.len(), self.w_norm2, 1, self.d, alpha).ds
-            }
-        }
+    /// The cosine of w and pair `i`, as the edge computes it.
+    fn alignment(&self, i: usize) -> f64 {
+        gram_alignment(self.h[i], self.w_norm2, self.gram[(i, i)])
     }
 
-    /// The statistic of every full window of `sequence`, in order.
+    /// The statistic of every full window of `sequence`, in order: a mean
+    /// over the window's pairs, or the cone through the core's window
+    /// exactly as the edge computes it.
     fn windows(&self, watched: Watched, sequence: &[usize]) -> Vec<f64> {
-        let mut alpha = [0.0; WINDOW_CAPACITY];
-        sequence.windows(WINDOW).map(|window| self.value(watched, window, &mut alpha)).collect()
+        let per_pair: fn(&Pairs, usize) -> f64 = match watched {
+            Watched::Cone => return self.cone_windows(sequence),
+            Watched::Alignment => Pairs::alignment,
+            Watched::Shift => |p, i| p.h[i] / p.gap,
+            Watched::CappedShift => |p, i| (p.h[i] / p.gap).clamp(-1.0, 1.0),
+        };
+        sequence.windows(WINDOW).map(|window| window.iter().map(|&i| per_pair(self, i)).sum::<f64>() / window.len() as f64).collect()
+    }
+
+    fn cone_windows(&self, sequence: &[usize]) -> Vec<f64> {
+        let mut ring: Box<GramWindow<WINDOW_CAPACITY>> =
+            Box::new(GramWindow::new(self.w_norm2, self.d, Solver::Nnls, WINDOW).expect("WINDOW fits the capacity"));
+        let mut slots = [0usize; WINDOW_CAPACITY];
+        let mut values = Vec::with_capacity(sequence.len().saturating_sub(WINDOW - 1));
+        for (t, &pair) in sequence.iter().enumerate() {
+            let slot = ring.insert(false, self.h[pair], 0.0, |slot, i| self.gram[(if i == slot { pair } else { slots[i] }, pair)]);
+            slots[slot] = pair;
+            if t + 1 >= WINDOW {
+                values.push(ring.statistic(AlertStatistic::Span, Solver::Nnls));
+            }
+        }
+        values
     }
 }
 

@@ -1,24 +1,39 @@
-//! `spanwatch demo`: the whole product end to end on bundled real textures:
+//! `spanwatch-demo`: the whole product end to end on bundled real textures:
 //! demo data, generator ranking, calibration, and the edge monitor on a live
 //! stream through an in-process MQTT broker.
 
-use super::calibrate::AlertOn;
-use super::score::{format_table, score_generators};
-use super::Global;
-use crate::calibration::{write_bundle, CalibrationSettings};
-use crate::defects::Generator;
-use crate::demo::broker::start_local_broker;
-use crate::demo::live::{run_live, LiveRun};
-use crate::demo::stream::degrading_stream;
-use crate::demo::{build, DemoSize};
-use crate::pipeline::prepare;
 use anyhow::Result;
+use clap::Parser;
+use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
+use spanwatch::defects::Generator;
+use spanwatch::embedding::CacheChoice;
+use spanwatch::pipeline::prepare;
+use spanwatch::ranking::{format_table, score_generators};
+use spanwatch_core::alert::AlertState;
 use spanwatch_core::span::Solver;
+use spanwatch_demo::broker::start_local_broker;
+use spanwatch::demo_data::{build, DemoSize};
+use spanwatch_demo::live::{run_live, LiveRun};
+use spanwatch_demo::stream::degrading_stream;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// Arguments of `spanwatch demo`.
-#[derive(clap::Args)]
-pub struct DemoArgs {
+/// spanwatch's demo: builds a small inspection dataset from the bundled real
+/// textures, ranks its synthetic generators, calibrates the edge on the
+/// faithful one and runs the edge monitor on a live stream through an
+/// in-process MQTT broker.
+#[derive(Parser)]
+#[command(name = "spanwatch-demo", version, about, long_about = None)]
+struct DemoArgs {
+    /// No progress bars or warnings, only results and errors.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Embedding cache folder [default: $SPANWATCH_CACHE or ~/.cache/spanwatch].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long, conflicts_with = "cache")]
+    no_cache: bool,
     /// Folder for the demo dataset (rewritten if it is an earlier demo folder).
     #[arg(long, default_value = "spanwatch-demo")]
     out: PathBuf,
@@ -38,7 +53,7 @@ pub struct DemoArgs {
     #[arg(long, value_enum, default_value_t = AlertOn::Alignment)]
     alert_on: AlertOn,
     /// What the live stream's generator degrades to.
-    #[arg(long, value_enum, default_value_t = Degradation::WrongFamily)]
+    #[arg(long, value_enum, default_value_t = Degradation::Photometric)]
     degrade: Degradation,
 }
 
@@ -63,7 +78,22 @@ impl Degradation {
     }
 }
 
-pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
+fn main() -> ExitCode {
+    let args = DemoArgs::parse();
+    // The edge monitor and the broker run in this process; the demo's own output shows what they do.
+    let level = if args.quiet { "error" } else { "warn,spanwatch_edge=error,rumqttd=off" };
+    spanwatch::progress::init_logging(level);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: DemoArgs) -> Result<()> {
+    let cache = CacheChoice::from_flags(args.cache.clone(), args.no_cache);
     let size = DemoSize::default();
     let data = build(&args.out, size, args.seed)?;
     println!(
@@ -75,10 +105,10 @@ pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
         size.positives,
         size.pairs
     );
-    let prepared = prepare(&data, &args.model, &global.cache_choice(), false, global.quiet)?;
+    let prepared = prepare(&data, &args.model, &cache, false, args.quiet)?;
     // The default score, as the validation study chose it (docs/validation.md).
     let solver = Solver::Nnls;
-    let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, global.quiet)?;
+    let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, args.quiet)?;
     println!(
         "1. Ranking the generators. Model {} ({}..), d = {}, solver {} (the sign-aware cone), 95% CI from {} bootstrap replicates over the real positives",
         prepared.model.name,
@@ -124,9 +154,9 @@ pub(super) fn run(args: DemoArgs, global: &Global) -> Result<()> {
         data.join("spool").display()
     );
     let outcome =
-        run_live(LiveRun { bundle: &bundle, spool: data.join("spool"), port: broker.port, stream: &stream, verbose: !global.quiet })?;
+        run_live(LiveRun { bundle: &bundle, spool: data.join("spool"), port: broker.port, stream: &stream, verbose: !args.quiet })?;
     let first_bad = &stream[args.stream.min(stream.len() - 1)].id;
-    match outcome.alerts.iter().find(|a| a.state == "raised") {
+    match outcome.alerts.iter().find(|a| a.state == AlertState::Raised) {
         Some(raised) => {
             let at: usize = raised.pair.trim_start_matches("pair-").parse().unwrap_or(0);
             println!(

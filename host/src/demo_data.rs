@@ -14,14 +14,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
-pub mod broker;
-pub mod live;
-pub mod stream;
-
 /// The texture files the demo tiles, relative to the workspace's `data/textures`.
 pub const TEXTURES: [&str; 3] = ["brick.png", "grass.png", "gravel.png"];
 const TEXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/textures");
-/// Marks a folder as written by `spanwatch demo`, so it may be rewritten.
+/// Marks a folder as written by `spanwatch-demo` (or the tests), so it may be rewritten.
 const MARKER: &str = ".spanwatch-demo";
 /// The demo's generators for its scratch inspection, from faithful to useless
 /// (the wrong family draws pits).
@@ -122,7 +118,7 @@ fn prepare_folder(out: &Path) -> Result<()> {
         let is_demo = out.join(MARKER).is_file();
         let is_empty = std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))?.next().is_none();
         if !is_demo && !is_empty {
-            bail!("{} exists and is not a spanwatch demo folder; refusing to write into it (choose another --out)", out.display());
+            bail!("{} exists and is not a spanwatch-demo folder; refusing to write into it (choose another --out)", out.display());
         }
         for sub in ["real", "synthetic", "spool"] {
             if out.join(sub).exists() {
@@ -131,6 +127,6 @@ fn prepare_folder(out: &Path) -> Result<()> {
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    std::fs::write(out.join(MARKER), "written by spanwatch demo\n")?;
+    std::fs::write(out.join(MARKER), "written by spanwatch-demo\n")?;
     Ok(())
 }

@@ -16,10 +16,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
-use spanwatch::demo::broker::start_local_broker;
-use spanwatch::demo::live::{run_live, LiveRun};
-use spanwatch::demo::stream::{degrading_stream, drop_into_spool, wait_until_processed};
-use spanwatch::demo::{build, DemoSize};
+use spanwatch_demo::broker::start_local_broker;
+use spanwatch_demo::live::{run_live, LiveRun};
+use spanwatch_demo::stream::{degrading_stream, drop_into_spool, wait_until_processed};
+use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::embedding::CacheChoice;
 use spanwatch::metric::SpanFit;
 use spanwatch::pipeline::prepare;
@@ -46,7 +46,7 @@ fn random_vectors<const D: usize>(n: usize, seed: u64) -> Vec<[f32; D]> {
 fn bench_tracker<const D: usize>(window: usize) {
     let vectors = random_vectors::<D>(PAIRS + 1, D as u64);
     let w = vectors[PAIRS];
-    let mut tracker = Box::new(SpanTracker::<D, 64>::new(&w, 0.01, window).unwrap());
+    let mut tracker = Box::new(SpanTracker::<D, 64>::new(&w, Solver::Nnls, window).unwrap());
     for v in &vectors[..window] {
         tracker.push(v);
     }

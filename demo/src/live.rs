@@ -2,7 +2,7 @@
 //! monitor watching a spool into which a stream of pairs is dropped whose
 //! generator degrades partway. Prints what the subscriber receives.
 
-use super::stream::{drop_into_spool, processed_pairs, wait_until_processed, StreamPair};
+use crate::stream::{drop_into_spool, processed_pairs, wait_until_processed, StreamPair};
 use anyhow::{Context, Result};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use spanwatch_edge::config::{Options, Settings};

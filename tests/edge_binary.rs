@@ -1,0 +1,136 @@
+//! The `spanwatch-edge` binary as a process against a real mosquitto: it
+//! announces itself, publishes metrics for real image pairs embedded by the
+//! real EfficientNet-Lite0, shuts down cleanly on SIGTERM, leaves its last
+//! will when killed, and refuses a bundle for another model or a corrupt one.
+//! The bundle is made here from real embeddings with the core's encoder (its
+//! numbers do not matter to these tests; the host's calibration is tested
+//! with the host, and the edge's scores against it in spanwatch-demo).
+
+use spanwatch_core::bundle::{AlertBand, AlertStatistic, Bundle, F32Le, ModelIdentity};
+use spanwatch_core::span::{Solver, SpanScore};
+use spanwatch_embed::{Embedder, Manifest};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[path = "support/mqtt.rs"]
+mod mqtt;
+use mqtt::{have, wait_until, Mosquitto, Subscriber};
+
+fn fixture_images() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/images");
+    std::fs::read_to_string(dir.join("INDEX.txt")).unwrap().lines().map(|name| dir.join(name)).collect()
+}
+
+/// A valid bundle for EfficientNet-Lite0: mu the mean of the fixture images'
+/// embeddings, unit sigma, w and the one basis vector differences of them.
+fn small_bundle(dir: &Path) -> PathBuf {
+    let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
+    let e: Vec<Vec<f32>> = fixture_images().iter().map(|p| embedder.embed_file(p, None).unwrap().0).collect();
+    let d = embedder.dim();
+    let mu: Vec<f32> = (0..d).map(|j| e.iter().map(|v| v[j]).sum::<f32>() / e.len() as f32).collect();
+    let w: Vec<f32> = (0..d).map(|j| e[0][j] - e[1][j]).collect();
+    let change: Vec<f32> = (0..d).map(|j| e[2][j] - e[3][j]).collect();
+    let norm = change.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let basis: Vec<f32> = change.iter().map(|v| v / norm).collect();
+    let encoded = [F32Le::encode(&mu), F32Le::encode(&vec![1.0; d]), F32Le::encode(&w), F32Le::encode(&basis), F32Le::encode(&[norm])];
+    let view = |i: usize| F32Le::from_bytes(&encoded[i]).unwrap();
+    let bundle = Bundle {
+        model: ModelIdentity { sha256: *embedder.sha256(), name: "efficientnet-lite0", dim: d as u32 },
+        generator: "faithful",
+        solver: Solver::Nnls,
+        n_pairs: 1,
+        mu: view(0),
+        sigma: view(1),
+        w: view(2),
+        basis: view(3),
+        singular_values: view(4),
+        reference: SpanScore { rpe: 0.9, ds: 0.1, capture: 0.19, chance_ds: 0.0004, corrected: 0.19 },
+        alert: AlertBand {
+            statistic: AlertStatistic::MeanAlignment,
+            window: 8,
+            min_pairs: 8,
+            raise_below: -1.0,
+            clear_above: -0.5,
+            horizon: 500,
+            false_alarm: 0.05,
+        },
+    };
+    let path = dir.join("faithful.bundle");
+    std::fs::write(&path, bundle.encode().unwrap()).unwrap();
+    path
+}
+
+/// Drops `n` pairs of the fixture images into the spool as a generator
+/// should (under a hidden temporary name, then renamed).
+fn drop_pairs(spool: &Path, n: usize) {
+    std::fs::create_dir_all(spool).unwrap();
+    let images = fixture_images();
+    for i in 0..n {
+        for (half, image) in [("source", &images[i % images.len()]), ("synthetic", &images[(i + 1) % images.len()])] {
+            let name = format!("pair-{i:04}.{half}.png");
+            let temporary = spool.join(format!(".{name}.partial.png"));
+            std::fs::copy(image, &temporary).unwrap();
+            std::fs::rename(&temporary, spool.join(name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
+        return;
+    }
+    let binary = env!("CARGO_BIN_EXE_spanwatch-edge");
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let broker = Mosquitto::start();
+    let spool = tempfile::tempdir().unwrap();
+    let config = spool.path().join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bundle = {:?}\ninput = {:?}\nbroker = 'mqtt://127.0.0.1:{}'\nsite = 'test'\ndevice = 'line1'\nsettle_ms = 20\n",
+            bundle,
+            spool.path().join("in"),
+            broker.port
+        ),
+    )
+    .unwrap();
+    let subscriber = Subscriber::start(broker.port, "binary");
+    let status = || subscriber.on("spanwatch/test/line1/status");
+    let start = || Command::new(binary).arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+
+    let mut edge = start();
+    wait_until("online", Duration::from_secs(30), || status().last().map(String::as_str) == Some("online"));
+    drop_pairs(&spool.path().join("in"), 3);
+    wait_until("3 metrics", Duration::from_secs(30), || subscriber.metrics().len() == 3);
+    Command::new("kill").arg("-TERM").arg(edge.id().to_string()).status().unwrap();
+    let exit = edge.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean shutdown: {exit:?}");
+    wait_until("offline after SIGTERM", Duration::from_secs(10), || status().last().map(String::as_str) == Some("offline"));
+    assert_eq!(std::fs::read_dir(spool.path().join("in/done")).unwrap().count(), 6);
+
+    // Killed without a word: the broker publishes the last will.
+    let mut edge = start();
+    wait_until("online again", Duration::from_secs(30), || status().last().map(String::as_str) == Some("online"));
+    edge.kill().unwrap();
+    edge.wait().unwrap();
+    wait_until("the last will", Duration::from_secs(20), || status().last().map(String::as_str) == Some("offline"));
+
+    // A bundle for another model: refused with a message naming both.
+    let output = Command::new(binary).arg("--config").arg(&config).args(["--model", "vit-s14"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("refusing to start") && stderr.contains("faithful.bundle") && stderr.contains("d = 1280"), "{stderr}");
+    // A corrupt bundle: named, with the problem.
+    let corrupt = spool.path().join("corrupt.bundle");
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&corrupt, bytes).unwrap();
+    let output = Command::new(binary).arg("--config").arg(&config).arg("--bundle").arg(&corrupt).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("corrupt.bundle") && stderr.contains("checksum"), "{stderr}");
+}
+
