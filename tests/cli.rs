@@ -283,7 +283,11 @@ fn non_finite_embeddings_are_refused_with_the_file() {
 
 /// Runs spanwatch with its model store moved to `store`.
 fn spanwatch_with_store(args: &[&str], store: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spanwatch")).args(args).env("SPANWATCH_MODEL_STORE", store).output().expect("the spanwatch binary runs")
+    Command::new(env!("CARGO_BIN_EXE_spanwatch"))
+        .args(args)
+        .env("SPANWATCH_MODEL_STORE", store)
+        .output()
+        .expect("the spanwatch binary runs")
 }
 
 #[test]
@@ -302,7 +306,16 @@ fn a_model_recipe_that_fails_is_reported_with_its_step_and_leaves_nothing_behind
     std::fs::write(dir.path().join("requirements.txt"), "# nothing to install\n").unwrap();
     let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/images");
     let out = dir.path().join("emb");
-    let args = ["--no-cache", "embed", images.to_str().unwrap(), "-o", out.to_str().unwrap(), "--model", manifest_path.to_str().unwrap(), "--quiet"];
+    let args = [
+        "--no-cache",
+        "embed",
+        images.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--model",
+        manifest_path.to_str().unwrap(),
+        "--quiet",
+    ];
 
     // A recipe that cannot reach its source: the error names the model, the step and what the script said.
     std::fs::write(dir.path().join("recipe.py"), "import sys\nprint('no network here', file=sys.stderr)\nsys.exit(3)\n").unwrap();

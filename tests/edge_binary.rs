@@ -133,4 +133,3 @@ fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("corrupt.bundle") && stderr.contains("checksum"), "{stderr}");
 }
-

@@ -11,14 +11,14 @@
 
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
-use spanwatch_demo::broker::start_local_broker;
 use spanwatch::demo_data::{build, DemoSize};
-use spanwatch_demo::live::EdgeRun;
-use spanwatch_demo::stream::{degrading_stream, StreamPair};
 use spanwatch::embedding::CacheChoice;
 use spanwatch::pipeline::prepare;
-use spanwatch_core::bundle::AlertBand;
 use spanwatch_core::alert::AlertState;
+use spanwatch_core::bundle::AlertBand;
+use spanwatch_demo::broker::start_local_broker;
+use spanwatch_demo::live::EdgeRun;
+use spanwatch_demo::stream::{degrading_stream, StreamPair};
 use spanwatch_edge::config::Options;
 use spanwatch_edge::messages::Statistic;
 use std::path::{Path, PathBuf};

@@ -2,12 +2,12 @@
 //! a generator that degrades partway, dropped into the edge's spool the way
 //! a generator should (write under a temporary name, then rename).
 
-use spanwatch::demo_data::{held_out_tiles, DemoSize};
-use spanwatch::defects::{Family, Generator};
 use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use spanwatch::defects::{Family, Generator};
+use spanwatch::demo_data::{held_out_tiles, DemoSize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -164,7 +164,7 @@ fn map_pixels(tile: &GrayImage, mut f: impl FnMut(f32) -> f32) -> GrayImage {
 }
 
 /// A synthetic generator: how a real negative tile becomes a synthetic "defect".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Generator {
     /// The real family with the real parameter ranges.
     Faithful,

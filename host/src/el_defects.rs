@@ -55,7 +55,11 @@ impl ElRanges {
 
     /// A tenth of the contrast.
     pub fn faint(&self) -> ElRanges {
-        ElRanges { loss: (self.loss.0 / 10.0, self.loss.1 / 10.0), region_loss: (self.region_loss.0 / 10.0, self.region_loss.1 / 10.0), ..*self }
+        ElRanges {
+            loss: (self.loss.0 / 10.0, self.loss.1 / 10.0),
+            region_loss: (self.region_loss.0 / 10.0, self.region_loss.1 / 10.0),
+            ..*self
+        }
     }
 }
 
@@ -137,7 +141,7 @@ impl ElDefect {
 
 /// A synthetic generator on EL cells: how a real defect-free cell becomes a
 /// synthetic "defect".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ElGenerator {
     /// Rendered cracks, inactive regions and broken fingers with the real ranges.
     Faithful,

@@ -188,7 +188,9 @@ pub fn prepare_with_holdout(
         let training_positives = dataset
             .generators
             .iter()
-            .map(|g| g.pairs.iter().filter(|p| !held_negatives.contains(&p.source)).map(|p| standardization.apply(raw(&p.synthetic))).collect())
+            .map(|g| {
+                g.pairs.iter().filter(|p| !held_negatives.contains(&p.source)).map(|p| standardization.apply(raw(&p.synthetic))).collect()
+            })
             .collect();
         HeldOut {
             negatives: z(&held_negatives),

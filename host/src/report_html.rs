@@ -4,11 +4,11 @@
 //! synthetic samples beside their sources. Images and figures are inline
 //! (data: URIs and SVG), so the file can be mailed or archived as it is.
 
-use crate::ranking::GeneratorRow;
 use crate::metric::per_sample::{sample_utilities, SampleUtility};
 use crate::metric::SpanFit;
 use crate::pipeline::{GeneratorDiffs, Prepared};
 use crate::progress;
+use crate::ranking::GeneratorRow;
 use anyhow::{anyhow, Result};
 use base64::Engine;
 use plotters::prelude::*;

@@ -236,7 +236,8 @@ pub fn defect_region(positive: &GrayImage, reference: &[f32], side: u32) -> Patc
     for y in 0..h as usize {
         for x in 0..w as usize {
             integral[(y + 1) * stride + x + 1] =
-                darkening[y * w as usize + x] as f64 + integral[y * stride + x + 1] + integral[(y + 1) * stride + x] - integral[y * stride + x];
+                darkening[y * w as usize + x] as f64 + integral[y * stride + x + 1] + integral[(y + 1) * stride + x]
+                    - integral[y * stride + x];
         }
     }
     let window = |x: usize, y: usize| {

@@ -16,8 +16,8 @@
 
 use crate::span::Solver;
 use crate::vector::dot;
-pub use crate::window::{TrackerError, WindowScores};
 use crate::window::GramWindow;
+pub use crate::window::{TrackerError, WindowScores};
 
 /// The largest window the edge monitor compiles its trackers for; bundles
 /// ask for a window of at most this many pairs.

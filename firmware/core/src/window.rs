@@ -301,7 +301,6 @@ fn cone_score<const W: usize>(
     SpanScore::from_norms(w_norm2, w_norm2 - 2.0 * h_alpha + quad, quad, k, d)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -330,7 +330,14 @@ impl PairMessage {
 
     /// A pair that failed, and why.
     pub fn failed(timestamp: String, pair: &str, reason: &str) -> PairMessage {
-        PairMessage { timestamp, pair: pair.to_string(), verdict: Verdict::Failed, alignment: None, novelty: None, reason: Some(reason.to_string()) }
+        PairMessage {
+            timestamp,
+            pair: pair.to_string(),
+            verdict: Verdict::Failed,
+            alignment: None,
+            novelty: None,
+            reason: Some(reason.to_string()),
+        }
     }
 }
 
@@ -359,7 +366,9 @@ mod tests {
         body.split("```json\n")
             .skip(1)
             .filter_map(|block| block.split("```").next())
-            .flat_map(|block| serde_json::Deserializer::from_str(block).into_iter::<Value>().map(|v| v.expect("valid JSON")).collect::<Vec<_>>())
+            .flat_map(|block| {
+                serde_json::Deserializer::from_str(block).into_iter::<Value>().map(|v| v.expect("valid JSON")).collect::<Vec<_>>()
+            })
             .collect()
     }
 
@@ -380,7 +389,10 @@ mod tests {
     #[test]
     fn every_documented_message_round_trips_through_its_type() {
         let metrics: Vec<Metrics> = round_trip("metrics");
-        assert_eq!((metrics[0].score, metrics[0].alert_statistic, metrics[0].alert), (ScoreName::Cone, Statistic::MeanAlignment, AlertState::Clear));
+        assert_eq!(
+            (metrics[0].score, metrics[0].alert_statistic, metrics[0].alert),
+            (ScoreName::Cone, Statistic::MeanAlignment, AlertState::Clear)
+        );
         let pairs: Vec<PairMessage> = round_trip("pair");
         assert_eq!(pairs.iter().map(|p| p.verdict).collect::<Vec<_>>(), [Verdict::Useful, Verdict::Failed]);
         let alerts: Vec<Alert> = round_trip("alert");

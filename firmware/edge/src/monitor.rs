@@ -2,10 +2,10 @@
 //! difference goes into the no_std span tracker, and the alert policy and
 //! alarm line follow the windowed score the bundle names.
 
+use crate::messages::{ScoreName, Statistic};
 use anyhow::{bail, Context, Result};
 use spanwatch_core::alert::{AlertChange, AlertPolicy, AlertState};
 use spanwatch_core::bundle::{AlertBand, Bundle};
-use crate::messages::{ScoreName, Statistic};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_core::standardize::difference_into;
 use spanwatch_core::tracker::{PairReport, SpanTracker, TrackerError, WINDOW_CAPACITY};

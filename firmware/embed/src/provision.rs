@@ -84,7 +84,8 @@ pub fn ensure_model(manifest: &Manifest, quiet: bool) -> Result<PathBuf, EmbedEr
             pip.arg("--quiet");
         }
         run(&mut pip, quiet).map_err(|reason| fail("install the requirements", format!("{reason}; is PyPI reachable?")))?;
-        std::fs::write(&installed_marker, &wanted).map_err(|e| fail("record the requirements", format!("{}: {e}", installed_marker.display())))?;
+        std::fs::write(&installed_marker, &wanted)
+            .map_err(|e| fail("record the requirements", format!("{}: {e}", installed_marker.display())))?;
     }
     let partial = store.join(format!("{}.partial", manifest.file.display()));
     say(quiet, &format!("[3/3] {} --out {}", script.display(), partial.display()));

@@ -1,9 +1,9 @@
 //! `spanwatch calibrate`: the edge monitor's calibration bundle.
 
 use super::{GeneratorArgs, Global};
+use anyhow::Result;
 use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
 use spanwatch::pipeline::prepare;
-use anyhow::Result;
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch calibrate`.

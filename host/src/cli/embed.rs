@@ -1,10 +1,10 @@
 //! `spanwatch embed`: embeddings as .npy plus an index, for Python users.
 
 use super::Global;
-use spanwatch::dataset::is_image;
-use spanwatch::embedding::EmbeddingSession;
 use anyhow::{bail, Context, Result};
 use npyz::WriterBuilder;
+use spanwatch::dataset::is_image;
+use spanwatch::embedding::EmbeddingSession;
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch embed`.

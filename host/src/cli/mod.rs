@@ -8,8 +8,8 @@ mod report;
 mod score;
 mod study;
 
-use spanwatch::embedding::CacheChoice;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use spanwatch::embedding::CacheChoice;
 use spanwatch_core::span::Solver;
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
 //! `spanwatch report`: a self-contained HTML page for a dataset.
 
-use spanwatch::ranking::score_generators;
 use super::{DataArgs, Global, SolverArgs};
-use spanwatch::pipeline::prepare;
 use anyhow::{Context, Result};
+use spanwatch::pipeline::prepare;
+use spanwatch::ranking::score_generators;
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch report`.

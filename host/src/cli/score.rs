@@ -1,10 +1,10 @@
 //! `spanwatch score`: every generator's DS, ranked.
 
 use super::{DataArgs, Global, SolverArgs};
-use spanwatch::pipeline::{prepare_with_holdout, Holdout};
-use spanwatch::ranking::{format_table, holdout_agreement, score_generators, write_per_sample, GeneratorRow};
 use anyhow::Result;
 use serde::Serialize;
+use spanwatch::pipeline::{prepare_with_holdout, Holdout};
+use spanwatch::ranking::{format_table, holdout_agreement, score_generators, write_per_sample, GeneratorRow};
 use spanwatch_core::span::Solver;
 use std::path::PathBuf;
 

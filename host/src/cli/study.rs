@@ -1,8 +1,8 @@
 //! `spanwatch study`: the validation study.
 
 use super::Global;
-use spanwatch::study::{self, StudyConfig};
 use anyhow::Result;
+use spanwatch::study::{self, StudyConfig};
 use std::path::PathBuf;
 use std::time::Instant;
 

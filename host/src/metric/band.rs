@@ -94,9 +94,8 @@ impl GoodStreams<'_> {
         let mut scores = Vec::with_capacity(horizon);
         for t in 0..horizon {
             let pair = rng.random_range(0..self.gram.nrows());
-            let slot = ring.insert(false, self.h[pair], self.alignment(pair), |slot, i| {
-                self.gram[(if i == slot { pair } else { slots[i] }, pair)]
-            });
+            let slot = ring
+                .insert(false, self.h[pair], self.alignment(pair), |slot, i| self.gram[(if i == slot { pair } else { slots[i] }, pair)]);
             slots[slot] = pair;
             if t + 1 >= window {
                 scores.push(ring.statistic(statistic, self.solver));

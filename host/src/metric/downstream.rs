@@ -18,4 +18,3 @@ pub fn train_and_test(negatives: &[&[f32]], positives: &[&[f32]], test: &[&[f32]
     let accuracy = predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
     Ok((f1(&predicted, labels), auroc(&scores, labels), accuracy))
 }
-

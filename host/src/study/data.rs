@@ -13,6 +13,7 @@
 //! the faithful generator's, a wrong-family sample is that family's faithful
 //! one, and the embedding cache computes each only once.
 
+use super::generator::StudyGenerator;
 use super::StudyConfig;
 use crate::defects::{Family, Generator};
 use anyhow::{Context, Result};
@@ -35,8 +36,8 @@ pub struct SurfaceImages {
     pub surface: String,
     /// Defect families on this surface (the drawn families, or `el` for the real EL defects).
     pub families: Vec<String>,
-    /// Names of the generators that made its synthetic pairs, in study order.
-    pub generators: Vec<String>,
+    /// The generators that made its synthetic pairs, in study order.
+    pub generators: Vec<StudyGenerator>,
     /// Side of the grey pixel tiles the CNN truth trains on.
     pub cnn_side: u32,
     /// Real negatives for training (also the sources of synthetic pairs).
@@ -52,7 +53,7 @@ pub struct SurfaceImages {
     /// Empty on drawn surfaces.
     pub uncertain_positives: Vec<PathBuf>,
     /// Per (family, generator name): (synthetic, source) pairs.
-    pub pairs: BTreeMap<(String, String), Vec<(PathBuf, PathBuf)>>,
+    pub pairs: BTreeMap<(String, StudyGenerator), Vec<(PathBuf, PathBuf)>>,
 }
 
 /// The eight rotations and flips of a tile.
@@ -195,13 +196,13 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            pairs.insert((family.name().to_string(), generator.name()), list);
+            pairs.insert((family.name().to_string(), StudyGenerator::Drawn(generator)), list);
         }
     }
     Ok(SurfaceImages {
         surface: surface.to_string(),
         families: families.iter().map(|f| f.name().to_string()).collect(),
-        generators: config.generators.iter().map(|g| g.name()).collect(),
+        generators: config.generators.iter().map(|&g| StudyGenerator::Drawn(g)).collect(),
         cnn_side: super::cnn::SIDE,
         train_negatives,
         test_negatives,

@@ -7,6 +7,7 @@
 //! written under the work folder (never into the repository: CC BY-NC-SA).
 
 use super::data::{save, seed, SurfaceImages};
+use super::generator::StudyGenerator;
 use super::StudyConfig;
 use crate::el_defects::ElGenerator;
 use crate::elpv::{Cell, CellType, Label};
@@ -32,7 +33,13 @@ pub fn surface_name(cell_type: CellType) -> String {
 }
 
 /// Writes (or finds) the images of one cell type under `work`.
-pub fn surface_images(config: &StudyConfig, cell_type: CellType, cells: &[Cell], textures: &[GrayImage], work: &Path) -> Result<SurfaceImages> {
+pub fn surface_images(
+    config: &StudyConfig,
+    cell_type: CellType,
+    cells: &[Cell],
+    textures: &[GrayImage],
+    work: &Path,
+) -> Result<SurfaceImages> {
     let surface = surface_name(cell_type);
     let dir = work.join("images").join(&surface);
     let of = |label: Label| -> Vec<&Cell> {
@@ -84,12 +91,12 @@ pub fn surface_images(config: &StudyConfig, cell_type: CellType, cells: &[Cell],
                 Ok((path, source.clone()))
             })
             .collect::<Result<Vec<_>>>()?;
-        pairs.insert((FAMILY.to_string(), generator.name()), list);
+        pairs.insert((FAMILY.to_string(), StudyGenerator::El(*generator)), list);
     }
     Ok(SurfaceImages {
         surface,
         families: vec![FAMILY.into()],
-        generators: generators.iter().map(|g| g.name()).collect(),
+        generators: generators.iter().map(|&g| StudyGenerator::El(g)).collect(),
         cnn_side: CNN_SIDE,
         train_negatives,
         test_negatives,
@@ -106,9 +113,8 @@ pub fn surface_images(config: &StudyConfig, cell_type: CellType, cells: &[Cell],
 fn donors(config: &StudyConfig, sources: &[&GrayImage], probe: &[&Cell], textures: &[GrayImage]) -> Donors {
     let n = sources.len() as f32;
     let (w, h) = sources[0].dimensions();
-    let mean: Vec<f32> = (0..(w * h) as usize)
-        .map(|i| sources.iter().map(|s| s.as_raw().get(i).copied().unwrap_or(0) as f32).sum::<f32>() / n)
-        .collect();
+    let mean: Vec<f32> =
+        (0..(w * h) as usize).map(|i| sources.iter().map(|s| s.as_raw().get(i).copied().unwrap_or(0) as f32).sum::<f32>() / n).collect();
     let seen_by_every_probe = config.positive_counts.iter().copied().min().unwrap_or(1).max(1);
     let defect_patches = probe[..seen_by_every_probe].iter().map(|c| defect_region(&c.image, &mean, TRANSPLANT_SIDE)).collect();
     Donors { textures: textures.to_vec(), normals: sources.iter().map(|s| (*s).clone()).collect(), defect_patches }

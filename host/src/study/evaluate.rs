@@ -11,28 +11,92 @@ use crate::metric::{SpanFit, Standardization};
 use nalgebra::DMatrix;
 use spanwatch_core::span::{alignment, Solver};
 
-/// The metrics the study compares, and whether higher means better.
-pub const METRICS: [(&str, bool); 15] = [
-    ("ds_ridge", true),
-    ("ds_lstsq", true),
-    ("ds_nnls", true),
-    ("ds_corrected", true),
-    ("alignment", true),
-    ("probe_shift", true),
-    ("shift_capped", true),
-    ("frechet", false),
-    ("kid", false),
-    ("precision", true),
-    ("recall", true),
-    ("density", true),
-    ("coverage", true),
-    ("probe_accuracy", true),
-    ("mean_cosine", true),
-];
+/// The metrics the study compares, in the order of results.csv's columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// DS with the paper's ridge span (lambda 0.01).
+    DsRidge,
+    /// DS with the exact span (lstsq).
+    DsLstsq,
+    /// DS with the sign-aware cone (NNLS), the default.
+    DsNnls,
+    /// The ridge span's chance-corrected capture.
+    DsCorrected,
+    /// Mean cosine of w and the changes.
+    Alignment,
+    /// The changes' mean shift along w, as a share of the real defects' gap.
+    ProbeShift,
+    /// The probe shift with each pair's share capped to [-1, 1].
+    ShiftCapped,
+    /// Frechet distance between real and synthetic positives (lower is better).
+    Frechet,
+    /// Kernel inception distance between real and synthetic positives (lower is better).
+    Kid,
+    /// PRDC precision.
+    Precision,
+    /// PRDC recall.
+    Recall,
+    /// PRDC density.
+    Density,
+    /// PRDC coverage.
+    Coverage,
+    /// Accuracy of a probe trained on the synthetic positives (the reference code's baseline; trains a classifier).
+    ProbeAccuracy,
+    /// Mean cosine of real and synthetic positives (the reference code's baseline).
+    MeanCosine,
+}
 
-/// The column of `name` in [`METRICS`].
-pub fn column(name: &str) -> usize {
-    METRICS.iter().position(|(m, _)| *m == name).expect("a metric of METRICS")
+impl Metric {
+    /// Every metric, in column order (`Metric::ALL[i] as usize == i`).
+    pub const ALL: [Metric; 15] = [
+        Metric::DsRidge,
+        Metric::DsLstsq,
+        Metric::DsNnls,
+        Metric::DsCorrected,
+        Metric::Alignment,
+        Metric::ProbeShift,
+        Metric::ShiftCapped,
+        Metric::Frechet,
+        Metric::Kid,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::Density,
+        Metric::Coverage,
+        Metric::ProbeAccuracy,
+        Metric::MeanCosine,
+    ];
+
+    /// Its column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::DsRidge => "ds_ridge",
+            Metric::DsLstsq => "ds_lstsq",
+            Metric::DsNnls => "ds_nnls",
+            Metric::DsCorrected => "ds_corrected",
+            Metric::Alignment => "alignment",
+            Metric::ProbeShift => "probe_shift",
+            Metric::ShiftCapped => "shift_capped",
+            Metric::Frechet => "frechet",
+            Metric::Kid => "kid",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::Density => "density",
+            Metric::Coverage => "coverage",
+            Metric::ProbeAccuracy => "probe_accuracy",
+            Metric::MeanCosine => "mean_cosine",
+        }
+    }
+
+    /// Whether a higher value means more useful data (all but the two distances).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::Frechet | Metric::Kid)
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Rows as a matrix.
@@ -54,7 +118,7 @@ pub struct Cell<'a> {
     pub labels: &'a [bool],
 }
 
-/// Every metric of [`METRICS`] for one cell, in that order.
+/// Every metric of [`Metric::ALL`] for one cell, in that order.
 pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
     let real: Vec<&[f32]> = cell.negatives.iter().chain(cell.positives).copied().collect();
     let standardization = Standardization::fit(&real);
@@ -89,4 +153,17 @@ pub fn score_cell(cell: &Cell) -> Result<Vec<f64>, ProbeError> {
         probe_accuracy,
         mean_cosine(&real_pos, &fake),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_listed_in_column_order_with_unique_names() {
+        for (i, metric) in Metric::ALL.iter().enumerate() {
+            assert_eq!(*metric as usize, i);
+            assert_eq!(Metric::ALL.iter().filter(|m| m.name() == metric.name()).count(), 1);
+        }
+    }
 }

@@ -17,9 +17,11 @@
 //! ([`crate::el_defects`], [`crate::synthesis`]).
 
 mod cnn;
+pub mod correlations;
 mod data;
 mod elpv_data;
 mod evaluate;
+pub mod generator;
 mod plots;
 pub mod report;
 mod selection;
@@ -32,7 +34,9 @@ use crate::progress;
 use anyhow::{Context, Result};
 use data::SurfaceImages;
 pub use elpv_data::FAMILY as EL_FAMILY;
-pub use evaluate::METRICS;
+pub use evaluate::Metric;
+pub use generator::{Reference, StudyGenerator};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -142,21 +146,28 @@ pub struct CellResult {
     pub surface: String,
     /// Defect family (a drawn family's name, or `el` for the real EL defects).
     pub family: String,
-    /// Generator name.
-    pub generator: String,
+    /// The generator.
+    pub generator: StudyGenerator,
     /// Model of the metrics.
     pub model: String,
     /// Real positives given to the probe.
     pub n_positives: usize,
     /// Synthetic pairs scored.
     pub n_pairs: usize,
-    /// The values of [`METRICS`].
+    /// The values of [`Metric::ALL`], in that order.
     pub metrics: Vec<f64>,
     /// The downstream truths, in the order of [`TRUTHS`].
     pub truths: [f64; 4],
     /// The same truths on the secondary test set (ELPV's uncertain cells),
     /// in the order of [`UNCERTAIN_TRUTHS`]; none on drawn surfaces.
     pub uncertain_truths: Option<[f64; 4]>,
+}
+
+impl CellResult {
+    /// The value of `metric`.
+    pub fn metric(&self, metric: Metric) -> f64 {
+        self.metrics[metric as usize]
+    }
 }
 
 /// The downstream truths, each trained on real negatives plus all synthetic
@@ -259,7 +270,7 @@ struct Job<'a> {
     family: &'a str,
     model_index: usize,
     n_positives: usize,
-    generator: &'a str,
+    generator: StudyGenerator,
     n_pairs: usize,
 }
 
@@ -270,7 +281,7 @@ fn jobs<'a>(config: &StudyConfig, surfaces: &'a [SurfaceImages]) -> Vec<Job<'a>>
         for family in &images.families {
             for model_index in 0..config.models.len() {
                 for &n_positives in &config.positive_counts {
-                    for generator in &images.generators {
+                    for &generator in &images.generators {
                         for &n_pairs in &config.pair_counts {
                             jobs.push(Job { images, family, model_index, n_positives, generator, n_pairs });
                         }
@@ -287,19 +298,15 @@ type Embeddings<'a> = BTreeMap<&'a str, BTreeMap<PathBuf, Vec<f32>>>;
 type TruthKey = (String, String, String);
 type Truths = BTreeMap<(TruthKey, usize), Outcome>;
 
-fn key(images: &SurfaceImages, family: &str, generator: &str) -> TruthKey {
-    (images.surface.clone(), family.to_string(), generator.to_string())
+fn key(images: &SurfaceImages, family: &str, generator: StudyGenerator) -> TruthKey {
+    (images.surface.clone(), family.to_string(), generator.name())
 }
 
 /// For each model, the model whose LR truth judges it: the next one in the
 /// list whose ONNX file differs (another network, not another pooling of the
 /// same one), or itself when there is none.
 fn truth_models(config: &StudyConfig) -> Result<Vec<usize>> {
-    let files = config
-        .models
-        .iter()
-        .map(|m| Ok(spanwatch_embed::Manifest::resolve(m)?.file))
-        .collect::<Result<Vec<_>>>()?;
+    let files = config.models.iter().map(|m| Ok(spanwatch_embed::Manifest::resolve(m)?.file)).collect::<Result<Vec<_>>>()?;
     let n = files.len();
     Ok((0..n).map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i]).unwrap_or(i)).collect())
 }
@@ -320,10 +327,8 @@ fn score_job(
     let (test_paths, labels) = images.test_set(job.family);
     let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
     let positives: Vec<&[f32]> = images.probe_positives[job.family][..job.n_positives].iter().map(get).collect();
-    let pairs: Vec<(&[f32], &[f32])> = images.pairs[&(job.family.to_string(), job.generator.to_string())][..job.n_pairs]
-        .iter()
-        .map(|(s, o)| (get(s), get(o)))
-        .collect();
+    let pairs: Vec<(&[f32], &[f32])> =
+        images.pairs[&(job.family.to_string(), job.generator)][..job.n_pairs].iter().map(|(s, o)| (get(s), get(o))).collect();
     let key = key(images, job.family, job.generator);
     let lr = truths[&(key.clone(), truth_model[job.model_index])];
     let cnn = cnn_truths[&key];
@@ -336,7 +341,7 @@ fn score_job(
     Ok(CellResult {
         surface: images.surface.clone(),
         family: job.family.to_string(),
-        generator: job.generator.to_string(),
+        generator: job.generator,
         model: model.clone(),
         n_positives: job.n_positives,
         n_pairs: job.n_pairs,
@@ -354,7 +359,7 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
     let mut trainings = Vec::new();
     for images in surfaces {
         for family in &images.families {
-            for generator in &images.generators {
+            for &generator in &images.generators {
                 for seed in 0..config.cnn_seeds {
                     trainings.push((images, family, generator, seed));
                 }
@@ -366,7 +371,9 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
     let mut known = read_cnn_cache(&cache_path, &signature);
     // An outcome from before the secondary test set existed is trained again.
     trainings.retain(|(images, family, generator, seed)| {
-        !known.get(&(key(images, family, generator), *seed)).is_some_and(|o| o.uncertain.is_some() || images.uncertain_positives.is_empty())
+        !known
+            .get(&(key(images, family, *generator), *seed))
+            .is_some_and(|o| o.uncertain.is_some() || images.uncertain_positives.is_empty())
     });
     let mut pixels: BTreeMap<&Path, Vec<f32>> = BTreeMap::new();
     for images in surfaces.iter().filter(|s| trainings.iter().any(|t| t.0.surface == s.surface)) {
@@ -380,7 +387,7 @@ fn cnn_truths(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, quie
     let outcomes: Vec<Result<((TruthKey, u64), Outcome)>> = parallel_map(&trainings, |&(images, family, generator, seed)| {
         let get = |p: &PathBuf| pixels[p.as_path()].as_slice();
         let negatives: Vec<&[f32]> = images.train_negatives.iter().map(get).collect();
-        let positives: Vec<&[f32]> = images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
+        let positives: Vec<&[f32]> = images.pairs[&(family.clone(), generator)].iter().map(|(s, _)| get(s)).collect();
         let (test_paths, labels) = images.test_set(family);
         let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
         let mut tests: Vec<cnn::TestSet> = vec![(&test, &labels)];
@@ -442,7 +449,17 @@ fn write_cnn_cache(path: &Path, signature: &str, outcomes: &CnnOutcomes) -> Resu
     for (((surface, family, generator), seed), outcome) in outcomes {
         let (f1, auroc) = outcome.primary;
         let (f1_uncertain, auroc_uncertain) = outcome.uncertain.map_or((String::new(), String::new()), |(f, a)| (exact(f), exact(a)));
-        writer.write_record([signature, surface, family, generator, &seed.to_string(), &exact(f1), &exact(auroc), &f1_uncertain, &auroc_uncertain])?;
+        writer.write_record([
+            signature,
+            surface,
+            family,
+            generator,
+            &seed.to_string(),
+            &exact(f1),
+            &exact(auroc),
+            &f1_uncertain,
+            &auroc_uncertain,
+        ])?;
     }
     writer.flush().with_context(|| format!("cannot write {}", path.display()))
 }
@@ -452,8 +469,10 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {
         let f = &f;
-        let workers: Vec<_> =
-            items.chunks(items.len().div_ceil(threads).max(1)).map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>())).collect();
+        let workers: Vec<_> = items
+            .chunks(items.len().div_ceil(threads).max(1))
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
         workers.into_iter().flat_map(|w| w.join().expect("study worker panicked")).collect()
     })
 }
@@ -475,9 +494,8 @@ fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddi
                 let (test_paths, labels) = images.test_set(family);
                 let test: Vec<&[f32]> = test_paths.into_iter().map(get).collect();
                 let uncertain = images.uncertain_test_set().map(|(paths, labels)| (paths.into_iter().map(get).collect::<Vec<_>>(), labels));
-                for generator in &images.generators {
-                    let synthetic: Vec<&[f32]> =
-                        images.pairs[&(family.clone(), generator.clone())].iter().map(|(s, _)| get(s)).collect();
+                for &generator in &images.generators {
+                    let synthetic: Vec<&[f32]> = images.pairs[&(family.clone(), generator)].iter().map(|(s, _)| get(s)).collect();
                     let judged = |test: &[&[f32]], labels: &[bool]| {
                         crate::metric::downstream::train_and_test(&negatives, &synthetic, test, labels)
                             .map(|(f1, auroc, _)| (f1, auroc))

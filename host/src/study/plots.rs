@@ -1,8 +1,8 @@
 //! The study's figures, as SVG: the default score against downstream F1 with
 //! the fitted line, rho of every metric, and rho against the number of pairs.
 
-use super::evaluate::METRICS;
-use super::report::{find, CorrelationRow};
+use super::correlations::{families, find, CorrelationRow};
+use super::evaluate::Metric;
 use super::{CellResult, StudyConfig};
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
@@ -32,15 +32,14 @@ fn fit_line(x: &[f64], y: &[f64]) -> (f64, f64) {
 
 /// `score` against downstream F1 for every (surface, family, generator) at the
 /// headline sample size, one panel per model, coloured by family.
-pub fn score_vs_truth(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow], score: &str, path: &Path) -> Result<()> {
-    let column = METRICS.iter().position(|(m, _)| *m == score).ok_or_else(|| anyhow!("no metric {score}"))?;
+pub fn score_vs_truth(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow], score: Metric, path: &Path) -> Result<()> {
     let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
     let root = SVGBackend::new(path, (560 * config.models.len() as u32, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error("background"))?;
     for (panel, model) in root.split_evenly((1, config.models.len())).iter().zip(&config.models) {
         let cells: Vec<&CellResult> =
             results.iter().filter(|c| &c.model == model && c.n_positives == n_pos && c.n_pairs == n_pairs).collect();
-        let x: Vec<f64> = cells.iter().map(|c| c.metrics[column]).collect();
+        let x: Vec<f64> = cells.iter().map(|c| c.metric(score)).collect();
         let y: Vec<f64> = cells.iter().map(|c| c.truths[0]).collect();
         let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let pad = ((hi - lo) * 0.05).max(1e-3);
@@ -52,12 +51,12 @@ pub fn score_vs_truth(config: &StudyConfig, results: &[CellResult], rows: &[Corr
             .y_label_area_size(48)
             .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..1.0)
             .map_err(plot_error("axes"))?;
-        chart.configure_mesh().x_desc(score).y_desc("downstream F1").draw().map_err(plot_error("mesh"))?;
-        for (i, family) in super::report::families(results).iter().enumerate() {
+        chart.configure_mesh().x_desc(score.name()).y_desc("downstream F1").draw().map_err(plot_error("mesh"))?;
+        for (i, family) in families(results).iter().enumerate() {
             let colour = COLOURS[i % COLOURS.len()];
             chart
                 .draw_series(
-                    cells.iter().filter(|c| &c.family == family).map(|c| Circle::new((c.metrics[column], c.truths[0]), 4, colour.filled())),
+                    cells.iter().filter(|c| &c.family == family).map(|c| Circle::new((c.metric(score), c.truths[0]), 4, colour.filled())),
                 )
                 .map_err(plot_error("points"))?
                 .label(family.as_str())
@@ -77,7 +76,7 @@ pub fn rho_bars(config: &StudyConfig, rows: &[CorrelationRow], path: &Path) -> R
     let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
     let root = SVGBackend::new(path, (900, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error("background"))?;
-    let metrics: Vec<&str> = METRICS.iter().map(|(m, _)| *m).collect();
+    let metrics = Metric::ALL;
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("Spearman rho with downstream F1 (pooled, {n_pos} positives, {n_pairs} pairs)"), ("sans-serif", 18))
         .margin(12)
@@ -92,7 +91,7 @@ pub fn rho_bars(config: &StudyConfig, rows: &[CorrelationRow], path: &Path) -> R
         .x_label_formatter(&|x| {
             let i = (*x - 0.5).round();
             if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < metrics.len() {
-                metrics[i as usize].to_string()
+                metrics[i as usize].name().to_string()
             } else {
                 String::new()
             }
@@ -105,7 +104,7 @@ pub fn rho_bars(config: &StudyConfig, rows: &[CorrelationRow], path: &Path) -> R
     for (m, model) in config.models.iter().enumerate() {
         let colour = COLOURS[m % COLOURS.len()];
         let bars = metrics.iter().enumerate().filter_map(|(i, metric)| {
-            let r = find(rows, model, metric, "lr_f1", "pooled", n_pos, n_pairs)?;
+            let r = find(rows, model, *metric, "lr_f1", "pooled", n_pos, n_pairs)?;
             let rho = r.spearman.value;
             rho.is_finite().then(|| {
                 let x0 = i as f64 + 0.1 + m as f64 * width;
@@ -129,7 +128,7 @@ pub fn rho_bars(config: &StudyConfig, rows: &[CorrelationRow], path: &Path) -> R
 }
 
 /// Pooled rho with F1 against the number of pairs for a few metrics, one panel per model.
-pub fn rho_vs_pairs(config: &StudyConfig, rows: &[CorrelationRow], metrics: &[&str], path: &Path) -> Result<()> {
+pub fn rho_vs_pairs(config: &StudyConfig, rows: &[CorrelationRow], metrics: &[Metric], path: &Path) -> Result<()> {
     let n_pos = config.default_positives();
     let root = SVGBackend::new(path, (560 * config.models.len() as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error("background"))?;
@@ -150,14 +149,14 @@ pub fn rho_vs_pairs(config: &StudyConfig, rows: &[CorrelationRow], metrics: &[&s
                 .pair_counts
                 .iter()
                 .filter_map(|&n| {
-                    let r = find(rows, model, metric, "lr_f1", "pooled", n_pos, n)?;
+                    let r = find(rows, model, *metric, "lr_f1", "pooled", n_pos, n)?;
                     r.spearman.value.is_finite().then_some(((n as f64).log2(), r.spearman.value))
                 })
                 .collect();
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(plot_error("lines"))?
-                .label(*metric)
+                .label(metric.name())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
         }
         chart

@@ -2,112 +2,18 @@
 //! metric against the downstream truth, per family and pooled, at every
 //! sample size), and summary.md.
 
-use super::evaluate::{column, METRICS};
-use crate::stats::{pearson, spearman, with_interval, Correlation};
-use super::{CellResult, StudyConfig, TRUTHS, UNCERTAIN_TRUTHS};
+use super::correlations::{correlations, families, find, generators, CorrelationRow};
+use super::evaluate::Metric;
+use super::{CellResult, Reference, StudyConfig, TRUTHS, UNCERTAIN_TRUTHS};
+use crate::stats::Correlation;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// A correlation of one metric with one truth over one group of cells.
-#[derive(Clone, Debug)]
-pub struct CorrelationRow {
-    /// Model of the metric.
-    pub model: String,
-    /// Metric name.
-    pub metric: &'static str,
-    /// One of [`TRUTHS`] or [`UNCERTAIN_TRUTHS`].
-    pub truth: &'static str,
-    /// A family name, a surface name, or "pooled".
-    pub group: String,
-    /// Real positives.
-    pub n_positives: usize,
-    /// Pairs.
-    pub n_pairs: usize,
-    /// Points (generators x surfaces [x families]).
-    pub points: usize,
-    /// Spearman's rho of the oriented metric (higher = better) with the truth.
-    pub spearman: Correlation,
-    /// Pearson's r of the oriented metric with the truth.
-    pub pearson: Correlation,
-}
-
-/// The distinct values of `field` over `results`, in order of first appearance.
-fn distinct(results: &[CellResult], field: impl Fn(&CellResult) -> &str) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for c in results {
-        if !seen.iter().any(|s| s == field(c)) {
-            seen.push(field(c).to_string());
-        }
-    }
-    seen
-}
-
-/// The defect families present in `results`.
-pub fn families(results: &[CellResult]) -> Vec<String> {
-    distinct(results, |c| &c.family)
-}
-
-/// The generators present in `results`.
-pub fn generators(results: &[CellResult]) -> Vec<String> {
-    distinct(results, |c| &c.generator)
-}
-
-/// Every correlation the study reports: per family, per surface and pooled.
-pub fn correlations(config: &StudyConfig, results: &[CellResult]) -> Vec<CorrelationRow> {
-    let mut groups: Vec<String> = families(results);
-    groups.extend(config.surfaces.iter().filter(|s| results.iter().any(|c| &c.surface == *s)).cloned());
-    groups.push("pooled".into());
-    let mut rows = Vec::new();
-    for model in &config.models {
-        for &n_positives in &config.positive_counts {
-            for &n_pairs in &config.pair_counts {
-                for group in &groups {
-                    let cells: Vec<&CellResult> = results
-                        .iter()
-                        .filter(|c| {
-                            &c.model == model
-                                && c.n_positives == n_positives
-                                && c.n_pairs == n_pairs
-                                && (group == "pooled" || &c.family == group || &c.surface == group)
-                        })
-                        .collect();
-                    for (index, &(metric, higher_is_better)) in METRICS.iter().enumerate() {
-                        let sign = if higher_is_better { 1.0 } else { -1.0 };
-                        let x: Vec<f64> = cells.iter().map(|c| sign * c.metrics[index]).collect();
-                        // The secondary test set's truths where every cell of the group has them.
-                        let uncertain: Option<Vec<[f64; 4]>> = cells.iter().map(|c| c.uncertain_truths).collect();
-                        let mut truths: Vec<(&'static str, Vec<f64>)> =
-                            TRUTHS.into_iter().enumerate().map(|(t, name)| (name, cells.iter().map(|c| c.truths[t]).collect())).collect();
-                        if let Some(uncertain) = uncertain.filter(|u| !u.is_empty()) {
-                            truths.extend(UNCERTAIN_TRUTHS.into_iter().enumerate().map(|(t, name)| (name, uncertain.iter().map(|u| u[t]).collect())));
-                        }
-                        for (truth, y) in truths {
-                            let seed = rows.len() as u64;
-                            rows.push(CorrelationRow {
-                                model: model.clone(),
-                                metric,
-                                truth,
-                                group: group.clone(),
-                                n_positives,
-                                n_pairs,
-                                points: x.len(),
-                                spearman: with_interval(&x, &y, spearman, config.bootstrap, seed),
-                                pearson: with_interval(&x, &y, pearson, config.bootstrap, seed),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-    }
-    rows
-}
-
 fn write_results(results: &[CellResult], path: &Path) -> Result<()> {
     let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut header = vec!["surface", "family", "generator", "model", "n_positives", "n_pairs"];
-    header.extend(METRICS.iter().map(|(name, _)| *name));
+    header.extend(Metric::ALL.map(Metric::name));
     header.extend(TRUTHS);
     header.extend(UNCERTAIN_TRUTHS);
     writer.write_record(&header)?;
@@ -115,7 +21,7 @@ fn write_results(results: &[CellResult], path: &Path) -> Result<()> {
         let mut record = vec![
             c.surface.clone(),
             c.family.clone(),
-            c.generator.clone(),
+            c.generator.to_string(),
             c.model.clone(),
             c.n_positives.to_string(),
             c.n_pairs.to_string(),
@@ -153,7 +59,7 @@ fn write_correlations(rows: &[CorrelationRow], path: &Path) -> Result<()> {
         let f = |v: f64| format!("{v:.4}");
         writer.write_record([
             r.model.clone(),
-            r.metric.into(),
+            r.metric.name().into(),
             r.truth.into(),
             r.group.clone(),
             r.n_positives.to_string(),
@@ -171,26 +77,6 @@ fn write_correlations(rows: &[CorrelationRow], path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The correlation row of one metric, truth, group and sample size.
-pub(super) fn find<'a>(
-    rows: &'a [CorrelationRow],
-    model: &str,
-    metric: &str,
-    truth: &str,
-    group: &str,
-    n_positives: usize,
-    n_pairs: usize,
-) -> Option<&'a CorrelationRow> {
-    rows.iter().find(|r| {
-        r.model == model
-            && r.metric == metric
-            && r.truth == truth
-            && r.group == group
-            && r.n_positives == n_positives
-            && r.n_pairs == n_pairs
-    })
-}
-
 fn cell(c: &Correlation) -> String {
     if c.value.is_finite() {
         format!("{:+.2} [{:+.2}, {:+.2}]", c.value, c.low, c.high)
@@ -201,14 +87,15 @@ fn cell(c: &Correlation) -> String {
 
 /// The scores whose structural behaviour the study checks: the DS variants
 /// and the direction and shift scores beside them.
-pub const CHECKED_SCORES: [&str; 7] = ["ds_ridge", "ds_lstsq", "ds_nnls", "ds_corrected", "alignment", "probe_shift", "shift_capped"];
+pub const CHECKED_SCORES: [Metric; 7] =
+    [Metric::DsRidge, Metric::DsLstsq, Metric::DsNnls, Metric::DsCorrected, Metric::Alignment, Metric::ProbeShift, Metric::ShiftCapped];
 
 /// A structural truth any sane data must show, counted over the (surface,
 /// family, model) cases at the headline sample size.
 #[derive(Clone, Debug)]
 pub struct StructuralCheck {
     /// The score checked.
-    pub score: &'static str,
+    pub score: Metric,
     /// What must hold.
     pub what: &'static str,
     /// Cases where it holds.
@@ -222,7 +109,6 @@ pub fn structural_checks(config: &StudyConfig, results: &[CellResult]) -> Vec<St
     let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
     let mut checks = Vec::new();
     for score in CHECKED_SCORES {
-        let column = column(score);
         let mut counts = [(0, 0); 3];
         for surface in &config.surfaces {
             for family in &families(results) {
@@ -237,13 +123,16 @@ pub fn structural_checks(config: &StudyConfig, results: &[CellResult]) -> Vec<St
                                 && c.n_pairs == n_pairs
                         })
                         .collect();
-                    let by_name = |name: &str| cells.iter().find(|c| c.generator == name).map(|c| c.metrics[column]);
-                    let (Some(copy), Some(faithful)) = (by_name("copy"), by_name("faithful")) else { continue };
-                    let lowest = cells.iter().all(|c| c.generator == "copy" || c.metrics[column] > copy);
-                    for (slot, holds) in
-                        [Some(lowest), by_name("photometric").map(|p| faithful > p), by_name("noise").map(|n| faithful > n)]
-                            .into_iter()
-                            .enumerate()
+                    let by_name = |which: Reference| cells.iter().find(|c| c.generator.reference() == Some(which)).map(|c| c.metric(score));
+                    let (Some(copy), Some(faithful)) = (by_name(Reference::Copy), by_name(Reference::Faithful)) else { continue };
+                    let lowest = cells.iter().all(|c| c.generator.reference() == Some(Reference::Copy) || c.metric(score) > copy);
+                    for (slot, holds) in [
+                        Some(lowest),
+                        by_name(Reference::Photometric).map(|p| faithful > p),
+                        by_name(Reference::Noise).map(|n| faithful > n),
+                    ]
+                    .into_iter()
+                    .enumerate()
                     {
                         if let Some(holds) = holds {
                             counts[slot].0 += holds as usize;
@@ -266,11 +155,11 @@ pub fn structural_checks(config: &StudyConfig, results: &[CellResult]) -> Vec<St
 }
 
 /// A table of rho for every metric (rows) at every sample size (columns).
-fn sweep_table<'a>(md: &mut String, title: &str, unit: &str, sizes: &[usize], row: impl Fn(&str, usize) -> Option<&'a CorrelationRow>) {
+fn sweep_table<'a>(md: &mut String, title: &str, unit: &str, sizes: &[usize], row: impl Fn(Metric, usize) -> Option<&'a CorrelationRow>) {
     let _ = writeln!(md, "\n### {title}\n");
     let _ = writeln!(md, "| metric | {} |", sizes.iter().map(|n| format!("{n} {unit}")).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(sizes.len()));
-    for (metric, _) in METRICS {
+    for metric in Metric::ALL {
         let values: Vec<String> =
             sizes.iter().map(|&n| row(metric, n).map_or("n/a".into(), |r| format!("{:+.2}", r.spearman.value))).collect();
         let _ = writeln!(md, "| {metric} | {} |", values.join(" | "));
@@ -318,7 +207,7 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
             groups.join(" | ")
         );
         let _ = writeln!(md, "|---|{}---|---|---|---|", "---|".repeat(groups.len()));
-        for (metric, _) in METRICS {
+        for metric in Metric::ALL {
             let values: Vec<String> = groups
                 .iter()
                 .map(|g| find(rows, model, metric, "lr_f1", g, n_pos, n_pairs).map_or("n/a".into(), |r| cell(&r.spearman)))
@@ -347,23 +236,24 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
         let _ = writeln!(md);
     }
     let _ = writeln!(md, "## Per generator (mean over surfaces and families, {n_pos} positives, {n_pairs} pairs)\n");
-    let _ = writeln!(md, "| generator | model | DS ridge | DS nnls | alignment | probe shift | FID | LR F1 | LR AUROC | CNN F1 | CNN AUROC |");
+    let _ =
+        writeln!(md, "| generator | model | DS ridge | DS nnls | alignment | probe shift | FID | LR F1 | LR AUROC | CNN F1 | CNN AUROC |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for generator in &generators(results) {
         for model in &config.models {
             let cells: Vec<&CellResult> = results
                 .iter()
-                .filter(|c| &c.generator == generator && &c.model == model && c.n_positives == n_pos && c.n_pairs == n_pairs)
+                .filter(|c| &c.generator.name() == generator && &c.model == model && c.n_positives == n_pos && c.n_pairs == n_pairs)
                 .collect();
             let mean = |f: &dyn Fn(&CellResult) -> f64| cells.iter().map(|c| f(c)).sum::<f64>() / cells.len().max(1) as f64;
             let _ = writeln!(
                 md,
                 "| {generator} | {model} | {:.4} | {:.4} | {:+.3} | {:+.3} | {:.1} | {:.3} | {:.3} | {:.3} | {:.3} |",
-                mean(&|c| c.metrics[column("ds_ridge")]),
-                mean(&|c| c.metrics[column("ds_nnls")]),
-                mean(&|c| c.metrics[column("alignment")]),
-                mean(&|c| c.metrics[column("probe_shift")]),
-                mean(&|c| c.metrics[column("frechet")]),
+                mean(&|c| c.metric(Metric::DsRidge)),
+                mean(&|c| c.metric(Metric::DsNnls)),
+                mean(&|c| c.metric(Metric::Alignment)),
+                mean(&|c| c.metric(Metric::ProbeShift)),
+                mean(&|c| c.metric(Metric::Frechet)),
                 mean(&|c| c.truths[0]),
                 mean(&|c| c.truths[1]),
                 mean(&|c| c.truths[2]),
@@ -387,7 +277,8 @@ fn summary(config: &StudyConfig, results: &[CellResult], rows: &[CorrelationRow]
 /// certain defects, per ELPV surface and truth.
 fn uncertain_table(md: &mut String, config: &StudyConfig, rows: &[CorrelationRow]) {
     let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
-    let surfaces: Vec<&String> = config.surfaces.iter().filter(|s| rows.iter().any(|r| &r.group == *s && r.truth == UNCERTAIN_TRUTHS[0])).collect();
+    let surfaces: Vec<&String> =
+        config.surfaces.iter().filter(|s| rows.iter().any(|r| &r.group == *s && r.truth == UNCERTAIN_TRUTHS[0])).collect();
     if surfaces.is_empty() {
         return;
     }
@@ -395,13 +286,16 @@ fn uncertain_table(md: &mut String, config: &StudyConfig, rows: &[CorrelationRow
     let _ = writeln!(md, "The same trained classifiers tested on the held-out defect-free cells plus held-out cells labelled defective with probability 1/3 or 2/3. Spearman rho with F1; in brackets the rho with F1 on the certain defects (probability 1).\n");
     let columns: Vec<(String, &str, &str)> = surfaces
         .iter()
-        .flat_map(|s| [(format!("{s}, LR"), "lr_f1_uncertain", "lr_f1"), (format!("{s}, CNN"), "cnn_f1_uncertain", "cnn_f1")].map(|(h, u, c)| (h, u, c, s.as_str())))
+        .flat_map(|s| {
+            [(format!("{s}, LR"), "lr_f1_uncertain", "lr_f1"), (format!("{s}, CNN"), "cnn_f1_uncertain", "cnn_f1")]
+                .map(|(h, u, c)| (h, u, c, s.as_str()))
+        })
         .map(|(h, u, c, _)| (h, u, c))
         .collect();
     let _ = writeln!(md, "| model | metric | {} |", columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(md, "|---|---|{}", "---|".repeat(columns.len()));
     for model in &config.models {
-        for metric in ["ds_nnls", "ds_ridge", "alignment", "kid", "frechet", "recall"] {
+        for metric in [Metric::DsNnls, Metric::DsRidge, Metric::Alignment, Metric::Kid, Metric::Frechet, Metric::Recall] {
             let values: Vec<String> = surfaces
                 .iter()
                 .flat_map(|s| [("lr_f1_uncertain", "lr_f1"), ("cnn_f1_uncertain", "cnn_f1")].map(|(u, c)| (s.as_str(), u, c)))
@@ -427,13 +321,13 @@ pub fn write(config: &StudyConfig, results: &[CellResult], out: &Path) -> Result
         .with_context(|| format!("cannot write {}", out.join("summary.md").display()))?;
     std::fs::write(out.join("selection.md"), super::selection::summary(config, results, &rows))
         .with_context(|| format!("cannot write {}", out.join("selection.md").display()))?;
-    super::plots::score_vs_truth(config, results, &rows, "ds_ridge", &out.join("ds_ridge_vs_f1.svg"))?;
-    super::plots::score_vs_truth(config, results, &rows, "ds_nnls", &out.join("ds_nnls_vs_f1.svg"))?;
+    super::plots::score_vs_truth(config, results, &rows, Metric::DsRidge, &out.join("ds_ridge_vs_f1.svg"))?;
+    super::plots::score_vs_truth(config, results, &rows, Metric::DsNnls, &out.join("ds_nnls_vs_f1.svg"))?;
     super::plots::rho_bars(config, &rows, &out.join("rho_by_metric.svg"))?;
     super::plots::rho_vs_pairs(
         config,
         &rows,
-        &["ds_ridge", "ds_nnls", "alignment", "frechet", "kid", "precision"],
+        &[Metric::DsRidge, Metric::DsNnls, Metric::Alignment, Metric::Frechet, Metric::Kid, Metric::Precision],
         &out.join("rho_vs_pairs.svg"),
     )?;
     Ok(())

@@ -4,10 +4,10 @@
 //! trained truths agree with each other (the ceiling for any predictor).
 //! Written as selection.md.
 
-use super::evaluate::METRICS;
-use super::report::{find, CorrelationRow};
-use crate::stats::{spearman, with_interval, Correlation};
+use super::correlations::{find, CorrelationRow};
+use super::evaluate::Metric;
 use super::{CellResult, StudyConfig};
+use crate::stats::{spearman, with_interval, Correlation};
 use std::fmt::Write as _;
 
 /// The truths a choice is judged on: F1 of the LR on the other network's
@@ -16,11 +16,11 @@ const JUDGING_TRUTHS: [&str; 2] = ["lr_f1", "cnn_f1"];
 
 /// The scores that may become the default: training-free and computed from
 /// the pairs (the reference code's probe accuracy trains a classifier).
-fn candidates(config: &StudyConfig) -> Vec<(String, &'static str)> {
+fn candidates(config: &StudyConfig) -> Vec<(String, Metric)> {
     config
         .models
         .iter()
-        .flat_map(|m| METRICS.iter().filter(|(name, _)| *name != "probe_accuracy").map(move |(name, _)| (m.clone(), *name)))
+        .flat_map(|m| Metric::ALL.into_iter().filter(|&metric| metric != Metric::ProbeAccuracy).map(move |metric| (m.clone(), metric)))
         .collect()
 }
 
@@ -31,25 +31,30 @@ fn surfaces(config: &StudyConfig, results: &[CellResult]) -> Vec<String> {
 
 /// Mean over `surfaces` and the judging truths of a candidate's Spearman rho
 /// at the headline sample size (NaN when a value is missing).
-fn mean_rho(config: &StudyConfig, rows: &[CorrelationRow], (model, metric): &(String, &str), surfaces: &[&String]) -> f64 {
+fn mean_rho(config: &StudyConfig, rows: &[CorrelationRow], (model, metric): &(String, Metric), surfaces: &[&String]) -> f64 {
     let (n_pos, n_pairs) = (config.default_positives(), config.max_pairs());
     let values: Vec<f64> = surfaces
         .iter()
         .flat_map(|s| JUDGING_TRUTHS.iter().map(move |t| (s, t)))
-        .map(|(s, t)| find(rows, model, metric, t, s, n_pos, n_pairs).map_or(f64::NAN, |r| r.spearman.value))
+        .map(|(s, t)| find(rows, model, *metric, t, s, n_pos, n_pairs).map_or(f64::NAN, |r| r.spearman.value))
         .collect();
     values.iter().sum::<f64>() / values.len() as f64
 }
 
 /// [`mean_rho`] for ranking: a candidate without a value on some surface
 /// ranks last.
-fn rank_value(config: &StudyConfig, rows: &[CorrelationRow], candidate: &(String, &str), surfaces: &[&String]) -> f64 {
+fn rank_value(config: &StudyConfig, rows: &[CorrelationRow], candidate: &(String, Metric), surfaces: &[&String]) -> f64 {
     Some(mean_rho(config, rows, candidate, surfaces)).filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY)
 }
 
 /// The candidate with the highest mean rho over `surfaces`.
-fn best<'a>(config: &StudyConfig, rows: &[CorrelationRow], candidates: &'a [(String, &'static str)], surfaces: &[&String]) -> &'a (String, &'static str) {
-    let value = |c: &(String, &str)| rank_value(config, rows, c, surfaces);
+fn best<'a>(
+    config: &StudyConfig,
+    rows: &[CorrelationRow],
+    candidates: &'a [(String, Metric)],
+    surfaces: &[&String],
+) -> &'a (String, Metric) {
+    let value = |c: &(String, Metric)| rank_value(config, rows, c, surfaces);
     candidates.iter().max_by(|a, b| value(a).total_cmp(&value(b))).expect("at least one candidate")
 }
 
@@ -81,7 +86,10 @@ pub fn summary(config: &StudyConfig, results: &[CellResult], rows: &[Correlation
     );
     let _ = writeln!(md, "## Leave one surface out\n");
     let _ = writeln!(md, "The candidate chosen on the other surfaces (highest mean rho over them and both truths), and how it does on the one left out, beside the best candidate for that surface alone.\n");
-    let _ = writeln!(md, "| left out | chosen on the others | its rho, LR | its rho, CNN | best on this surface | its rho, LR | its rho, CNN |");
+    let _ = writeln!(
+        md,
+        "| left out | chosen on the others | its rho, LR | its rho, CNN | best on this surface | its rho, LR | its rho, CNN |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for held_out in &surfaces {
         let others: Vec<&String> = surfaces.iter().filter(|s| *s != held_out).collect();
@@ -90,8 +98,8 @@ pub fn summary(config: &StudyConfig, results: &[CellResult], rows: &[Correlation
         }
         let chosen = best(config, rows, &candidates, &others);
         let oracle = best(config, rows, &candidates, &[held_out]);
-        let rho = |(model, metric): &(String, &str), truth: &str| {
-            find(rows, model, metric, truth, held_out, n_pos, n_pairs).map_or("n/a".into(), |r| interval(&r.spearman))
+        let rho = |(model, metric): &(String, Metric), truth: &str| {
+            find(rows, model, *metric, truth, held_out, n_pos, n_pairs).map_or("n/a".into(), |r| interval(&r.spearman))
         };
         let _ = writeln!(
             md,
@@ -110,11 +118,12 @@ pub fn summary(config: &StudyConfig, results: &[CellResult], rows: &[Correlation
     let _ = writeln!(md, "Mean rho over both truths per surface; the last column is the mean over all surfaces. Sorted by it.\n");
     let _ = writeln!(md, "| model | score | {} | mean |", surfaces.join(" | "));
     let _ = writeln!(md, "|---|---|{}---|", "---|".repeat(surfaces.len()));
-    let mut ranked: Vec<&(String, &str)> = candidates.iter().collect();
+    let mut ranked: Vec<&(String, Metric)> = candidates.iter().collect();
     ranked.sort_by(|a, b| rank_value(config, rows, b, &all).total_cmp(&rank_value(config, rows, a, &all)));
     for candidate in ranked {
         let per: Vec<String> = surfaces.iter().map(|s| format!("{:+.2}", mean_rho(config, rows, candidate, &[s]))).collect();
-        let _ = writeln!(md, "| {} | {} | {} | {:+.2} |", candidate.0, candidate.1, per.join(" | "), mean_rho(config, rows, candidate, &all));
+        let _ =
+            writeln!(md, "| {} | {} | {} | {:+.2} |", candidate.0, candidate.1, per.join(" | "), mean_rho(config, rows, candidate, &all));
     }
     let _ = writeln!(md, "\n## How well the trained truths agree (the ceiling for any predictor)\n");
     let _ = writeln!(md, "Spearman rho of the LR's F1 (on the named model's embeddings) against the CNN's F1, across generators.\n");

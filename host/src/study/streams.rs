@@ -16,7 +16,7 @@
 //! Each window is scored directly from its pairs' Gram matrix (the core's
 //! cone on exactly the window), the batch equivalent of the edge's tracker.
 
-use super::{Embeddings, StudyConfig, SurfaceImages};
+use super::{Embeddings, Reference, StudyConfig, StudyGenerator, SurfaceImages};
 use crate::metric::band::gram_alignment;
 use crate::metric::bootstrap::quantile;
 use crate::metric::probe;
@@ -130,7 +130,7 @@ pub struct StreamRow {
     /// Share of fresh good streams that alarmed.
     pub false_alarms: f64,
     /// Per degraded generator: median pairs after the switch until the alarm (None: not within its pairs).
-    pub detection: Vec<(String, Option<usize>)>,
+    pub detection: Vec<(StudyGenerator, Option<usize>)>,
 }
 
 /// Runs the experiment on every surface and model and writes streams.md under `out`.
@@ -168,20 +168,27 @@ fn experiment(
     let w = probe::fit_classes(&zn, &zp)?.w;
     // Rows: the faithful pairs, then every other generator's, in study order.
     let mut rows: Vec<Vec<f32>> = Vec::new();
-    let mut ranges: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-    for generator in &images.generators {
+    let mut ranges: Vec<(StudyGenerator, std::ops::Range<usize>)> = Vec::new();
+    for &generator in &images.generators {
         let start = rows.len();
-        for (synthetic, source) in &images.pairs[&(family.to_string(), generator.clone())] {
+        for (synthetic, source) in &images.pairs[&(family.to_string(), generator)] {
             rows.push(standardization.difference(get(synthetic), get(source)));
         }
-        ranges.push((generator.clone(), start..rows.len()));
+        ranges.push((generator, start..rows.len()));
     }
     let d = w.len();
     let matrix = DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64);
     let w_column = DMatrix::from_iterator(d, 1, w.iter().map(|&v| v as f64));
     let gap = real_gap(&w, &zn, &zp).context("the real classes do not differ along the probe")?;
-    let pairs = Pairs { gram: &matrix * matrix.transpose(), h: (&matrix * &w_column).iter().copied().collect(), w_norm2: w_column.norm_squared(), gap, d };
-    let faithful = ranges.iter().find(|(name, _)| name == "faithful").map(|(_, r)| r.clone()).context("no faithful generator")?;
+    let pairs = Pairs {
+        gram: &matrix * matrix.transpose(),
+        h: (&matrix * &w_column).iter().copied().collect(),
+        w_norm2: w_column.norm_squared(),
+        gap,
+        d,
+    };
+    let is_faithful = |g: &StudyGenerator| g.reference() == Some(Reference::Faithful);
+    let faithful = ranges.iter().find(|(g, _)| is_faithful(g)).map(|(_, r)| r.clone()).context("no faithful generator")?;
     let (calibration, fresh): (Vec<usize>, Vec<usize>) = faithful.partition(|i| i % 2 == 0);
     let mut out = Vec::new();
     for watched in Watched::ALL {
@@ -199,7 +206,7 @@ fn experiment(
         let false_alarms = (0..STREAMS).filter(|_| lowest(&fresh, &mut rng) < raise_below).count() as f64 / STREAMS as f64;
         let detection = ranges
             .iter()
-            .filter(|(name, _)| name != "faithful")
+            .filter(|(g, _)| !is_faithful(g))
             .map(|(name, range)| {
                 let mut delays: Vec<Option<usize>> = (0..ORDERS)
                     .map(|_| {
@@ -212,7 +219,7 @@ fn experiment(
                     })
                     .collect();
                 delays.sort_by_key(|d| d.unwrap_or(usize::MAX));
-                (name.clone(), delays[ORDERS / 2])
+                (*name, delays[ORDERS / 2])
             })
             .collect();
         out.push(StreamRow { surface: images.surface.clone(), model: model.to_string(), watched, raise_below, false_alarms, detection });
@@ -232,12 +239,13 @@ fn summary(rows: &[StreamRow]) -> String {
         if (row.surface.clone(), row.model.clone()) != last {
             last = (row.surface.clone(), row.model.clone());
             let _ = writeln!(md, "\n## {} / {}\n", row.surface, row.model);
-            let names: Vec<&str> = row.detection.iter().map(|(n, _)| n.as_str()).collect();
+            let names: Vec<String> = row.detection.iter().map(|(g, _)| g.name()).collect();
             let _ = writeln!(md, "| statistic | threshold | false alarms | {} |", names.join(" | "));
             let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(names.len()));
         }
         let delays: Vec<String> = row.detection.iter().map(|(_, d)| d.map_or("-".into(), |v| v.to_string())).collect();
-        let _ = writeln!(md, "| {} | {:.4} | {:.0}% | {} |", row.watched.name(), row.raise_below, 100.0 * row.false_alarms, delays.join(" | "));
+        let _ =
+            writeln!(md, "| {} | {:.4} | {:.0}% | {} |", row.watched.name(), row.raise_below, 100.0 * row.false_alarms, delays.join(" | "));
     }
     md
 }
