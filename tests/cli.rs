@@ -331,6 +331,56 @@ fn a_model_recipe_that_fails_is_reported_with_its_step_and_leaves_nothing_behind
     assert!(store.join("venv/bin/python").exists(), "the private environment is kept for the next try");
 }
 
+/// Copies the built `spanwatch` into `prefix/bin`, and with `models` the
+/// bundled models folder into `prefix/share/spanwatch/models`.
+fn install_into(prefix: &Path, models: bool) -> PathBuf {
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    let binary = prefix.join("bin/spanwatch");
+    std::fs::copy(env!("CARGO_BIN_EXE_spanwatch"), &binary).unwrap();
+    if models {
+        let share = prefix.join("share/spanwatch/models");
+        std::fs::create_dir_all(&share).unwrap();
+        let source = spanwatch_embed::install::MODELS.find().unwrap();
+        for entry in std::fs::read_dir(source).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, share.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    binary
+}
+
+#[test]
+fn an_installed_binary_finds_its_models_from_any_working_directory() {
+    let (installed, bare, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let negatives = shared().demo.join("real/negative");
+    let run_from_elsewhere = |binary: &Path| {
+        Command::new(binary)
+            .args(["--no-cache", "--quiet", "embed", negatives.to_str().unwrap(), "--model", "efficientnet-lite0", "-o", "emb"])
+            .current_dir(elsewhere.path())
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("SPANWATCH_MODELS")
+            .output()
+            .unwrap()
+    };
+    // <prefix>/bin/spanwatch with <prefix>/share/spanwatch/models: no path of the build is needed.
+    assert_success(&run_from_elsewhere(&install_into(installed.path(), true)));
+    assert!(elsewhere.path().join("emb/embeddings.npy").is_file());
+    // Without a models folder anywhere, the error lists every place it looked.
+    if Path::new("/usr/share/spanwatch/models").exists() {
+        println!("the Debian package is installed here: its models are found, so the bare binary is not tested");
+        return;
+    }
+    let prefix = bare.path().canonicalize().unwrap();
+    let err = failure(&run_from_elsewhere(&install_into(&prefix, false)));
+    assert!(err.contains("looked for efficientnet-lite0.toml in"), "{err}");
+    assert!(
+        err.contains(&prefix.join("share/spanwatch/models").display().to_string()) && err.contains("/usr/share/spanwatch/models"),
+        "{err}"
+    );
+}
+
 #[test]
 fn per_sample_csv_and_filter() {
     let dir = tempfile::tempdir().unwrap();

@@ -120,7 +120,7 @@ fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
     wait_until("the last will", Duration::from_secs(20), || status().last().map(String::as_str) == Some("offline"));
 
     // A bundle for another model: refused with a message naming both.
-    let output = Command::new(binary).arg("--config").arg(&config).args(["--model", "vit-s14"]).output().unwrap();
+    let output = Command::new(binary).arg("--config").arg(&config).args(["--model", "efficientnet-lite0-gem"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("refusing to start") && stderr.contains("faithful.bundle") && stderr.contains("d = 1280"), "{stderr}");
@@ -132,4 +132,29 @@ fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
     let output = Command::new(binary).arg("--config").arg(&config).arg("--bundle").arg(&corrupt).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("corrupt.bundle") && stderr.contains("checksum"), "{stderr}");
+}
+
+#[test]
+fn check_config_validates_the_config_bundle_and_model_without_starting() {
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let spool = work.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let config = work.path().join("edge.toml");
+    // No broker listens on this port: a check must not connect.
+    std::fs::write(&config, format!("bundle = {bundle:?}\ninput = {spool:?}\nbroker = 'mqtt://127.0.0.1:9'\n")).unwrap();
+    let check = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_spanwatch-edge")).arg("--config").arg(&config).arg("--check-config").args(extra).output().unwrap()
+    };
+    let ok = check(&[]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(stdout.contains("config ok") && stdout.contains("efficientnet-lite0") && stdout.contains("d = 1280"), "{stdout}");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "a check leaves the spool alone");
+    // A bundle for another model, and a spool that is not a folder: refused, named.
+    let foreign = check(&["--model", "efficientnet-lite0-gem"]);
+    assert!(!foreign.status.success() && String::from_utf8_lossy(&foreign.stderr).contains("refusing to start"));
+    let missing = check(&["--input", work.path().join("nowhere").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("nowhere") && stderr.contains("not a folder"), "{stderr}");
 }

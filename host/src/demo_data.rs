@@ -14,9 +14,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
-/// The texture files the demo tiles, relative to the workspace's `data/textures`.
+/// The texture files the demo tiles, in the shared textures folder
+/// ([`spanwatch_embed::install::TEXTURES`]).
 pub const TEXTURES: [&str; 3] = ["brick.png", "grass.png", "gravel.png"];
-const TEXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/textures");
 /// Marks a folder as written by `spanwatch-demo` (or the tests), so it may be rewritten.
 const MARKER: &str = ".spanwatch-demo";
 /// The demo's generators for its scratch inspection, from faithful to useless
@@ -43,11 +43,22 @@ impl Default for DemoSize {
     }
 }
 
+/// The folder of the bundled CC0 textures, or an error that lists where it was looked for.
+pub fn textures_dir() -> Result<PathBuf> {
+    spanwatch_embed::install::TEXTURES.find().map_err(|places| {
+        anyhow::anyhow!(
+            "cannot find the bundled textures (brick.png, ...); looked in {} (set $SPANWATCH_TEXTURES)",
+            spanwatch_embed::install::list(&places)
+        )
+    })
+}
+
 /// Cuts every texture into TILE x TILE tiles at half-tile stride.
 pub fn texture_tiles() -> Result<Vec<GrayImage>> {
+    let dir = textures_dir()?;
     let mut tiles = Vec::new();
     for name in TEXTURES {
-        let path = Path::new(TEXTURE_DIR).join(name);
+        let path = dir.join(name);
         let texture = image::open(&path).with_context(|| format!("cannot read the demo texture {}", path.display()))?.to_luma8();
         let stride = TILE / 2;
         for y in (0..=texture.height() - TILE).step_by(stride as usize) {

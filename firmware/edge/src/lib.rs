@@ -54,6 +54,36 @@ pub struct Edge {
     spool: Spool,
 }
 
+/// What `--check-config` checks, without touching the spool, the state or
+/// the broker: the bundle reads and is consistent, the model is found and
+/// is the bundle's (sha256 and dimension), and the spool is a folder.
+/// Returns a summary of what would run.
+pub fn check(settings: &Settings) -> Result<String> {
+    let calibration = Calibration::load(&settings.bundle)?;
+    let embedder = load_checked_model(&calibration, settings.model.as_deref(), &settings.bundle)?;
+    anyhow::ensure!(settings.input.is_dir(), "the spool {} is not a folder (create it, or fix `input`)", settings.input.display());
+    let c = &calibration;
+    Ok(format!(
+        "config ok: bundle {} (generator {}, {} of the last {} pairs, raise below {:.4}, clear above {:.4}); model {} from {} (d = {}); \
+         spool {}; state {}; broker {}:{}; topics {}/...; alarm {}",
+        settings.bundle.display(),
+        c.generator,
+        c.statistic(),
+        c.band.window,
+        c.band.raise_below,
+        c.band.clear_above,
+        embedder.manifest().name,
+        embedder.manifest().onnx_path().display(),
+        embedder.dim(),
+        settings.input.display(),
+        settings.state_dir.display(),
+        settings.broker.host,
+        settings.broker.port,
+        settings.topic_prefix,
+        settings.alarm_gpio.as_ref().map_or("logged (no GPIO line)".to_string(), |g| format!("{}:{}", g.chip.display(), g.line)),
+    ))
+}
+
 impl Edge {
     /// Loads everything; refuses a bundle for another model or dimension.
     pub fn start(settings: Settings) -> Result<Edge> {

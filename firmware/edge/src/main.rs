@@ -20,6 +20,10 @@ struct Cli {
     /// TOML config file.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Check the config, its bundle and its model (and that the spool is a
+    /// folder) without starting; exit 0 when everything is usable.
+    #[arg(long)]
+    check_config: bool,
     #[command(flatten)]
     options: Options,
 }
@@ -42,6 +46,10 @@ fn run(cli: Cli) -> Result<()> {
         None => Options::default(),
     };
     let settings = Settings::resolve(cli.options.or(file))?;
+    if cli.check_config {
+        println!("{}", spanwatch_edge::check(&settings)?);
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let edge = Edge::start(settings)?;

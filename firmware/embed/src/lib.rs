@@ -1,7 +1,8 @@
 //! spanwatch-embed: turning image files into embedding vectors.
 //!
 //! One home for everything between a file on disk and an embedding, shared by
-//! the host CLI and the edge monitor: model manifests ([`manifest`]), image
+//! the host CLI and the edge monitor: where shared files are found
+//! ([`install`]), model manifests ([`manifest`]), image
 //! decoding with limits and preprocessing ([`preprocess`]), inference with
 //! tract ([`model`]) with optional spatial pooling ([`pooling`]), models made
 //! on first use by their recipe ([`provision`]) and an on-disk embedding cache
@@ -10,6 +11,7 @@
 
 pub mod cache;
 mod error;
+pub mod install;
 pub mod manifest;
 pub mod model;
 pub mod pooling;

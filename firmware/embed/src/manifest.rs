@@ -6,10 +6,6 @@ use crate::{sha256, EmbedError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-/// Where bundled manifests live when nothing else is said: the workspace's
-/// `models/` folder.
-const BUNDLED_MODELS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models");
-
 /// The model used when none is named: the ViT-S/14 CLS token, which with the
 /// cone predicted downstream utility best across the drawn families and the
 /// photographed ELPV defects (docs/validation.md, "Which score").
@@ -128,16 +124,16 @@ impl Manifest {
     }
 
     /// Finds a model by name or path: an existing `.toml` path is read as it
-    /// is; a name is looked up as `NAME.toml` in `$SPANWATCH_MODELS`, then in
-    /// the bundled `models/` folder.
+    /// is; a name is looked up as `NAME.toml` in the shared models folder
+    /// ([`crate::install::MODELS`]: `$SPANWATCH_MODELS`, the install prefix,
+    /// `/usr/share/spanwatch/models`, a source checkout).
     pub fn resolve(name_or_path: &str) -> Result<Manifest, EmbedError> {
         let as_path = Path::new(name_or_path);
         if as_path.extension().is_some_and(|e| e == "toml") || as_path.is_file() {
             return Manifest::load(as_path);
         }
-        let dirs: Vec<PathBuf> =
-            std::env::var_os("SPANWATCH_MODELS").map(PathBuf::from).into_iter().chain([PathBuf::from(BUNDLED_MODELS_DIR)]).collect();
-        for dir in &dirs {
+        let places = crate::install::MODELS.candidates();
+        for dir in &places {
             let candidate = dir.join(format!("{name_or_path}.toml"));
             if candidate.is_file() {
                 return Manifest::load(&candidate);
@@ -145,7 +141,10 @@ impl Manifest {
         }
         Err(EmbedError::Manifest {
             path: name_or_path.into(),
-            reason: format!("no such model; looked for {name_or_path}.toml in {}", display_list(&dirs)),
+            reason: format!(
+                "no such model; looked for {name_or_path}.toml in {} (set $SPANWATCH_MODELS or pass a manifest path)",
+                crate::install::list(&places)
+            ),
         })
     }
 
@@ -177,10 +176,6 @@ impl Manifest {
     }
 }
 
-fn display_list(dirs: &[PathBuf]) -> String {
-    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +200,7 @@ mod tests {
     fn malformed_manifest_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
-        let text = std::fs::read_to_string(Path::new(BUNDLED_MODELS_DIR).join("efficientnet-lite0.toml"))
+        let text = std::fs::read_to_string(crate::install::MODELS.find().unwrap().join("efficientnet-lite0.toml"))
             .unwrap()
             .replace("crop = 224", "crop = 200");
         std::fs::write(&path, text).unwrap();

@@ -219,7 +219,7 @@ pub fn run_streams(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet:
 /// Writes (or finds) every surface's images under `out`.
 fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<SurfaceImages>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/textures");
+    let data = crate::demo_data::textures_dir()?;
     let texture = |name: &str| -> Result<image::GrayImage> {
         let path = data.join(format!("{name}.png"));
         Ok(image::open(&path).with_context(|| format!("cannot read {}", path.display()))?.to_luma8())
