@@ -12,6 +12,15 @@ pub struct EmbeddingCache {
     dim: usize,
 }
 
+/// spanwatch's folder in the user's cache: `$XDG_CACHE_HOME/spanwatch`, else
+/// `~/.cache/spanwatch` (none without either variable).
+pub(crate) fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|cache| cache.join("spanwatch"))
+}
+
 impl EmbeddingCache {
     /// The cache for the model with this sha256 and dimension under `root`.
     pub fn new(root: &Path, model_sha256: &[u8; 32], dim: usize) -> EmbeddingCache {
@@ -24,13 +33,7 @@ impl EmbeddingCache {
         if let Some(dir) = std::env::var_os("SPANWATCH_CACHE") {
             return dir.into();
         }
-        if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-            return PathBuf::from(dir).join("spanwatch");
-        }
-        match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(".cache").join("spanwatch"),
-            None => PathBuf::from(".spanwatch-cache"),
-        }
+        user_cache_dir().unwrap_or_else(|| PathBuf::from(".spanwatch-cache"))
     }
 
     fn entry(&self, content_sha256: &[u8; 32]) -> PathBuf {

@@ -25,24 +25,17 @@ pub fn model_store() -> PathBuf {
     if let Some(dir) = std::env::var_os(STORE_ENV) {
         return PathBuf::from(dir);
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("spanwatch").join("models")
+    crate::cache::user_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("spanwatch")).join("models")
 }
 
 /// Makes sure the manifest's ONNX file exists, running its recipe when it
 /// does not, and returns its path. `quiet` hides the steps and pip's
-/// progress bars (errors are always reported). A model without a recipe
-/// that is missing is an error naming where it was looked for.
+/// progress bars (errors are always reported). A missing model without a
+/// recipe is left to [`crate::Embedder::load`], which names where it looked.
 pub fn ensure_model(manifest: &Manifest, quiet: bool) -> Result<PathBuf, EmbedError> {
     let path = manifest.onnx_path();
-    if path.is_file() {
+    let Some(recipe) = manifest.fetch.as_ref().filter(|_| !path.is_file()) else {
         return Ok(path);
-    }
-    let Some(recipe) = &manifest.fetch else {
-        return Err(EmbedError::ModelMissing { path, hint: "the manifest names no recipe to make it; copy the file there".into() });
     };
     let store = model_store();
     let fail = |step: &str, reason: String| EmbedError::Provision { model: manifest.name.clone(), step: step.into(), reason };

@@ -87,16 +87,11 @@ impl GoodStreams<'_> {
     fn run(&self, index: u64) -> (f64, Vec<f64>) {
         let BandSettings { statistic, window, horizon, seed, .. } = *self.settings;
         let mut rng = StdRng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut ring: Box<GramWindow<WINDOW_CAPACITY>> =
-            Box::new(GramWindow::new(self.w_norm2, self.d, self.solver, window).expect("window checked by alert_band"));
-        // Slot i of the window holds calibration pair slots[i].
-        let mut slots = [0usize; WINDOW_CAPACITY];
+        let mut ring = PairWindow::new(self.w_norm2, self.d, self.solver, window);
         let mut scores = Vec::with_capacity(horizon);
         for t in 0..horizon {
             let pair = rng.random_range(0..self.gram.nrows());
-            let slot = ring
-                .insert(false, self.h[pair], self.alignment(pair), |slot, i| self.gram[(if i == slot { pair } else { slots[i] }, pair)]);
-            slots[slot] = pair;
+            ring.push(self.gram, pair, self.h[pair], self.alignment(pair));
             if t + 1 >= window {
                 scores.push(ring.statistic(statistic, self.solver));
             }
@@ -107,6 +102,35 @@ impl GoodStreams<'_> {
     /// The cosine of w and calibration pair `pair`.
     fn alignment(&self, pair: usize) -> f64 {
         gram_alignment(self.h[pair], self.w_norm2, self.gram[(pair, pair)])
+    }
+}
+
+/// The core's [`GramWindow`] over pairs given as rows of a precomputed Gram
+/// matrix, as the edge would hold them: the host's simulations of the edge.
+pub struct PairWindow {
+    ring: Box<GramWindow<WINDOW_CAPACITY>>,
+    /// Slot i of the window holds pair slots[i].
+    slots: [usize; WINDOW_CAPACITY],
+}
+
+impl PairWindow {
+    /// An empty window of `window` pairs; panics outside 1..=WINDOW_CAPACITY
+    /// (the callers' windows are checked or constant).
+    pub fn new(w_norm2: f64, d: usize, solver: Solver, window: usize) -> PairWindow {
+        let ring = GramWindow::new(w_norm2, d, solver, window).unwrap_or_else(|e| panic!("{e}"));
+        PairWindow { ring: Box::new(ring), slots: [0; WINDOW_CAPACITY] }
+    }
+
+    /// Adds pair `pair` (a row of `gram`) with its dot product `h` with w and its alignment.
+    pub fn push(&mut self, gram: &DMatrix<f64>, pair: usize, h: f64, alignment: f64) {
+        let slots = &self.slots;
+        let slot = self.ring.insert(false, h, alignment, |slot, i| gram[(if i == slot { pair } else { slots[i] }, pair)]);
+        self.slots[slot] = pair;
+    }
+
+    /// The window's value of `statistic` for `solver`.
+    pub fn statistic(&mut self, statistic: AlertStatistic, solver: Solver) -> f64 {
+        self.ring.statistic(statistic, solver)
     }
 }
 

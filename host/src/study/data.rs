@@ -216,20 +216,20 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
 impl SurfaceImages {
     /// The held-out real images for `family` (negatives, then its positives) with their labels.
     pub fn test_set(&self, family: &str) -> (Vec<&PathBuf>, Vec<bool>) {
-        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(&self.test_positives[family]).collect();
-        let labels = (0..paths.len()).map(|i| i >= self.test_negatives.len()).collect();
-        (paths, labels)
+        self.held_out_with(&self.test_positives[family])
     }
 
     /// The secondary test set (held-out negatives, then the uncertain cells)
     /// with its labels, when the surface has one.
     pub fn uncertain_test_set(&self) -> Option<(Vec<&PathBuf>, Vec<bool>)> {
-        if self.uncertain_positives.is_empty() {
-            return None;
-        }
-        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(&self.uncertain_positives).collect();
+        (!self.uncertain_positives.is_empty()).then(|| self.held_out_with(&self.uncertain_positives))
+    }
+
+    /// The held-out negatives, then `positives`, with their labels.
+    fn held_out_with<'a>(&'a self, positives: &'a [PathBuf]) -> (Vec<&'a PathBuf>, Vec<bool>) {
+        let paths: Vec<&PathBuf> = self.test_negatives.iter().chain(positives).collect();
         let labels = (0..paths.len()).map(|i| i >= self.test_negatives.len()).collect();
-        Some((paths, labels))
+        (paths, labels)
     }
 
     /// Every image path, for embedding.

@@ -17,7 +17,7 @@
 //! cone on exactly the window), the batch equivalent of the edge's tracker.
 
 use super::{Embeddings, Reference, StudyConfig, StudyGenerator, SurfaceImages};
-use crate::metric::band::gram_alignment;
+use crate::metric::band::{gram_alignment, PairWindow};
 use crate::metric::bootstrap::quantile;
 use crate::metric::probe;
 use crate::metric::shift::real_gap;
@@ -29,8 +29,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use spanwatch_core::bundle::AlertStatistic;
 use spanwatch_core::span::Solver;
-use spanwatch_core::tracker::WINDOW_CAPACITY;
-use spanwatch_core::window::GramWindow;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -102,13 +100,10 @@ impl Pairs {
     }
 
     fn cone_windows(&self, sequence: &[usize]) -> Vec<f64> {
-        let mut ring: Box<GramWindow<WINDOW_CAPACITY>> =
-            Box::new(GramWindow::new(self.w_norm2, self.d, Solver::Nnls, WINDOW).expect("WINDOW fits the capacity"));
-        let mut slots = [0usize; WINDOW_CAPACITY];
+        let mut ring = PairWindow::new(self.w_norm2, self.d, Solver::Nnls, WINDOW);
         let mut values = Vec::with_capacity(sequence.len().saturating_sub(WINDOW - 1));
         for (t, &pair) in sequence.iter().enumerate() {
-            let slot = ring.insert(false, self.h[pair], 0.0, |slot, i| self.gram[(if i == slot { pair } else { slots[i] }, pair)]);
-            slots[slot] = pair;
+            ring.push(&self.gram, pair, self.h[pair], 0.0);
             if t + 1 >= WINDOW {
                 values.push(ring.statistic(AlertStatistic::Span, Solver::Nnls));
             }
