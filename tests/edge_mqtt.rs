@@ -320,3 +320,51 @@ fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
     let _ = broker.kill();
     let _ = broker.wait();
 }
+
+/// The box's broker configuration for the test: the shipped bridge example
+/// (firmware/edge/debian/mosquitto-bridge.conf) pointed at `central`, without
+/// the lines the test broker sets itself (its listener and persistence).
+fn bridge_config(central: u16, box_id: &str) -> String {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/edge/debian/mosquitto-bridge.conf")).unwrap();
+    shipped
+        .lines()
+        .filter(|line| !["listener", "allow_anonymous", "persistence"].iter().any(|own| line.starts_with(own)))
+        .map(|line| if line.starts_with("address ") { format!("address 127.0.0.1:{central}") } else { line.replace("BOX", box_id) })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_box_bridged_to_a_central_broker_delivers_every_message_in_order_across_its_restart() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        println!("SKIPPED: the bridge test needs mosquitto and mosquitto_sub");
+        return;
+    }
+    let mut central = Mosquitto::start();
+    let local = Mosquitto::start_with(bridge_config(central.port, "line1"));
+    let subscriber = Subscriber::start(central.port, "plant");
+    let spool = tempfile::tempdir().unwrap();
+    let edge = start_edge(edge_options(local.port, spool.path()));
+    let pairs = stream(20, 40, Generator::Photometric);
+    feed(&edge, &pairs[..20]);
+    wait_until("the first 20 metrics through the bridge", Duration::from_secs(30), || subscriber.metrics().len() == 20);
+
+    // The central broker goes away while the generator degrades: the box's
+    // broker queues, and delivers in order when the centre is back.
+    central.stop();
+    feed(&edge, &pairs[20..]);
+    central.restart();
+    wait_until("every metric at the centre", Duration::from_secs(90), || subscriber.metrics().len() == 60);
+    wait_until("the alert at the centre", Duration::from_secs(30), || !subscriber.alerts().is_empty());
+    let summary = edge.stop().unwrap();
+    let ids: Vec<usize> = subscriber.metrics().iter().map(|m| pair_number(&m.pair)).collect();
+    assert_eq!(ids, (0..60).collect::<Vec<_>>(), "every metric arrives at the centre, in order");
+    let alerts = subscriber.alerts();
+    assert_eq!(alerts.len(), summary.alerts as usize, "every alert the edge sent arrives");
+    assert_eq!((alerts[0].seq, alerts[0].state), (1, AlertState::Raised));
+    let raised_at = pair_number(&alerts[0].pair);
+    assert!(raised_at >= 20, "raised after the degradation, at pair {raised_at}");
+    let verdicts = subscriber.on("spanwatch/test/line1/pair").len();
+    assert!(verdicts >= 60, "every pair's verdict arrives ({verdicts})");
+}

@@ -34,12 +34,19 @@ pub struct Mosquitto {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Configuration after the listener and persistence (a bridge, say).
+    extra: String,
 }
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Mosquitto::start_with(String::new())
+    }
+
+    /// mosquitto with `extra` appended to its configuration.
+    pub fn start_with(extra: String) -> Mosquitto {
         let dir = readable_tempdir();
-        let mut broker = Mosquitto { port: free_port(), dir, child: None };
+        let mut broker = Mosquitto { port: free_port(), dir, child: None, extra };
         broker.restart();
         broker
     }
@@ -49,9 +56,10 @@ impl Mosquitto {
         std::fs::write(
             &config,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 0\n",
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 0\n{}\n",
                 self.port,
-                self.dir.path().display()
+                self.dir.path().display(),
+                self.extra
             ),
         )
         .unwrap();

@@ -277,6 +277,24 @@ impl<'a> Bundle<'a> {
         Ok(bundle)
     }
 
+    /// Writes seed j (< [`Self::rank`]), s_j v_j / sqrt(n_pairs) (basis
+    /// vector j at the size of a typical calibration pair), into `out` (d
+    /// values): the vectors an edge tracker starts its window with, so its
+    /// first pairs are judged against calibration. Returns false, writing
+    /// nothing, for a j or `out` that does not fit the bundle.
+    pub fn seed_into(&self, j: usize, out: &mut [f32]) -> bool {
+        let d = self.model.dim as usize;
+        let (Some(s), Some(row)) = (self.singular_values.iter().nth(j), self.basis.0.get(j * d * 4..(j + 1) * d * 4)) else {
+            return false;
+        };
+        if out.len() != d {
+            return false;
+        }
+        let scale = 1.0 / libm::sqrtf(self.n_pairs.max(1) as f32);
+        out.iter_mut().zip(F32Le(row).iter()).for_each(|(o, v)| *o = v * s * scale);
+        true
+    }
+
     /// Checks that the parts of the bundle agree with each other.
     pub fn validate(&self) -> Result<(), BundleError> {
         let d = self.model.dim as usize;
@@ -398,6 +416,19 @@ mod tests {
         assert_eq!(decoded, original);
         assert_eq!(decoded.w.to_vec(), [0.3, 0.4, -0.1]);
         assert_eq!(decoded.rank(), 2);
+    }
+
+    #[test]
+    fn seeds_are_basis_vectors_at_a_typical_pair_size() {
+        let p = parts();
+        let b = bundle(&p);
+        let mut seed = [0.0f32; 3];
+        assert!(b.seed_into(1, &mut seed));
+        // s_1 v_1 / sqrt(n_pairs) = 2 * (0, 1, 0) / sqrt(12).
+        assert_eq!((seed[0], seed[2]), (0.0, 0.0));
+        assert!((seed[1] - 2.0 / 12f32.sqrt()).abs() < 1e-6, "{seed:?}");
+        assert!(!b.seed_into(2, &mut seed), "only k = 2 seeds");
+        assert!(!b.seed_into(0, &mut [0.0; 2]), "wrong length");
     }
 
     #[test]

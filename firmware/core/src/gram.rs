@@ -5,12 +5,39 @@
 /// A symmetric matrix of at most W x W and its size in use.
 pub type Square<const W: usize> = [[f64; W]; W];
 
+/// Working memory of the eigendecomposition and NNLS, kept inside the window
+/// (and so inside the tracker) rather than on the stack: a tracker's size is
+/// its whole footprint, and the stack a score needs does not grow with W^2.
+pub struct Scratch<const W: usize> {
+    /// Subdiagonal of the tridiagonal form; then singular values.
+    pub(crate) e: [f64; W],
+    /// Cholesky factor of the passive block.
+    cholesky: Square<W>,
+    /// Passive-set indices.
+    index: [usize; W],
+    /// Which indices are passive.
+    passive: [bool; W],
+    /// The passive-set solution.
+    z: [f64; W],
+    /// The forward substitution's result.
+    y: [f64; W],
+    /// A new vector's dot products with the window (novelty).
+    pub(crate) inner: [f64; W],
+}
+
+impl<const W: usize> Scratch<W> {
+    /// Zeroed working memory.
+    pub const fn new() -> Scratch<W> {
+        Scratch { e: [0.0; W], cholesky: [[0.0; W]; W], index: [0; W], passive: [false; W], z: [0.0; W], y: [0.0; W], inner: [0.0; W] }
+    }
+}
+
 /// Eigenvalues (descending) and eigenvectors (columns, same order) of the
 /// top-left n x n of the symmetric `a`: Householder reduction to
 /// tridiagonal form, then the implicit QL algorithm (tred2/tql2 as in
 /// EISPACK and JAMA), O(n^3) with a small constant. Entries outside the
 /// top-left n x n of `values` and `vectors` are left zero.
-pub fn symmetric_eigen<const W: usize>(a: &Square<W>, n: usize, values: &mut [f64; W], vectors: &mut Square<W>) {
+pub fn symmetric_eigen<const W: usize>(a: &Square<W>, n: usize, values: &mut [f64; W], vectors: &mut Square<W>, scratch: &mut Scratch<W>) {
     let v = vectors;
     for (i, row) in v.iter_mut().enumerate() {
         for (j, x) in row.iter_mut().enumerate() {
@@ -22,9 +49,10 @@ pub fn symmetric_eigen<const W: usize>(a: &Square<W>, n: usize, values: &mut [f6
         return;
     }
     let d = values;
-    let mut e = [0.0; W];
-    tridiagonalize(v, n, d, &mut e);
-    diagonalize(v, n, d, &mut e);
+    let e = &mut scratch.e;
+    e.iter_mut().for_each(|x| *x = 0.0);
+    tridiagonalize(v, n, d, e);
+    diagonalize(v, n, d, e);
     // Sort descending (selection sort: n <= W is small), columns with them.
     for i in 0..n {
         let best = (i..n).max_by(|&x, &y| d[x].total_cmp(&d[y])).unwrap_or(i);
@@ -198,10 +226,11 @@ fn diagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e:
 /// h = A w, by Lawson-Hanson on the normal equations, starting from the
 /// feasible `alpha` (its support is the initial passive set): a warm start
 /// from the previous window's solution usually needs a step or two.
-pub fn nnls<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, alpha: &mut [f64; W]) {
+pub fn nnls<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, alpha: &mut [f64; W], scratch: &mut Scratch<W>) {
     let scale = (0..n).map(|i| g[i][i].abs().max(h[i].abs())).fold(f64::MIN_POSITIVE, f64::max);
     let tolerance = 1e-12 * scale * n.max(1) as f64;
-    let mut passive = [false; W];
+    let Scratch { cholesky, index, passive, z, y, .. } = scratch;
+    passive.iter_mut().for_each(|p| *p = false);
     for i in 0..n {
         alpha[i] = alpha[i].max(0.0);
         passive[i] = alpha[i] > 0.0;
@@ -209,11 +238,10 @@ pub fn nnls<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, alpha: &mut [
     for a in alpha.iter_mut().skip(n) {
         *a = 0.0;
     }
-    let mut z = [0.0; W];
     for _ in 0..3 * W + 10 {
         // Inner loop: make the passive-set solution feasible.
         loop {
-            solve_passive(g, h, n, &passive, &mut z);
+            solve_passive(g, h, n, passive, z, (cholesky, index, y));
             let step = (0..n).filter(|&i| passive[i] && z[i] <= 0.0).map(|i| alpha[i] / (alpha[i] - z[i])).fold(f64::INFINITY, f64::min);
             if !step.is_finite() {
                 alpha[..n].copy_from_slice(&z[..n]);
@@ -238,8 +266,14 @@ pub fn nnls<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, alpha: &mut [
 }
 
 /// z_P = G_PP^-1 h_P by Cholesky (with a tiny ridge if G_PP is singular), z = 0 elsewhere.
-fn solve_passive<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, passive: &[bool; W], z: &mut [f64; W]) {
-    let mut index = [0usize; W];
+fn solve_passive<const W: usize>(
+    g: &Square<W>,
+    h: &[f64; W],
+    n: usize,
+    passive: &[bool; W],
+    z: &mut [f64; W],
+    (l, index, y): (&mut Square<W>, &mut [usize; W], &mut [f64; W]),
+) {
     let mut m = 0;
     for i in 0..n {
         if passive[i] {
@@ -247,7 +281,6 @@ fn solve_passive<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, passive:
             m += 1;
         }
     }
-    let mut l: Square<W> = [[0.0; W]; W];
     let jitter = 1e-12 * (0..m).map(|a| g[index[a]][index[a]]).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
     for a in 0..m {
         for b in 0..=a {
@@ -260,7 +293,6 @@ fn solve_passive<const W: usize>(g: &Square<W>, h: &[f64; W], n: usize, passive:
             }
         }
     }
-    let mut y = [0.0; W];
     for a in 0..m {
         y[a] = (h[index[a]] - (0..a).map(|c| l[a][c] * y[c]).sum::<f64>()) / l[a][a];
     }
@@ -279,7 +311,7 @@ mod tests {
     fn eigen_of_a_known_matrix() {
         let a: Square<3> = [[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 5.0]];
         let (mut values, mut vectors) = ([0.0; 3], [[0.0; 3]; 3]);
-        symmetric_eigen(&a, 3, &mut values, &mut vectors);
+        symmetric_eigen(&a, 3, &mut values, &mut vectors, &mut Scratch::new());
         for (got, want) in values.iter().zip([5.0, 3.0, 1.0]) {
             assert!((got - want).abs() < 1e-12, "{values:?}");
         }
@@ -305,7 +337,7 @@ mod tests {
             }
         }
         let (mut values, mut vectors) = ([0.0; 16], [[0.0; 16]; 16]);
-        symmetric_eigen(&g, N, &mut values, &mut vectors);
+        symmetric_eigen(&g, N, &mut values, &mut vectors, &mut Scratch::new());
         let trace: f64 = (0..N).map(|i| g[i][i]).sum();
         assert!((values.iter().sum::<f64>() - trace).abs() < 1e-9 * trace);
         assert!(values[..N].windows(2).all(|w| w[0] >= w[1]), "{values:?}");
@@ -329,14 +361,14 @@ mod tests {
         let g: Square<4> = [[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, -1.0, 0.0], [1.0, -1.0, 2.0, 0.0], [0.0; 4]];
         let h = [1.0, -1.0, 2.0, 0.0];
         let mut alpha = [0.0; 4];
-        nnls(&g, &h, 3, &mut alpha);
+        nnls(&g, &h, 3, &mut alpha, &mut Scratch::new());
         let residual = 2.0 - 2.0 * (0..3).map(|i| h[i] * alpha[i]).sum::<f64>()
             + (0..3).flat_map(|i| (0..3).map(move |j| (i, j))).map(|(i, j)| alpha[i] * g[i][j] * alpha[j]).sum::<f64>();
         assert!(residual.abs() < 1e-12 && alpha.iter().all(|&a| a >= 0.0), "{alpha:?}");
         assert_eq!(alpha[1], 0.0);
         // Warm start from an infeasible-for-the-optimum support converges too.
         let mut warm = [0.5, 0.0, 0.0, 0.0];
-        nnls(&g, &h, 3, &mut warm);
+        nnls(&g, &h, 3, &mut warm, &mut Scratch::new());
         let fit: [f64; 2] = [warm[0] + warm[2], -warm[1] + warm[2]];
         assert!((fit[0] - 1.0).abs() < 1e-9 && (fit[1] - 1.0).abs() < 1e-9, "{warm:?}");
     }

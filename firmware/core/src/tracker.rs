@@ -51,7 +51,26 @@ impl<const D: usize, const W: usize> SpanTracker<D, W> {
     /// An empty tracker for probe `w` (standardized space) scored with
     /// `solver`, over the last `window` (1..=W) vectors.
     pub fn new(w: &[f32; D], solver: Solver, window: usize) -> Result<Self, TrackerError> {
-        Ok(SpanTracker { w: *w, ring: [[0.0; D]; W], window: GramWindow::new(dot(w, w), D, solver, window)?, pairs: 0 })
+        let mut tracker = SpanTracker::idle();
+        tracker.restart(w, solver, window)?;
+        Ok(tracker)
+    }
+
+    /// A tracker that tracks nothing until [`Self::restart`]: all zero
+    /// bytes, so firmware can build a static one at compile time (in .bss)
+    /// and never hold one on its stack.
+    pub const fn idle() -> Self {
+        SpanTracker { w: [0.0; D], ring: [[0.0; D]; W], window: GramWindow::idle(), pairs: 0 }
+    }
+
+    /// Starts over, in place, for probe `w` scored with `solver` over the
+    /// last `window` (1..=W) vectors: the window is emptied and the pair
+    /// count reset.
+    pub fn restart(&mut self, w: &[f32; D], solver: Solver, window: usize) -> Result<(), TrackerError> {
+        self.window.restart(dot(w, w), D, solver, window)?;
+        self.w = *w;
+        self.pairs = 0;
+        Ok(())
     }
 
     /// Adds a seed vector (e.g. s_j v_j of the reference basis). Seeds are
@@ -121,6 +140,21 @@ mod tests {
         let fourth = tracker.push(&[0.0, 0.0, 1.0]);
         assert!(fourth.scores.cone.ds.abs() < 1e-12, "the cone of -e1 and e3 holds nothing of e1");
         assert!(fourth.scores.ridge.ds > 0.9, "the span of -e1 and e3 holds e1: {}", fourth.scores.ridge.ds);
+    }
+
+    #[test]
+    fn a_restarted_tracker_scores_as_a_new_one() {
+        let (w, solver) = ([1.0, 0.5, 0.0], Solver::Nnls);
+        let mut used = SpanTracker::<3, 4>::idle();
+        assert!(used.restart(&w, solver, 5).is_err(), "the capacity still bounds the window");
+        used.restart(&[0.0, 1.0, 0.0], Solver::Lstsq, 4).unwrap();
+        used.push(&[1.0, 2.0, 3.0]);
+        used.push(&[0.0, 1.0, 1.0]);
+        used.restart(&w, solver, 3).unwrap();
+        let mut fresh = SpanTracker::<3, 4>::new(&w, solver, 3).unwrap();
+        for d in [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [-1.0, 0.5, 0.0]] {
+            assert_eq!(used.push(&d), fresh.push(&d));
+        }
     }
 
     #[test]

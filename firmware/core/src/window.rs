@@ -11,7 +11,7 @@
 //! its eigenvalues, and v_j . w = u_j . h / s_j), the cone from NNLS on it.
 
 use crate::bundle::AlertStatistic;
-use crate::gram::{nnls, symmetric_eigen, Square};
+use crate::gram::{nnls, symmetric_eigen, Scratch, Square};
 use crate::span::{effective_rank, Solver, SpanScore};
 
 /// The scores of the current window.
@@ -88,8 +88,11 @@ pub struct GramWindow<const W: usize> {
     alpha: [f64; W],
     seed: [bool; W],
     alignment: [f64; W],
-    /// The spectrum of the current window, while it is up to date.
-    spectrum: Option<Spectrum<W>>,
+    /// The spectrum of the window, up to date while `spectrum_fresh`.
+    spectrum: Spectrum<W>,
+    spectrum_fresh: bool,
+    /// The solvers' working memory.
+    scratch: Scratch<W>,
     len: usize,
     next: usize,
 }
@@ -99,23 +102,46 @@ impl<const W: usize> GramWindow<W> {
     /// norm `w_norm2` in `d` dimensions, scored with `solver` (its ridge
     /// span with [`Solver::ridge_lambda`]).
     pub fn new(w_norm2: f64, d: usize, solver: Solver, window: usize) -> Result<Self, TrackerError> {
-        if window == 0 || window > W {
-            return Err(TrackerError::Window { requested: window, capacity: W });
-        }
-        Ok(GramWindow {
-            window,
-            w_norm2,
-            d,
-            lambda: solver.ridge_lambda(),
+        let mut gram_window = GramWindow::idle();
+        gram_window.restart(w_norm2, d, solver, window)?;
+        Ok(gram_window)
+    }
+
+    /// A window of no entries that scores nothing until [`Self::restart`]:
+    /// all zero bytes, so a static one is built at compile time and lives in
+    /// .bss (firmware keeps its tracker off the stack this way).
+    pub const fn idle() -> Self {
+        GramWindow {
+            window: 0,
+            w_norm2: 0.0,
+            d: 0,
+            lambda: 0.0,
             gram: [[0.0; W]; W],
             h: [0.0; W],
             alpha: [0.0; W],
             seed: [false; W],
             alignment: [0.0; W],
-            spectrum: None,
+            spectrum: Spectrum { values: [0.0; W], vectors: [[0.0; W]; W], k: 0 },
+            spectrum_fresh: false,
+            scratch: Scratch::new(),
             len: 0,
             next: 0,
-        })
+        }
+    }
+
+    /// Empties the window, in place, for a probe of squared norm `w_norm2`
+    /// in `d` dimensions scored with `solver` over `window` (1..=W) entries.
+    pub fn restart(&mut self, w_norm2: f64, d: usize, solver: Solver, window: usize) -> Result<(), TrackerError> {
+        if window == 0 || window > W {
+            return Err(TrackerError::Window { requested: window, capacity: W });
+        }
+        self.h.fill(0.0);
+        self.alpha.fill(0.0);
+        self.seed.fill(false);
+        self.alignment.fill(0.0);
+        (self.window, self.w_norm2, self.d, self.lambda) = (window, w_norm2, d, solver.ridge_lambda());
+        (self.spectrum_fresh, self.len, self.next) = (false, 0, 0);
+        Ok(())
     }
 
     /// Entries in the window.
@@ -156,7 +182,7 @@ impl<const W: usize> GramWindow<W> {
         self.alpha[slot] = 0.0;
         self.seed[slot] = is_seed;
         self.alignment[slot] = alignment;
-        self.spectrum = None;
+        self.spectrum_fresh = false;
         if self.len == self.window && slot == self.next {
             self.next = (self.next + 1) % self.window;
         }
@@ -171,12 +197,12 @@ impl<const W: usize> GramWindow<W> {
         if self.len == 0 || energy <= 0.0 {
             return 1.0;
         }
-        let mut g = [0.0; W];
-        for (i, gi) in g.iter_mut().enumerate().take(self.len) {
+        let len = self.len;
+        for (i, gi) in self.scratch.inner.iter_mut().enumerate().take(len) {
             *gi = inner(i);
         }
-        let len = self.len;
-        let spectrum = self.spectrum();
+        self.refresh_spectrum();
+        let (spectrum, g) = (&self.spectrum, &self.scratch.inner);
         let floor = spectrum.values[0].max(0.0) * 1e-10;
         let inside: f64 = (0..len)
             .filter(|&j| spectrum.values[j] > floor)
@@ -213,7 +239,7 @@ impl<const W: usize> GramWindow<W> {
     /// Every score of the window.
     pub fn scores(&mut self) -> WindowScores {
         let ridge = self.ridge();
-        let k = self.spectrum().k;
+        let k = self.spectrum.k;
         let cone = self.cone(k);
         WindowScores { ridge, cone, k, window: self.len, seeds: self.seeds(), mean_alignment: self.mean_alignment() }
     }
@@ -222,19 +248,21 @@ impl<const W: usize> GramWindow<W> {
         self.seed[..self.len].iter().filter(|&&s| s).count()
     }
 
-    fn spectrum(&mut self) -> &Spectrum<W> {
-        let (gram, len) = (&self.gram, self.len);
-        self.spectrum.get_or_insert_with(|| Spectrum::of(gram, len))
+    /// Brings the spectrum up to date with the window (in place).
+    fn refresh_spectrum(&mut self) {
+        if !self.spectrum_fresh {
+            self.spectrum.update(&self.gram, self.len, &mut self.scratch);
+            self.spectrum_fresh = true;
+        }
     }
 
     fn ridge(&mut self) -> SpanScore {
-        let (n, w_norm2, lambda, d) = (self.len, self.w_norm2, self.lambda, self.d);
-        let h = self.h;
-        ridge_score(self.spectrum(), &h, n, w_norm2, lambda, d)
+        self.refresh_spectrum();
+        ridge_score(&self.spectrum, &self.h, self.len, self.w_norm2, self.lambda, self.d)
     }
 
     fn cone(&mut self, k: usize) -> SpanScore {
-        cone_score(&self.gram, &self.h, self.len, self.w_norm2, k, self.d, &mut self.alpha)
+        cone_score(&self.gram, &self.h, self.len, self.w_norm2, k, self.d, &mut self.alpha, &mut self.scratch)
     }
 }
 
@@ -251,16 +279,15 @@ struct Spectrum<const W: usize> {
 }
 
 impl<const W: usize> Spectrum<W> {
-    /// The spectrum of the top-left n x n of `gram`.
-    fn of(gram: &Square<W>, n: usize) -> Spectrum<W> {
-        let (mut values, mut vectors) = ([0.0; W], [[0.0; W]; W]);
-        symmetric_eigen(gram, n, &mut values, &mut vectors);
-        let mut singular = [0.0; W];
+    /// Becomes the spectrum of the top-left n x n of `gram`.
+    fn update(&mut self, gram: &Square<W>, n: usize, scratch: &mut Scratch<W>) {
+        symmetric_eigen(gram, n, &mut self.values, &mut self.vectors, scratch);
+        let singular = &mut scratch.e;
+        singular.iter_mut().for_each(|s| *s = 0.0);
         for j in 0..n {
-            singular[j] = libm::sqrt(values[j].max(0.0));
+            singular[j] = libm::sqrt(self.values[j].max(0.0));
         }
-        let k = effective_rank(&singular[..n.max(1)]).min(n.max(1));
-        Spectrum { values, vectors, k }
+        self.k = effective_rank(&singular[..n.max(1)]).min(n.max(1));
     }
 }
 
@@ -286,6 +313,7 @@ fn ridge_score<const W: usize>(spectrum: &Spectrum<W>, h: &[f64; W], n: usize, w
 /// NNLS warm-started from (and leaving its solution in) `alpha`, then
 /// ||w - A^T alpha||^2 = ||w||^2 - 2 h . alpha + alpha^T G alpha.
 /// `k` is the window's effective rank (for the chance level only).
+#[allow(clippy::too_many_arguments)]
 fn cone_score<const W: usize>(
     gram: &Square<W>,
     h: &[f64; W],
@@ -294,8 +322,9 @@ fn cone_score<const W: usize>(
     k: usize,
     d: usize,
     alpha: &mut [f64; W],
+    scratch: &mut Scratch<W>,
 ) -> SpanScore {
-    nnls(gram, h, n, alpha);
+    nnls(gram, h, n, alpha, scratch);
     let h_alpha: f64 = (0..n).map(|i| h[i] * alpha[i]).sum();
     let quad: f64 = (0..n).map(|i| alpha[i] * (0..n).map(|j| gram[i][j] * alpha[j]).sum::<f64>()).sum();
     SpanScore::from_norms(w_norm2, w_norm2 - 2.0 * h_alpha + quad, quad, k, d)

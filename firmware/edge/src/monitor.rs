@@ -43,9 +43,13 @@ impl Calibration {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration bundle {}", path.display()))?;
         let bundle = Bundle::decode(&bytes).map_err(|e| anyhow::anyhow!("calibration bundle {}: {e}", path.display()))?;
         let d = bundle.model.dim as usize;
-        let basis = bundle.basis.to_vec();
-        let scale = 1.0 / (bundle.n_pairs.max(1) as f32).sqrt();
-        let seeds = basis.chunks(d).zip(bundle.singular_values.iter()).map(|(v, s)| v.iter().map(|x| x * s * scale).collect()).collect();
+        let seeds = (0..bundle.rank())
+            .map(|j| {
+                let mut seed = vec![0.0; d];
+                bundle.seed_into(j, &mut seed);
+                seed
+            })
+            .collect();
         Ok(Calibration {
             model_name: bundle.model.name.to_string(),
             model_sha256: bundle.model.sha256,

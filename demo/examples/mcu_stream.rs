@@ -1,0 +1,69 @@
+//! Writes the data the MCU firmware compiles in (firmware/mcu/data): the
+//! demo's calibration bundle (default model, faithful generator, alert on
+//! the mean alignment) and the embeddings of the demo's live stream (40 new
+//! faithful pairs, then 40 whose generator degraded to photometric changes),
+//! with the demo's seed, so the firmware sees what the Linux edge sees in
+//! the demo. Every image is a CC0 texture tile; the defects are DRAWN.
+//!
+//! cargo run --release -p spanwatch-demo --example mcu_stream [-- OUT_DIR]
+
+use anyhow::{Context, Result};
+use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
+use spanwatch::defects::Generator;
+use spanwatch::demo_data::{build, DemoSize};
+use spanwatch::embedding::CacheChoice;
+use spanwatch::pipeline::prepare;
+use spanwatch_demo::stream::degrading_stream;
+use spanwatch_embed::manifest::{Manifest, DEFAULT_MODEL};
+use spanwatch_embed::model::Embedder;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The demo's defaults (src/main.rs): seed, pairs before and after the degradation.
+const SEED: u64 = 7;
+const GOOD: usize = 40;
+const BAD: usize = 40;
+
+fn main() -> Result<()> {
+    let out = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../firmware/mcu/data"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let scratch = tempfile::tempdir()?;
+    let size = DemoSize::default();
+    let data = build(&scratch.path().join("demo"), size, SEED)?;
+    let cache = CacheChoice::from_flags(None, false);
+    let prepared = prepare(&data, DEFAULT_MODEL, &cache, false, true)?;
+    let settings = CalibrationSettings { statistic: AlertOn::Alignment.statistic(), ..CalibrationSettings::default() };
+    let bundle = out.join("calibration.bundle");
+    let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
+
+    let embedder = Embedder::load(&Manifest::resolve(DEFAULT_MODEL)?)?;
+    let stream = degrading_stream(size, SEED, GOOD, BAD, Generator::Photometric)?;
+    let path = out.join("stream.f32");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
+    for pair in &stream {
+        for (half, image) in [("source", &pair.source), ("synthetic", &pair.synthetic)] {
+            let png = scratch.path().join(format!("{}.{half}.png", pair.id));
+            image.save(&png)?;
+            let (embedding, _) = embedder.embed_file(&png, None)?;
+            embedding.iter().try_for_each(|v| file.write_all(&v.to_le_bytes()))?;
+        }
+    }
+    file.flush()?;
+    println!(
+        "{}: {} bytes, alert below {} on {} of the last {} pairs; {}: {} pairs x 2 x {} f32 ({} faithful, then {} photometric)",
+        bundle.display(),
+        calibrated.bytes,
+        calibrated.alert.raise_below,
+        calibrated.alert.statistic.name(),
+        calibrated.alert.window,
+        path.display(),
+        stream.len(),
+        embedder.dim(),
+        GOOD,
+        BAD
+    );
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! The compiled-in calibration and the stored stream of pairs (see build.rs):
+//! a bundle written by `spanwatch calibrate`, read straight from flash by the
+//! core's decoder, and the embeddings of each pair's source and synthetic
+//! image as little-endian f32 (source then synthetic, D values each).
+
+/// The calibration bundle's bytes, in flash.
+pub static BUNDLE: &[u8] = include_bytes!(env!("SPANWATCH_MCU_BUNDLE"));
+
+/// The stored pairs' embeddings, in flash.
+static STREAM: &[u8] = include_bytes!(env!("SPANWATCH_MCU_STREAM"));
+
+/// The stored stream of pairs of D-dimensional embeddings.
+pub struct StoredStream<const D: usize>;
+
+impl<const D: usize> StoredStream<D> {
+    const PAIR_BYTES: usize = 2 * D * 4;
+
+    /// Number of whole pairs stored.
+    pub fn len(&self) -> usize {
+        STREAM.len() / Self::PAIR_BYTES
+    }
+
+    /// Whether the stored bytes are whole pairs of D-dimensional embeddings.
+    pub fn is_whole(&self) -> bool {
+        STREAM.len().is_multiple_of(Self::PAIR_BYTES)
+    }
+
+    /// Copies pair `index`'s source and synthetic embeddings out of flash.
+    pub fn read(&self, index: usize, source: &mut [f32; D], synthetic: &mut [f32; D]) {
+        let pair = &STREAM[index * Self::PAIR_BYTES..(index + 1) * Self::PAIR_BYTES];
+        let (a, b) = pair.split_at(D * 4);
+        for (out, bytes) in source.iter_mut().zip(a.chunks_exact(4)).chain(synthetic.iter_mut().zip(b.chunks_exact(4))) {
+            *out = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        }
+    }
+}
