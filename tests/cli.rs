@@ -228,13 +228,28 @@ fn bad_images_are_all_named_with_their_problem() {
 fn oversized_image_is_refused_before_decoding() {
     let dir = tempfile::tempdir().unwrap();
     let data = small_copy(dir.path(), 4, 2, 2);
-    // A real PNG header that declares 60000 x 60000 pixels (a decompression bomb).
+    // A real PNG whose header declares 60000 x 60000 pixels, its checksum
+    // made to match (a decompression bomb's header).
     let mut bytes = std::fs::read(data.join("real/negative/tile_000.png")).unwrap();
     bytes[16..20].copy_from_slice(&60_000u32.to_be_bytes());
     bytes[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+    let crc = crc32(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
     std::fs::write(data.join("real/positive/bomb.png"), bytes).unwrap();
     let err = failure(&run(&["score", data.to_str().unwrap(), "--quiet"]));
-    assert!(err.contains("bomb.png: cannot decode"), "{err}");
+    assert!(err.contains("bomb.png: image is 60000x60000") && err.contains("checked before decoding"), "{err}");
+}
+
+/// CRC-32 (ISO-HDLC, as PNG chunks use), bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in bytes {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
 }
 
 #[test]

@@ -158,3 +158,81 @@ fn check_config_validates_the_config_bundle_and_model_without_starting() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("nowhere") && stderr.contains("not a folder"), "{stderr}");
 }
+
+/// Runs the edge binary with `args`, stderr to a file, until its stderr holds
+/// every one of `needles` or it exits (up to 60 s); returns stderr.
+fn stderr_until(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut edge = Command::new(env!("CARGO_BIN_EXE_spanwatch-edge"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(log.path()).unwrap_or_default();
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(60) && !needles.iter().all(|n| read().contains(n)) {
+        if edge.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = edge.kill();
+    let _ = edge.wait();
+    read()
+}
+
+#[test]
+fn connection_failures_are_logged_at_warn_and_file_names_cannot_forge_log_lines() {
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let spool = work.path().join("in");
+    drop_pairs(&spool, 1);
+    // A pair whose id carries a newline and a forged log line.
+    let images = fixture_images();
+    let evil = "evil\n2026-01-01T00:00:00Z  WARN spanwatch_edge: forged";
+    for (half, image) in [("source", &images[0]), ("synthetic", &images[1])] {
+        std::fs::copy(image, spool.join(format!("{evil}.{half}.png"))).unwrap();
+    }
+    let port = mqtt::free_port(); // nothing listens there
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--bundle".as_ref(),
+        bundle.as_os_str(),
+        "--input".as_ref(),
+        spool.as_os_str(),
+        "--broker".as_ref(),
+        broker.as_ref(),
+        "--settle-ms".as_ref(),
+        "20".as_ref(),
+    ];
+    let needles = ["cannot connect to the broker", "scored pair=pair-0000", "scored pair=evil"];
+    let stderr = stderr_until(&args, &needles);
+    let warning = stderr.lines().find(|l| l.contains("cannot connect to the broker")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains("WARN") && warning.contains(&format!("127.0.0.1:{port}")) && warning.contains("reason="), "{warning}");
+    assert!(warning.to_lowercase().contains("refused"), "the reason is given: {warning}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {stderr:?}");
+    assert!(stderr.contains("scored pair=evil\\n2026-01-01T00:00:00Z  WARN spanwatch_edge: forged"), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "a file name forged a log line: {stderr}");
+
+    // mqtts:// with a CA file that is not a certificate: said, not silent.
+    let garbage = work.path().join("garbage-ca.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").unwrap();
+    let tls_broker = format!("mqtts://127.0.0.1:{port}");
+    let tls_args: Vec<&std::ffi::OsStr> = vec![
+        "--bundle".as_ref(),
+        bundle.as_os_str(),
+        "--input".as_ref(),
+        spool.as_os_str(),
+        "--broker".as_ref(),
+        tls_broker.as_ref(),
+        "--tls-ca".as_ref(),
+        garbage.as_os_str(),
+    ];
+    let stderr = stderr_until(&tls_args, &["cannot connect to the broker"]);
+    assert!(
+        stderr.contains("cannot connect to the broker") || stderr.contains("garbage-ca.pem"),
+        "a broken TLS setup is reported: {stderr}"
+    );
+}

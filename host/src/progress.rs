@@ -22,6 +22,7 @@ pub fn init_logging(default_filter: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
+        .with_ansi(spanwatch_embed::logtext::colour_on_stderr())
         .with_target(false)
         .without_time()
         .init();

@@ -24,6 +24,7 @@ use monitor::{load_checked_model, Calibration, Monitor, Scored};
 use mqtt::{Delivery, PublisherSettings};
 use spanwatch_core::alarm::Alarm;
 use spanwatch_core::alert::AlertState;
+use spanwatch_embed::logtext::Escaped;
 use spool::{PairFiles, Spool};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -99,7 +100,7 @@ impl Edge {
         let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after)?;
         let c = monitor.calibration();
         tracing::info!(
-            bundle = %settings.bundle.display(), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
+            bundle = %Escaped(&settings.bundle.display().to_string()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
             window = c.band.window, raise_below = c.band.raise_below, clear_above = c.band.clear_above,
             alert = ?record.state(), "edge monitor ready"
         );
@@ -146,6 +147,13 @@ impl Worker {
         let _watcher = watch(self.edge.spool.root(), wake_tx);
         while !stop.load(Ordering::SeqCst) {
             let scan = self.edge.spool.scan(SystemTime::now())?;
+            for (path, why) in &scan.strangers {
+                tracing::warn!(entry = %Escaped(&path.display().to_string()), "spool entry {why}");
+            }
+            for (id, path, why) in &scan.refused {
+                let reason = format!("{} {why}", path.display());
+                self.fail(id, &[path], &reason)?;
+            }
             for (id, file) in &scan.orphans {
                 let reason = format!("{} has no partner after {} s", file.display(), self.edge.settings.orphan_after.as_secs());
                 self.fail(id, &[file], &reason)?;
@@ -180,7 +188,7 @@ impl Worker {
         let c = self.edge.monitor.calibration();
         let report = &scored.report;
         tracing::info!(
-            pair = %pair.id, ds = format!("{:.4}", scored.score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
+            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %scored.state,
             "scored"
         );
@@ -209,7 +217,7 @@ impl Worker {
 
     fn fail(&mut self, id: &str, files: &[&std::path::Path], reason: &str) -> Result<()> {
         self.failed += 1;
-        tracing::warn!(pair = %id, %reason, "pair failed; moved to failed/");
+        tracing::warn!(pair = %Escaped(id), reason = %Escaped(reason), "pair failed; moved to failed/");
         self.edge.spool.failed(id, files, reason)?;
         let body = PairMessage::failed(timestamp(SystemTime::now()), id, reason);
         self.send(json(self.topics.pair(), &body, false, Kind::Data));
@@ -243,7 +251,8 @@ fn watch(root: &std::path::Path, wake: std_mpsc::Sender<()>) -> Option<notify::R
     match watcher.watch(root, notify::RecursiveMode::NonRecursive) {
         Ok(()) => Some(watcher),
         Err(e) => {
-            tracing::warn!("cannot watch {} ({e}); rescanning it twice a second instead", root.display());
+            let root = root.display().to_string();
+            tracing::warn!("cannot watch {} ({e}); rescanning it twice a second instead", Escaped(&root));
             None
         }
     }

@@ -30,11 +30,15 @@ struct Cli {
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(spanwatch_embed::logtext::colour_on_stderr())
+        .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("spanwatch-edge: {e:#}");
+            eprintln!("spanwatch-edge: {}", spanwatch_embed::logtext::Escaped(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

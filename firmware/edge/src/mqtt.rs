@@ -73,7 +73,11 @@ enum Link {
     Connected,
     PubAck,
     HomeAssistantOnline,
-    Down(String),
+    /// The connection failed or was lost; the next attempt is after `retry_in`.
+    Down {
+        reason: String,
+        retry_in: Duration,
+    },
     Closed,
 }
 
@@ -96,7 +100,7 @@ async fn drive(mut eventloop: EventLoop, links: mpsc::UnboundedSender<Link>) {
             }
             Ok(_) => continue,
             Err(e) => {
-                if links.send(Link::Down(e.to_string())).is_err() {
+                if links.send(Link::Down { reason: e.to_string(), retry_in: backoff }).is_err() {
                     return;
                 }
                 tokio::time::sleep(backoff).await;
@@ -196,11 +200,15 @@ pub async fn publish(
                 }
                 Some(Link::PubAck) | Some(Link::Closed) => {}
                 Some(Link::HomeAssistantOnline) => settings.discovery.iter().for_each(|m| outbox.push(m.clone(), in_flight)),
-                Some(Link::Down(reason)) => {
+                Some(Link::Down { reason, retry_in }) => {
+                    // Every failed attempt is logged: the backoff (0.5 s doubling
+                    // to 30 s) bounds the rate, and a broker that never answers,
+                    // or a TLS setup that cannot work, is never silent.
+                    let broker = format!("{}:{}", broker.host, broker.port);
                     if connected {
-                        tracing::warn!(%reason, buffered = outbox.queue.len(), "lost the broker; buffering and reconnecting");
+                        tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "lost the broker; buffering and reconnecting");
                     } else {
-                        tracing::debug!(%reason, "broker unreachable");
+                        tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "cannot connect to the broker; retrying");
                     }
                     connected = false;
                     in_flight = false;

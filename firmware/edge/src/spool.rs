@@ -2,11 +2,14 @@
 //! `<id>.synthetic.png` (or .jpg/.jpeg); a pair is ready once both files
 //! exist and neither has changed for the settle time. Processed pairs move
 //! to `done/`, rejected ones to `failed/` with `<id>.reason.txt`; nothing
-//! is deleted. Other names (temporary `.tmp`/`.part` files, hidden files)
-//! are left alone, so a writer can write elsewhere and rename in.
+//! is deleted. Hidden names (a writer's temporary files) are left alone, so
+//! a writer can write under a dot-name and rename in; nothing is ignored
+//! without a word: a pair name that is not a regular file (a symbolic link,
+//! a folder) is refused into `failed/` (never followed), and any other entry
+//! is reported once (a hidden one once it is older than the orphan timeout).
 
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -34,6 +37,12 @@ pub struct Scan {
     pub orphans: Vec<(String, PathBuf)>,
     /// Pairs still settling or waiting for their partner.
     pub waiting: usize,
+    /// Entries named like a pair's file that are not regular files (a
+    /// symbolic link, a folder): id, path and why; to be moved to failed/.
+    pub refused: Vec<(String, PathBuf, &'static str)>,
+    /// Other entries the spool leaves alone, each reported on one scan only:
+    /// path and why.
+    pub strangers: Vec<(PathBuf, &'static str)>,
 }
 
 /// A spool directory with its done/ and failed/ folders.
@@ -41,6 +50,8 @@ pub struct Spool {
     root: PathBuf,
     settle: Duration,
     orphan_after: Duration,
+    /// Strangers already reported.
+    reported: HashSet<PathBuf>,
 }
 
 /// Which half of a pair a file is.
@@ -56,7 +67,7 @@ impl Spool {
         for dir in [root.to_path_buf(), root.join("done"), root.join("failed")] {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the spool folder {}", dir.display()))?;
         }
-        Ok(Spool { root: root.to_path_buf(), settle, orphan_after })
+        Ok(Spool { root: root.to_path_buf(), settle, orphan_after, reported: HashSet::new() })
     }
 
     /// The spool's root folder.
@@ -64,20 +75,44 @@ impl Spool {
         &self.root
     }
 
-    /// Lists complete, settled pairs and expired orphans.
-    pub fn scan(&self, now: SystemTime) -> Result<Scan> {
+    /// Lists complete, settled pairs, expired orphans, refused entries and
+    /// strangers not reported before.
+    pub fn scan(&mut self, now: SystemTime) -> Result<Scan> {
         let mut halves: BTreeMap<String, [Option<(PathBuf, SystemTime)>; 2]> = BTreeMap::new();
+        let (mut refused, mut strangers) = (Vec::new(), Vec::new());
         let entries = std::fs::read_dir(&self.root).with_context(|| format!("cannot read the spool {}", self.root.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read the spool {}", self.root.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some((id, half)) = classify(&name) else { continue };
+            // DirEntry::metadata does not follow symbolic links.
             let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() {
-                continue;
-            }
             let modified = meta.modified().unwrap_or(now);
-            halves.entry(id).or_default()[half as usize] = Some((entry.path(), modified));
+            let path = entry.path();
+            match classify(&name) {
+                Some((id, half)) if meta.is_file() => halves.entry(id).or_default()[half as usize] = Some((path, modified)),
+                Some((id, _)) => {
+                    let why = if meta.is_symlink() {
+                        "is a symbolic link; the spool follows no links"
+                    } else if meta.is_dir() {
+                        "is a folder, not an image file"
+                    } else {
+                        "is not a regular file"
+                    };
+                    refused.push((id, path, why));
+                }
+                None if meta.is_dir() && (name == "done" || name == "failed") => {}
+                None => {
+                    let why = if name.starts_with('.') {
+                        "a hidden name (a writer's temporary file) older than the orphan timeout: left alone"
+                    } else {
+                        "not named <id>.source.<png|jpg|jpeg> or <id>.synthetic.<png|jpg|jpeg>: left alone"
+                    };
+                    let stale = now.duration_since(modified).unwrap_or_default() >= self.orphan_after;
+                    if (!name.starts_with('.') || stale) && self.reported.insert(path.clone()) {
+                        strangers.push((path, why));
+                    }
+                }
+            }
         }
         let settled = |t: SystemTime| now.duration_since(t).unwrap_or_default() >= self.settle;
         let mut ready = Vec::new();
@@ -95,7 +130,7 @@ impl Spool {
             }
         }
         ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting })
+        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting, refused, strangers })
     }
 
     /// Moves a processed pair's files to done/.
@@ -110,6 +145,7 @@ impl Spool {
         std::fs::write(&path, format!("{reason}\n")).with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// Moves entries (a symbolic link itself, never its target) into `folder`.
     fn move_into(&self, folder: &str, files: &[&Path]) -> Result<()> {
         for file in files {
             let name = file.file_name().context("spool file without a name")?;
@@ -174,7 +210,7 @@ mod tests {
     #[test]
     fn pairs_are_ready_when_complete_and_settled_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
         for name in ["b.source.png", "b.synthetic.png", "a.source.png", "a.synthetic.png", "c.source.png"] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
@@ -185,7 +221,7 @@ mod tests {
         assert_eq!(ids.len(), 2);
         assert!(ids.contains(&"a") && ids.contains(&"b"));
         assert!(scan.orphans.is_empty(), "c is not old enough to be an orphan");
-        let unsettled = Spool::open(dir.path(), Duration::from_secs(3600), Duration::from_secs(60)).unwrap();
+        let mut unsettled = Spool::open(dir.path(), Duration::from_secs(3600), Duration::from_secs(60)).unwrap();
         assert!(unsettled.scan(SystemTime::now()).unwrap().ready.is_empty(), "fresh files are not read yet");
         let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
         assert_eq!(scan.orphans.len(), 1);
@@ -198,5 +234,42 @@ mod tests {
         assert_eq!(failed.len(), 4, "{failed:?}");
         assert!(dir.path().join("failed/x.reason.txt").exists() && dir.path().join("failed/x.reason.1.txt").exists());
         assert_eq!(std::fs::read_dir(dir.path().join("done")).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn no_entry_is_ignored_without_a_word_and_links_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = outside.path().join("secret.png");
+        std::fs::write(&target, b"not the spool's").unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("a.source.png")).unwrap();
+        std::fs::write(dir.path().join("a.synthetic.png"), b"x").unwrap();
+        std::fs::create_dir(dir.path().join("b.source.png")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        std::fs::write(dir.path().join(".c.source.png.partial.png"), b"x").unwrap();
+
+        let scan = spool.scan(SystemTime::now() + Duration::from_secs(1)).unwrap();
+        let refused: Vec<(&str, &str)> = scan.refused.iter().map(|(id, _, why)| (id.as_str(), *why)).collect();
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused.contains(&("a", "is a symbolic link; the spool follows no links")));
+        assert!(refused.contains(&("b", "is a folder, not an image file")));
+        assert!(scan.ready.is_empty(), "a link is never read as a pair's file");
+        let strangers: Vec<_> = scan.strangers.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(strangers, ["notes.txt"], "a fresh hidden file is a writer's temporary file");
+        // Reported once; a hidden file once it is older than the orphan timeout.
+        let later = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
+        let strangers: Vec<_> = later.strangers.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(strangers, [".c.source.png.partial.png"]);
+        assert!(spool.scan(SystemTime::now() + Duration::from_secs(240)).unwrap().strangers.is_empty());
+
+        // Refused entries move to failed/ themselves: the link, not its target.
+        for (id, path, why) in &scan.refused {
+            spool.failed(id, &[path], why).unwrap();
+        }
+        let moved = dir.path().join("failed/a.source.png");
+        assert!(std::fs::symlink_metadata(&moved).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"not the spool's");
+        assert!(dir.path().join("failed/b.source.png").is_dir());
     }
 }

@@ -4,13 +4,15 @@ use std::path::PathBuf;
 /// names the file it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
-    /// A file could not be read.
-    #[error("{path}: {source}")]
+    /// A file could not be read. The I/O error is part of the message and
+    /// deliberately not a `source()`: a report of the error chain
+    /// (anyhow's `{:#}`) would print it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A model manifest is missing fields or malformed.
     #[error("model manifest {path}: {reason}")]
@@ -72,4 +74,18 @@ pub enum EmbedError {
         /// How many values are not finite.
         bad: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_is_said_once_in_the_error_chain() {
+        let error = EmbedError::Io { path: "/spool/pair-1.source.png".into(), error: std::io::Error::from(std::io::ErrorKind::NotFound) };
+        assert!(std::error::Error::source(&error).is_none());
+        let text = error.to_string();
+        assert_eq!(text.matches("not found").count(), 1, "{text}");
+        assert!(text.starts_with("/spool/pair-1.source.png: "), "{text}");
+    }
 }

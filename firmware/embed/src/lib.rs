@@ -12,6 +12,7 @@
 pub mod cache;
 mod error;
 pub mod install;
+pub mod logtext;
 pub mod manifest;
 pub mod model;
 pub mod pooling;

@@ -96,7 +96,7 @@ pub struct OutputSpec {
 impl Manifest {
     /// Reads and checks a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, EmbedError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EmbedError::Io { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| EmbedError::Io { path: path.into(), error })?;
         let bad = |reason: String| EmbedError::Manifest { path: path.into(), reason };
         let mut manifest: Manifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();

@@ -42,7 +42,7 @@ impl Embedder {
             };
             return Err(EmbedError::ModelMissing { path, hint });
         }
-        let bytes = std::fs::read(&path).map_err(|source| EmbedError::Io { path: path.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|error| EmbedError::Io { path: path.clone(), error })?;
         let digest = sha256(&bytes);
         if hex::encode(digest) != manifest.sha256.to_lowercase() {
             return Err(EmbedError::ModelChecksum { path, expected: manifest.sha256.clone(), actual: hex::encode(digest) });
@@ -105,7 +105,7 @@ impl Embedder {
 
     /// Embeds an image file, reading and filling `cache` when given.
     pub fn embed_file(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, Origin), EmbedError> {
-        let bytes = std::fs::read(path).map_err(|source| EmbedError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|error| EmbedError::Io { path: path.into(), error })?;
         let content = sha256(&bytes);
         if let Some(hit) = cache.and_then(|c| c.get(&content)) {
             return Ok((hit, Origin::Cached));

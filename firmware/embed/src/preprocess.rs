@@ -12,23 +12,43 @@ use std::path::Path;
 
 /// Largest width or height accepted, in pixels.
 pub const MAX_SIDE: u32 = 16_384;
-/// Largest decoded image buffer accepted, in bytes (a guard against
-/// decompression bombs).
-pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest image accepted, in pixels (24 megapixels, e.g. 6000 x 4000:
+/// beyond any inspection camera's frame the model's 224-pixel input needs).
+/// Checked from the file's header before anything is decoded, so a
+/// decompression bomb (a 249 KB PNG of 16000 x 16000) costs nothing.
+pub const MAX_PIXELS: u64 = 24_000_000;
+/// Largest buffer the decoder may allocate, in bytes: 16-bit RGBA at the
+/// pixel limit. Decoding an accepted image needs at most the decoded image,
+/// its 8-bit RGB form and the resize's intermediate (see [`load_rgb`]).
+pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 8;
 /// Largest long-side / short-side ratio accepted: beyond it the centre crop
 /// would see a sliver of the image and the resize would be enormous.
 pub const MAX_ASPECT_RATIO: u32 = 16;
 
 /// Decodes an image file (PNG or JPEG) to 8-bit RGB, refusing empty,
 /// corrupt, truncated or oversized files with an error that names the file.
+/// The size is checked from the header before decoding (at most
+/// [`MAX_PIXELS`]); the memory an accepted image needs is bounded by its
+/// decoded form plus its RGB form: under 100 MB at the limit for 8-bit
+/// images (measured in tests/decode_limits.rs).
 pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
     let bad = |reason: String| EmbedError::Image { path: path.into(), reason };
     if bytes.is_empty() {
         return Err(bad("file is empty (0 bytes)".into()));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| bad(format!("cannot read: {e}")))?;
+    let open = || ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| bad(format!("cannot read: {e}")));
+    let mut reader = open()?;
     if reader.format().is_none() {
         return Err(bad("not a PNG or JPEG image (unrecognised content)".into()));
+    }
+    let (width, height) = open()?.into_dimensions().map_err(|e| bad(format!("cannot read the image header: {e}")))?;
+    let pixels = width as u64 * height as u64;
+    if pixels > MAX_PIXELS {
+        return Err(bad(format!(
+            "image is {width}x{height} ({:.1} megapixels); the limit is {} megapixels (checked before decoding)",
+            pixels as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        )));
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -43,7 +63,7 @@ pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
     if w.max(h) > MAX_ASPECT_RATIO * w.min(h) {
         return Err(bad(format!("aspect ratio {w}x{h} is beyond 1:{MAX_ASPECT_RATIO}; the model's square crop cannot take it")));
     }
-    Ok(image.to_rgb8())
+    Ok(image.into_rgb8())
 }
 
 /// Resizes and crops an RGB image and writes the normalized CHW tensor.
@@ -134,12 +154,13 @@ mod tests {
     }
 
     #[test]
-    fn decompression_bomb_is_refused() {
-        // A valid PNG header declaring 100000 x 100000 pixels.
+    fn a_forged_header_is_refused_before_decoding() {
+        // A PNG header patched to declare 100000 x 100000 pixels (its
+        // checksum no longer matches); tests/decode_limits.rs has a real bomb.
         let mut bytes = png(&GrayImage::new(1, 1));
         bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         let err = load_rgb(Path::new("bomb.png"), &bytes).unwrap_err().to_string();
-        assert!(err.contains("bomb.png") && err.contains("cannot decode"), "{err}");
+        assert!(err.contains("bomb.png") && err.contains("cannot read the image header"), "{err}");
     }
 }
