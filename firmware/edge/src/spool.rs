@@ -67,6 +67,15 @@ impl Spool {
         for dir in [root.to_path_buf(), root.join("done"), root.join("failed")] {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the spool folder {}", dir.display()))?;
         }
+        for dir in [root.join("done"), root.join("failed")] {
+            let real = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_dir());
+            if !real {
+                anyhow::bail!(
+                    "refusing the spool folder {}: it is a symbolic link, not a folder (files would land elsewhere)",
+                    dir.display()
+                );
+            }
+        }
         Ok(Spool { root: root.to_path_buf(), settle, orphan_after, reported: HashSet::new() })
     }
 
@@ -140,9 +149,16 @@ impl Spool {
 
     /// Moves files to failed/ and writes `<id>.reason.txt` beside them.
     pub fn failed(&self, id: &str, files: &[&Path], reason: &str) -> Result<()> {
+        use std::io::Write;
         self.move_into("failed", files)?;
         let path = unused(self.root.join("failed").join(format!("{id}.reason.txt")));
-        std::fs::write(&path, format!("{reason}\n")).with_context(|| format!("cannot write {}", path.display()))
+        // Created new (O_EXCL): a planted symbolic link is never followed.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(format!("{reason}\n").as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// Moves entries (a symbolic link itself, never its target) into `folder`.
@@ -156,10 +172,12 @@ impl Spool {
     }
 }
 
-/// `path`, or `path` with `.1`, `.2`, ... before the extension if it exists
-/// (a reused pair id never overwrites an earlier file).
+/// `path`, or `path` with `.1`, `.2`, ... before the extension if an entry
+/// of that name exists (a reused pair id never overwrites an earlier file;
+/// a symbolic link, even a dangling one, counts as taken).
 fn unused(path: PathBuf) -> PathBuf {
-    if !path.exists() {
+    let taken = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if !taken(&path) {
         return path;
     }
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -171,7 +189,7 @@ fn unused(path: PathBuf) -> PathBuf {
                 None => format!("{stem}.{n}"),
             })
         })
-        .find(|p| !p.exists())
+        .find(|p| !taken(p))
         .expect("an unused name")
 }
 
@@ -271,5 +289,27 @@ mod tests {
         assert!(std::fs::symlink_metadata(&moved).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read(&target).unwrap(), b"not the spool's");
         assert!(dir.path().join("failed/b.source.png").is_dir());
+    }
+
+    #[test]
+    fn planted_links_in_done_or_failed_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        // A link planted as the reason file of pair x: the reason goes beside it.
+        let planted = outside.path().join("created-by-the-daemon");
+        std::os::unix::fs::symlink(&planted, dir.path().join("failed/x.reason.txt")).unwrap();
+        std::fs::write(dir.path().join("x.source.png"), b"x").unwrap();
+        let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
+        spool.failed("x", &[&scan.orphans[0].1], "no partner").unwrap();
+        assert!(!planted.exists(), "the link's target was not created");
+        assert_eq!(std::fs::read_to_string(dir.path().join("failed/x.reason.1.txt")).unwrap(), "no partner\n");
+
+        // done/ as a link to another folder: the spool refuses to open.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::remove_dir(other.path().join("done")).ok();
+        std::os::unix::fs::symlink(outside.path(), other.path().join("done")).unwrap();
+        let error = Spool::open(other.path(), Duration::from_millis(0), Duration::from_secs(60)).err().expect("refused").to_string();
+        assert!(error.contains("symbolic link"), "{error}");
     }
 }
