@@ -161,7 +161,7 @@ fn check_config_validates_the_config_bundle_and_model_without_starting() {
 
 /// Runs the edge binary with `args`, stderr to a file, until its stderr holds
 /// every one of `needles` or it exits (up to 60 s); returns stderr.
-fn stderr_until(args: &[&std::ffi::OsStr], needles: &[&str]) -> String {
+fn stderr_until(args: &[std::ffi::OsString], needles: &[&str]) -> String {
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut edge = Command::new(env!("CARGO_BIN_EXE_spanwatch-edge"))
         .args(args)
@@ -196,17 +196,14 @@ fn connection_failures_are_logged_at_warn_and_file_names_cannot_forge_log_lines(
         std::fs::copy(image, spool.join(format!("{evil}.{half}.png"))).unwrap();
     }
     let port = mqtt::free_port(); // nothing listens there
-    let broker = format!("mqtt://127.0.0.1:{port}");
-    let args: Vec<&std::ffi::OsStr> = vec![
-        "--bundle".as_ref(),
-        bundle.as_os_str(),
-        "--input".as_ref(),
-        spool.as_os_str(),
-        "--broker".as_ref(),
-        broker.as_ref(),
-        "--settle-ms".as_ref(),
-        "20".as_ref(),
-    ];
+                                  // The edge on this spool and bundle, against `broker`, with `more` flags.
+    let edge_args = |broker: String, more: &[&std::ffi::OsStr]| -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["--bundle".into(), bundle.clone().into(), "--input".into(), spool.clone().into(), "--broker".into(), broker.into()];
+        args.extend(more.iter().map(|a| a.to_os_string()));
+        args
+    };
+    let args = edge_args(format!("mqtt://127.0.0.1:{port}"), &["--settle-ms".as_ref(), "20".as_ref()]);
     let needles = ["cannot connect to the broker", "scored pair=pair-0000", "scored pair=evil"];
     let stderr = stderr_until(&args, &needles);
     let warning = stderr.lines().find(|l| l.contains("cannot connect to the broker")).unwrap_or_else(|| panic!("{stderr}"));
@@ -219,17 +216,7 @@ fn connection_failures_are_logged_at_warn_and_file_names_cannot_forge_log_lines(
     // mqtts:// with a CA file that is not a certificate: said, not silent.
     let garbage = work.path().join("garbage-ca.pem");
     std::fs::write(&garbage, "this is not a certificate\n").unwrap();
-    let tls_broker = format!("mqtts://127.0.0.1:{port}");
-    let tls_args: Vec<&std::ffi::OsStr> = vec![
-        "--bundle".as_ref(),
-        bundle.as_os_str(),
-        "--input".as_ref(),
-        spool.as_os_str(),
-        "--broker".as_ref(),
-        tls_broker.as_ref(),
-        "--tls-ca".as_ref(),
-        garbage.as_os_str(),
-    ];
+    let tls_args = edge_args(format!("mqtts://127.0.0.1:{port}"), &["--tls-ca".as_ref(), garbage.as_os_str()]);
     let stderr = stderr_until(&tls_args, &["cannot connect to the broker"]);
     assert!(
         stderr.contains("cannot connect to the broker") || stderr.contains("garbage-ca.pem"),

@@ -97,10 +97,10 @@ impl Edge {
         let monitor = Monitor::new(embedder, calibration, record.state())?;
         let mut alarm = Alarm::new(alarm_line::AlarmLine::open(settings.alarm_gpio.as_ref())?).map_err(|e| anyhow::anyhow!("{e}"))?;
         alarm.show(record.state()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after)?;
+        let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after, &settings.state_dir)?;
         let c = monitor.calibration();
         tracing::info!(
-            bundle = %Escaped(&settings.bundle.display().to_string()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
+            bundle = %Escaped(settings.bundle.display()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
             window = c.band.window, raise_below = c.band.raise_below, clear_above = c.band.clear_above,
             alert = ?record.state(), "edge monitor ready"
         );
@@ -148,7 +148,7 @@ impl Worker {
         while !stop.load(Ordering::SeqCst) {
             let scan = self.edge.spool.scan(SystemTime::now())?;
             for (path, why) in &scan.strangers {
-                tracing::warn!(entry = %Escaped(&path.display().to_string()), "spool entry {why}");
+                tracing::warn!(entry = %Escaped(path.display()), "spool entry {why}");
             }
             for (id, path, why) in &scan.refused {
                 let reason = format!("{} {why}", path.display());
@@ -251,8 +251,7 @@ fn watch(root: &std::path::Path, wake: std_mpsc::Sender<()>) -> Option<notify::R
     match watcher.watch(root, notify::RecursiveMode::NonRecursive) {
         Ok(()) => Some(watcher),
         Err(e) => {
-            let root = root.display().to_string();
-            tracing::warn!("cannot watch {} ({e}); rescanning it twice a second instead", Escaped(&root));
+            tracing::warn!("cannot watch {} ({e}); rescanning it twice a second instead", Escaped(root.display()));
             None
         }
     }

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("spanwatch-edge: {}", spanwatch_embed::logtext::Escaped(&format!("{e:#}")));
+            eprintln!("spanwatch-edge: {}", spanwatch_embed::logtext::Escaped(format_args!("{e:#}")));
             ExitCode::FAILURE
         }
     }

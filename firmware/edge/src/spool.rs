@@ -50,6 +50,9 @@ pub struct Spool {
     root: PathBuf,
     settle: Duration,
     orphan_after: Duration,
+    /// The daemon's own folders in the spool: done/, failed/ and the state
+    /// folder (when it is inside the spool).
+    own: [PathBuf; 3],
     /// Strangers already reported.
     reported: HashSet<PathBuf>,
 }
@@ -62,8 +65,9 @@ enum Half {
 }
 
 impl Spool {
-    /// Opens (creating if needed) the spool at `root`.
-    pub fn open(root: &Path, settle: Duration, orphan_after: Duration) -> Result<Spool> {
+    /// Opens (creating if needed) the spool at `root`; `state_dir` is the
+    /// daemon's state folder, left alone if it is inside the spool.
+    pub fn open(root: &Path, settle: Duration, orphan_after: Duration, state_dir: &Path) -> Result<Spool> {
         for dir in [root.to_path_buf(), root.join("done"), root.join("failed")] {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the spool folder {}", dir.display()))?;
         }
@@ -76,7 +80,8 @@ impl Spool {
                 );
             }
         }
-        Ok(Spool { root: root.to_path_buf(), settle, orphan_after, reported: HashSet::new() })
+        let own = [root.join("done"), root.join("failed"), state_dir.to_path_buf()];
+        Ok(Spool { root: root.to_path_buf(), settle, orphan_after, own, reported: HashSet::new() })
     }
 
     /// The spool's root folder.
@@ -97,6 +102,9 @@ impl Spool {
             let Ok(meta) = entry.metadata() else { continue };
             let modified = meta.modified().unwrap_or(now);
             let path = entry.path();
+            if meta.is_dir() && self.own.contains(&path) {
+                continue;
+            }
             match classify(&name) {
                 Some((id, half)) if meta.is_file() => halves.entry(id).or_default()[half as usize] = Some((path, modified)),
                 Some((id, _)) => {
@@ -109,7 +117,6 @@ impl Spool {
                     };
                     refused.push((id, path, why));
                 }
-                None if meta.is_dir() && (name == "done" || name == "failed") => {}
                 None => {
                     let why = if name.starts_with('.') {
                         "a hidden name (a writer's temporary file) older than the orphan timeout: left alone"
@@ -228,7 +235,7 @@ mod tests {
     #[test]
     fn pairs_are_ready_when_complete_and_settled_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
         for name in ["b.source.png", "b.synthetic.png", "a.source.png", "a.synthetic.png", "c.source.png"] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
@@ -239,7 +246,8 @@ mod tests {
         assert_eq!(ids.len(), 2);
         assert!(ids.contains(&"a") && ids.contains(&"b"));
         assert!(scan.orphans.is_empty(), "c is not old enough to be an orphan");
-        let mut unsettled = Spool::open(dir.path(), Duration::from_secs(3600), Duration::from_secs(60)).unwrap();
+        let mut unsettled =
+            Spool::open(dir.path(), Duration::from_secs(3600), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
         assert!(unsettled.scan(SystemTime::now()).unwrap().ready.is_empty(), "fresh files are not read yet");
         let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
         assert_eq!(scan.orphans.len(), 1);
@@ -260,12 +268,13 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let target = outside.path().join("secret.png");
         std::fs::write(&target, b"not the spool's").unwrap();
-        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
         std::os::unix::fs::symlink(&target, dir.path().join("a.source.png")).unwrap();
         std::fs::write(dir.path().join("a.synthetic.png"), b"x").unwrap();
         std::fs::create_dir(dir.path().join("b.source.png")).unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
         std::fs::write(dir.path().join(".c.source.png.partial.png"), b"x").unwrap();
+        std::fs::create_dir(dir.path().join(".spanwatch")).unwrap(); // the daemon's own state folder
 
         let scan = spool.scan(SystemTime::now() + Duration::from_secs(1)).unwrap();
         let refused: Vec<(&str, &str)> = scan.refused.iter().map(|(id, _, why)| (id.as_str(), *why)).collect();
@@ -295,7 +304,7 @@ mod tests {
     fn planted_links_in_done_or_failed_are_never_followed() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60)).unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
         // A link planted as the reason file of pair x: the reason goes beside it.
         let planted = outside.path().join("created-by-the-daemon");
         std::os::unix::fs::symlink(&planted, dir.path().join("failed/x.reason.txt")).unwrap();
@@ -309,7 +318,10 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         std::fs::remove_dir(other.path().join("done")).ok();
         std::os::unix::fs::symlink(outside.path(), other.path().join("done")).unwrap();
-        let error = Spool::open(other.path(), Duration::from_millis(0), Duration::from_secs(60)).err().expect("refused").to_string();
+        let error = Spool::open(other.path(), Duration::from_millis(0), Duration::from_secs(60), &other.path().join(".spanwatch"))
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(error.contains("symbolic link"), "{error}");
     }
 }

@@ -13,19 +13,28 @@ pub fn colour_on_stderr() -> bool {
 
 /// Outside text (a file name, a path, an error that quotes one) as one log
 /// line: control characters (newlines, carriage returns, escapes) are
-/// written as Rust escapes (`\n`, `\u{1b}`), everything else as is.
-pub struct Escaped<'a>(pub &'a str);
+/// written as Rust escapes (`\n`, `\u{1b}`), everything else as is. Wraps
+/// anything displayable (`Escaped(path.display())`, `Escaped(id)`).
+pub struct Escaped<T>(pub T);
 
-impl fmt::Display for Escaped<'_> {
+impl<T: fmt::Display> fmt::Display for Escaped<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                f.write_fmt(format_args!("{c}"))?;
+        use fmt::Write;
+        /// Passes text on with its control characters escaped.
+        struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+        impl fmt::Write for Escaping<'_, '_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                for c in text.chars() {
+                    if c.is_control() {
+                        write!(self.0, "{}", c.escape_default())?;
+                    } else {
+                        self.0.write_char(c)?;
+                    }
+                }
+                Ok(())
             }
         }
-        Ok(())
+        write!(Escaping(f), "{}", self.0)
     }
 }
 
