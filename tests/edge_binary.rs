@@ -9,6 +9,7 @@
 use spanwatch_core::bundle::{AlertBand, AlertStatistic, Bundle, F32Le, ModelIdentity};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_embed::{Embedder, Manifest};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,7 +25,14 @@ fn fixture_images() -> Vec<PathBuf> {
 
 /// A valid bundle for EfficientNet-Lite0: mu the mean of the fixture images'
 /// embeddings, unit sigma, w and the one basis vector differences of them.
+/// Its alert band never fires (mean alignment below -1).
 fn small_bundle(dir: &Path) -> PathBuf {
+    bundle_with_band(dir, -1.0, -0.5)
+}
+
+/// The same bundle with an alert raised below `raise_below` and cleared above
+/// `clear_above` (window and minimum 8 pairs).
+fn bundle_with_band(dir: &Path, raise_below: f64, clear_above: f64) -> PathBuf {
     let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
     let e: Vec<Vec<f32>> = fixture_images().iter().map(|p| embedder.embed_file(p, None).unwrap().0).collect();
     let d = embedder.dim();
@@ -50,8 +58,8 @@ fn small_bundle(dir: &Path) -> PathBuf {
             statistic: AlertStatistic::MeanAlignment,
             window: 8,
             min_pairs: 8,
-            raise_below: -1.0,
-            clear_above: -0.5,
+            raise_below,
+            clear_above,
             horizon: 500,
             false_alarm: 0.05,
         },
@@ -61,12 +69,17 @@ fn small_bundle(dir: &Path) -> PathBuf {
     path
 }
 
-/// Drops `n` pairs of the fixture images into the spool as a generator
-/// should (under a hidden temporary name, then renamed).
+/// Drops pairs `pair-0000`.. of the fixture images into the spool as a
+/// generator should (under a hidden temporary name, then renamed).
 fn drop_pairs(spool: &Path, n: usize) {
+    drop_numbered(spool, 0..n);
+}
+
+/// Drops the pairs numbered `numbers`.
+fn drop_numbered(spool: &Path, numbers: std::ops::Range<usize>) {
     std::fs::create_dir_all(spool).unwrap();
     let images = fixture_images();
-    for i in 0..n {
+    for i in numbers {
         for (half, image) in [("source", &images[i % images.len()]), ("synthetic", &images[(i + 1) % images.len()])] {
             let name = format!("pair-{i:04}.{half}.png");
             let temporary = spool.join(format!(".{name}.partial.png"));
@@ -222,4 +235,227 @@ fn connection_failures_are_logged_at_warn_and_file_names_cannot_forge_log_lines(
         stderr.contains("cannot connect to the broker") || stderr.contains("garbage-ca.pem"),
         "a broken TLS setup is reported: {stderr}"
     );
+}
+
+/// The edge binary's config on `spool` against a broker on `port` as
+/// device `device`, with more TOML lines.
+fn edge_config(dir: &Path, bundle: &Path, spool: &Path, port: u16, device: &str, more: &str) -> PathBuf {
+    let config = dir.join(format!("{device}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "bundle = {bundle:?}\ninput = {spool:?}\nbroker = 'mqtt://127.0.0.1:{port}'\nsite = 'test'\ndevice = '{device}'\nsettle_ms = 20\n{more}\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Starts the edge binary with `config`, appending its stderr to `log`.
+fn spawn_edge(config: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_spanwatch-edge")).arg("--config").arg(config).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+}
+
+/// Waits like `wait_until`; on timeout the failure shows the daemon's log.
+fn wait_logged(what: &str, limit: Duration, log: &Path, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        if start.elapsed() > limit {
+            panic!(
+                "timed out after {limit:?} waiting until {what}; the daemon's log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn files_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_file()))).count())
+}
+
+/// Metrics on `spanwatch/test/<device>/metrics`, in arrival order.
+fn metrics_of(subscriber: &Subscriber, device: &str) -> Vec<spanwatch_edge::messages::Metrics> {
+    subscriber.on(&format!("spanwatch/test/{device}/metrics")).iter().map(|p| serde_json::from_str(p).unwrap()).collect()
+}
+
+#[test]
+fn a_daemon_killed_with_the_broker_down_loses_no_message_and_resumes_on_the_same_window() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    // Mean alignment is always below 2: the alert is raised once 8 pairs are in, and stays.
+    let bundle = bundle_with_band(work.path(), 2.0, 3.0);
+    let mut broker = Mosquitto::start();
+    let subscriber = Subscriber::start(broker.port, "killed");
+    let log = work.path().join("edge.log");
+
+    // The reference: one daemon sees all 12 pairs, the broker up.
+    let reference_spool = work.path().join("reference");
+    let reference = edge_config(work.path(), &bundle, &reference_spool, broker.port, "reference", "");
+    let mut edge = spawn_edge(&reference, &log);
+    drop_pairs(&reference_spool, 12);
+    wait_logged("the reference's 12 metrics", Duration::from_secs(60), &log, || metrics_of(&subscriber, "reference").len() == 12);
+    Command::new("kill").arg("-TERM").arg(edge.id().to_string()).status().unwrap();
+    edge.wait().unwrap();
+
+    // The broker goes away; the daemon takes 10 pairs (the alert rises at
+    // the 8th) and is killed; the broker comes back; a new daemon sends all
+    // of it and scores two more pairs.
+    broker.stop();
+    let spool = work.path().join("spool");
+    let config = edge_config(work.path(), &bundle, &spool, broker.port, "line1", "");
+    let mut edge = spawn_edge(&config, &log);
+    drop_numbered(&spool, 0..10);
+    wait_logged("10 pairs recorded and moved to done/", Duration::from_secs(60), &log, || files_in(&spool.join("done")) == 20);
+    edge.kill().unwrap();
+    edge.wait().unwrap();
+    broker.restart();
+    let mut edge = spawn_edge(&config, &log);
+    wait_logged("the 10 pairs' metrics after the restart", Duration::from_secs(60), &log, || subscriber.metrics().len() == 10);
+    drop_numbered(&spool, 10..12);
+    wait_logged("12 metrics", Duration::from_secs(60), &log, || subscriber.metrics().len() == 12);
+    Command::new("kill").arg("-TERM").arg(edge.id().to_string()).status().unwrap();
+    edge.wait().unwrap();
+
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    let metrics = subscriber.metrics();
+    let ids: Vec<&str> = metrics.iter().map(|m| m.pair.as_str()).collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("pair-{i:04}")).collect();
+    assert_eq!(ids, expected, "every pair's metrics, in order, each pair scored once\n{log_text}");
+    let verdicts: HashSet<String> = subscriber.on("spanwatch/test/line1/pair").into_iter().collect();
+    assert_eq!(verdicts.len(), 12, "every pair's verdict (a repeat of one counted once)");
+    let alerts = subscriber.alerts();
+    assert_eq!(alerts.len(), 1, "raised once, recorded before the kill, not raised again after it: {alerts:?}");
+    assert_eq!((alerts[0].seq, alerts[0].pair.as_str()), (1, "pair-0007"));
+
+    // Pairs 10 and 11 were judged on the window the killed daemon had: the
+    // same scores as the daemon that never stopped.
+    let reference = metrics_of(&subscriber, "reference");
+    for (after, before) in metrics[10..].iter().zip(&reference[10..]) {
+        assert_eq!(after.pair, before.pair);
+        assert_eq!((after.window, after.seeds, after.alert), (before.window, before.seeds, before.alert), "{}", after.pair);
+        // The same vectors, pushed in another history: equal up to rounding.
+        for (a, b) in [
+            (after.ds, before.ds),
+            (after.ridge_ds, before.ridge_ds),
+            (after.mean_alignment, before.mean_alignment),
+            (after.novelty, before.novelty),
+        ] {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{}: {a} after the restart, {b} without it", after.pair);
+        }
+    }
+}
+
+/// A tmpfs of `size` mounted at a new folder, unmounted on drop; None
+/// unless this process may mount (root, as CI runs).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with a file until it is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0xa5u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..1]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_pauses_taking_pairs_and_loses_nothing_and_a_failed_pair_is_reported_when_its_reason_cannot_be_written() {
+    if !have("mosquitto") || !have("mosquitto_sub") {
+        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
+        return;
+    }
+    let (Some(state_disk), Some(spool_disk)) = (SmallDisk::mount("16m"), SmallDisk::mount("16m")) else {
+        println!("SKIPPED: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let broker = Mosquitto::start();
+    let subscriber = Subscriber::start(broker.port, "full");
+    let log = work.path().join("edge.log");
+    let spool = spool_disk.path().join("in");
+    let state = state_disk.path().join("state");
+    let config = edge_config(work.path(), &bundle, &spool, broker.port, "line1", &format!("state_dir = {state:?}"));
+    let mut edge = spawn_edge(&config, &log);
+    drop_numbered(&spool, 0..2);
+    wait_logged("2 metrics", Duration::from_secs(60), &log, || subscriber.metrics().len() == 2);
+
+    // The state's disk fills: pairs wait in the spool, the daemon says so and lives on.
+    let filler = state_disk.fill();
+    drop_numbered(&spool, 2..6);
+    let health = || subscriber.on("spanwatch/test/line1/health");
+    wait_logged("health: paused", Duration::from_secs(60), &log, || health().iter().any(|h| h.contains("\"paused\"")));
+    let paused = health().into_iter().find(|h| h.contains("\"paused\"")).unwrap();
+    assert!(paused.contains("No space left on device") && paused.contains("state.redb"), "{paused}");
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(edge.try_wait().unwrap().is_none(), "the daemon lives on");
+    // redb may fit a pair or two in pages it already has before a write fails.
+    let waiting = files_in(&spool) / 2;
+    assert!(waiting >= 1, "new pairs wait in the spool");
+    assert_eq!(subscriber.metrics().len(), 6 - waiting, "a pair waiting is not scored");
+    // Space returns: the pairs are taken within one retry, each once.
+    std::fs::remove_file(&filler).unwrap();
+    wait_logged("6 metrics", Duration::from_secs(30), &log, || subscriber.metrics().len() == 6);
+    wait_logged("health: ok", Duration::from_secs(10), &log, || health().last().is_some_and(|h| h.contains("\"ok\"")));
+    let ids: Vec<String> = subscriber.metrics().into_iter().map(|m| m.pair).collect();
+    assert_eq!(ids, (0..6).map(|i| format!("pair-{i:04}")).collect::<Vec<_>>());
+
+    // The spool's disk fills: a pair that cannot be read is reported as
+    // failed at once, and its reason file is written when space returns.
+    let images = fixture_images();
+    std::fs::copy(&images[0], spool.join(".broken.source.png")).unwrap();
+    std::fs::write(spool.join(".broken.synthetic.png"), b"not a png").unwrap();
+    let filler = spool_disk.fill();
+    for half in ["source", "synthetic"] {
+        std::fs::rename(spool.join(format!(".broken.{half}.png")), spool.join(format!("broken.{half}.png"))).unwrap();
+    }
+    wait_logged("the failed verdict", Duration::from_secs(30), &log, || {
+        subscriber.on("spanwatch/test/line1/pair").iter().any(|p| p.contains("broken"))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(edge.try_wait().unwrap().is_none(), "the daemon lives on");
+    std::fs::remove_file(&filler).unwrap();
+    let reason = spool.join("failed/broken.reason.txt");
+    wait_logged("the reason file", Duration::from_secs(10), &log, || {
+        std::fs::read_to_string(&reason).is_ok_and(|r| r.contains("broken.synthetic.png"))
+    });
+    wait_logged("the pair's files in failed/", Duration::from_secs(10), &log, || files_in(&spool.join("failed")) == 3);
+    drop_numbered(&spool, 6..7);
+    wait_logged("7 metrics", Duration::from_secs(30), &log, || subscriber.metrics().len() == 7);
+    Command::new("kill").arg("-TERM").arg(edge.id().to_string()).status().unwrap();
+    assert!(edge.wait().unwrap().success());
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("cannot record pairs") && log_text.contains("cannot move a recorded pair's files"), "{log_text}");
 }

@@ -27,25 +27,50 @@ pub struct StreamPair {
 /// the tiles the demo data of `size` and `seed` left unused (cycled if
 /// there are fewer), with fresh random defects.
 pub fn degrading_stream(size: DemoSize, seed: u64, good: usize, bad: usize, degraded: Generator) -> Result<Vec<StreamPair>> {
-    let tiles = held_out_tiles(size, seed)?;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_57EA);
-    let family = Family::Scratch;
-    Ok((0..good + bad)
-        .map(|i| {
-            let generator = if i < good { Generator::Faithful } else { degraded };
-            let source = tiles[i % tiles.len()].clone();
-            let synthetic = generator.apply(family, &source, i, &mut rng);
-            StreamPair { id: format!("pair-{i:04}"), generator, source, synthetic }
-        })
-        .collect())
+    let mut maker = PairMaker::new(size, seed)?;
+    Ok((0..good + bad).map(|i| maker.next(if i < good { Generator::Faithful } else { degraded })).collect())
+}
+
+/// Makes the stream's pairs one at a time (a long stream need not be held
+/// in memory): scratch defects by any generator on the held-out tiles.
+pub struct PairMaker {
+    tiles: Vec<GrayImage>,
+    rng: StdRng,
+    made: usize,
+}
+
+impl PairMaker {
+    /// A maker over the tiles the demo data of `size` and `seed` left unused.
+    pub fn new(size: DemoSize, seed: u64) -> Result<PairMaker> {
+        Ok(PairMaker { tiles: held_out_tiles(size, seed)?, rng: StdRng::seed_from_u64(seed ^ 0x005E_ED0F_57EA), made: 0 })
+    }
+
+    /// The next pair, `pair-<n>`, by `generator`.
+    pub fn next(&mut self, generator: Generator) -> StreamPair {
+        let i = self.made;
+        self.made += 1;
+        let source = self.tiles[i % self.tiles.len()].clone();
+        let synthetic = generator.apply(Family::Scratch, &source, i, &mut self.rng);
+        StreamPair { id: format!("pair-{i:04}"), generator, source, synthetic }
+    }
+
+    /// How many distinct tiles the stream cycles through.
+    pub fn tiles(&self) -> usize {
+        self.tiles.len()
+    }
 }
 
 /// Writes `pair` into `spool` as `<id>.source.png` and `<id>.synthetic.png`,
 /// each written under a dot-name first and renamed, so the edge never reads
 /// a half-written file.
 pub fn drop_into_spool(spool: &Path, pair: &StreamPair) -> Result<()> {
-    for (half, image) in [("source", &pair.source), ("synthetic", &pair.synthetic)] {
-        let name = format!("{}.{half}.png", pair.id);
+    drop_images(spool, &pair.id, &pair.source, &pair.synthetic)
+}
+
+/// Writes a pair's two images into `spool` under `id`, as [`drop_into_spool`] does.
+pub fn drop_images(spool: &Path, id: &str, source: &GrayImage, synthetic: &GrayImage) -> Result<()> {
+    for (half, image) in [("source", source), ("synthetic", synthetic)] {
+        let name = format!("{id}.{half}.png");
         let temporary = spool.join(format!(".{name}.partial.png"));
         image.save(&temporary).with_context(|| format!("cannot write {}", temporary.display()))?;
         std::fs::rename(&temporary, spool.join(&name)).with_context(|| format!("cannot move {name} into {}", spool.display()))?;

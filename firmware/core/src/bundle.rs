@@ -346,15 +346,23 @@ impl<'a> Bundle<'a> {
     pub fn encode(&self) -> Result<std::vec::Vec<u8>, BundleError> {
         self.validate()?;
         let payload = postcard::to_stdvec(self).map_err(|_| BundleError::Malformed)?;
-        let mut file = std::vec::Vec::with_capacity(HEADER_LEN + payload.len() + 4);
-        file.extend_from_slice(&MAGIC);
-        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        file.extend_from_slice(&payload);
-        let checksum = CRC32.checksum(&file);
-        file.extend_from_slice(&checksum.to_le_bytes());
-        Ok(file)
+        Ok(frame(&payload))
     }
+}
+
+/// Wraps a postcard payload as a bundle file: magic, version, length,
+/// payload, CRC-32. Fuzzing and property tests use it to reach the payload
+/// decoder past the checksum.
+#[cfg(feature = "std")]
+pub fn frame(payload: &[u8]) -> std::vec::Vec<u8> {
+    let mut file = std::vec::Vec::with_capacity(HEADER_LEN + payload.len() + 4);
+    file.extend_from_slice(&MAGIC);
+    file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    file.extend_from_slice(payload);
+    let checksum = CRC32.checksum(&file);
+    file.extend_from_slice(&checksum.to_le_bytes());
+    file
 }
 
 #[cfg(all(test, feature = "std"))]
@@ -472,5 +480,40 @@ mod tests {
         let mut p = parts();
         p.w = F32Le::encode(&[f32::NAN, 0.0, 0.0]);
         assert!(matches!(bundle(&p).encode(), Err(BundleError::Inconsistent(_))));
+    }
+
+    // The properties of the fuzz target fuzz/fuzz_targets/bundle_decode.rs.
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_to_a_valid_bundle_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            for file in [bytes.clone(), frame(&bytes)] {
+                if let Ok(bundle) = Bundle::decode(&file) {
+                    proptest::prop_assert!(bundle.validate().is_ok());
+                }
+            }
+        }
+
+        #[test]
+        fn an_edited_payload_past_the_checksum_decodes_to_a_valid_bundle_or_an_error(
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..6),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let p = parts();
+            let file = bundle(&p).encode().unwrap();
+            let mut payload = file[HEADER_LEN..file.len() - 4].to_vec();
+            for (at, value) in &edits {
+                let i = at.index(payload.len());
+                payload[i] = *value;
+            }
+            for candidate in [payload.clone(), payload[..cut.index(payload.len())].to_vec()] {
+                if let Ok(decoded) = Bundle::decode(&frame(&candidate)) {
+                    proptest::prop_assert!(decoded.validate().is_ok());
+                    let mut seed = std::vec![0.0f32; decoded.model.dim as usize];
+                    for j in 0..decoded.rank() {
+                        proptest::prop_assert!(decoded.seed_into(j, &mut seed));
+                    }
+                }
+            }
+        }
     }
 }

@@ -169,6 +169,22 @@ pub const DEFAULT_BUFFER: usize = 20_000;
 /// Default max packet size: far above any message spanwatch sends (discovery configs are the largest, under 1 KiB).
 pub const DEFAULT_MAX_PACKET: usize = 64 * 1024;
 
+/// Largest TLS or password file read, in bytes: a certificate chain is a
+/// few KB; a config naming a device or a huge file must not hang or fill memory.
+const MAX_SMALL_FILE: u64 = 1 << 20;
+
+/// Reads a small file (`what` names it in errors), refusing one over [`MAX_SMALL_FILE`].
+fn read_small(path: &Path, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SMALL_FILE + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    if bytes.len() as u64 > MAX_SMALL_FILE {
+        bail!("the {what} {} is larger than {} KiB; it cannot be one", path.display(), MAX_SMALL_FILE >> 10);
+    }
+    Ok(bytes)
+}
+
 impl Settings {
     /// Resolves and checks the options.
     pub fn resolve(options: Options) -> Result<Settings> {
@@ -182,7 +198,7 @@ impl Settings {
             (false, _) => bail!("TLS files are given but the broker URL is mqtt://; use mqtts://"),
             (true, None) => bail!("mqtts:// needs --tls-ca (the CA certificate that signed the broker's)"),
             (true, Some(ca)) => {
-                let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read TLS file {}", p.display()));
+                let read = |p: &Path| read_small(p, "TLS file");
                 let client = match (&options.tls_cert, &options.tls_key) {
                     (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
                     (None, None) => None,
@@ -193,8 +209,8 @@ impl Settings {
         };
         let credentials = match (options.username, options.password_file) {
             (Some(user), Some(file)) => {
-                let password =
-                    std::fs::read_to_string(&file).with_context(|| format!("cannot read the password file {}", file.display()))?;
+                let password = read_small(&file, "password file")?;
+                let password = String::from_utf8(password).with_context(|| format!("the password file {} is not UTF-8", file.display()))?;
                 Some((user, password.trim_end_matches(['\n', '\r']).to_string()))
             }
             (Some(user), None) => Some((user, String::new())),
@@ -288,5 +304,28 @@ mod tests {
         assert!(error(Options { input: None, ..base() }).contains("spool directory"));
         assert_eq!(parse_gpio("gpiochip1:4").unwrap(), GpioLine { chip: "/dev/gpiochip1".into(), line: 4 });
         assert_eq!(parse_broker("mqtts://h").unwrap(), (true, "h".into(), 8883));
+        // A device or a huge file named as a TLS or password file: refused, not read forever.
+        let zero = Some(PathBuf::from("/dev/zero"));
+        let tls = Options { broker: Some("mqtts://h".into()), tls_ca: zero.clone(), ..base() };
+        assert!(error(tls).contains("larger than 1024 KiB"));
+        assert!(error(Options { username: Some("u".into()), password_file: zero, ..base() }).contains("password file /dev/zero is larger"));
+    }
+
+    // The property of the fuzz target fuzz/fuzz_targets/config_parse.rs:
+    // any text is a config or an error, never a panic.
+    proptest::proptest! {
+        #[test]
+        fn any_config_text_resolves_or_is_refused(
+            lines in proptest::collection::vec(
+                "(bundle|input|broker|site|device|alarm_gpio|buffer|max_packet|settle_ms|orphan_after_s|tls_ca|username|model|x) = ('[^'\\n]{0,20}'|-?[0-9]{1,20}|true|\\[\\]|\\{)",
+                0..8,
+            ),
+            noise in "\\PC{0,12}",
+        ) {
+            let text = lines.join("\n") + &noise;
+            if let Ok(options) = toml::from_str::<Options>(&text) {
+                let _ = Settings::resolve(options);
+            }
+        }
     }
 }

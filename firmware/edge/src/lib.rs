@@ -2,34 +2,41 @@
 //!
 //! A generator drops synthetic defects with their source images into a
 //! spool ([`spool`]); each pair is embedded and scored by the no_std span
-//! tracker against the calibration bundle ([`monitor`]); the drift alert
-//! drives an alarm line ([`alarm_line`]) and everything is reported over
-//! MQTT ([`mqtt`], [`messages`], [`discovery`]), with undelivered alerts and
-//! the alert state kept on disk ([`journal`]). [`config`] reads the options.
+//! tracker against the calibration bundle ([`monitor`]); the pair's
+//! messages, difference and move are recorded on disk before anything is
+//! sent or moved ([`store`]); the drift alert drives an alarm line
+//! ([`alarm_line`]) and everything is reported over MQTT ([`mqtt`],
+//! [`messages`], [`discovery`]). [`config`] reads the options.
 
 pub mod alarm_line;
 pub mod config;
 pub mod discovery;
-pub mod journal;
 pub mod messages;
 pub mod monitor;
 pub mod mqtt;
 pub mod spool;
+pub mod store;
 
 use anyhow::{Context, Result};
 use config::Settings;
-use journal::{AlertRecord, Journal};
-use messages::{json, timestamp, Alert, Kind, Message, Metrics, PairMessage, Topics};
+use messages::{json, timestamp, Alert, Health, HealthState, Kind, Message, Metrics, PairMessage, Topics};
 use monitor::{load_checked_model, Calibration, Monitor, Scored};
-use mqtt::{Delivery, PublisherSettings};
+use mqtt::{Delivery, PublisherSettings, Queued};
 use spanwatch_core::alarm::Alarm;
 use spanwatch_core::alert::AlertState;
 use spanwatch_embed::logtext::Escaped;
 use spool::{PairFiles, Spool};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime};
+use store::{AlertRecord, Destination, Entry, Restored, Settle, Store};
 use tokio::sync::mpsc;
+
+/// How long the monitor waits before trying to record a pair again after
+/// a record failed (a full disk).
+const RETRY_RECORD: Duration = Duration::from_secs(5);
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,11 +52,13 @@ pub struct Summary {
 }
 
 /// A started monitor: model loaded and checked against the bundle, spool,
-/// journal and alarm line open. Nothing is published until [`Edge::run`].
+/// state file and alarm line open, the window and alert resumed from the
+/// state file. Nothing is published until [`Edge::run`].
 pub struct Edge {
     settings: Settings,
     monitor: Monitor,
-    journal: Arc<Mutex<Journal>>,
+    store: Arc<Store>,
+    restored: Restored,
     record: AlertRecord,
     alarm: Alarm<alarm_line::AlarmLine>,
     spool: Spool,
@@ -92,9 +101,9 @@ impl Edge {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let calibration = Calibration::load(&settings.bundle)?;
         let embedder = load_checked_model(&calibration, settings.model.as_deref(), &settings.bundle)?;
-        let journal = Journal::open(&settings.state_dir)?;
-        let record = journal.alert_record()?;
-        let monitor = Monitor::new(embedder, calibration, record.state())?;
+        let (store, restored) = Store::open(&settings.state_dir, &calibration.digest, calibration.band.window as usize)?;
+        let record = restored.alert.unwrap_or(AlertRecord { raised: false, next_seq: 1 });
+        let monitor = Monitor::new(embedder, calibration, record.state(), &restored.recent)?;
         let mut alarm = Alarm::new(alarm_line::AlarmLine::open(settings.alarm_gpio.as_ref())?).map_err(|e| anyhow::anyhow!("{e}"))?;
         alarm.show(record.state()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after, &settings.state_dir)?;
@@ -102,14 +111,16 @@ impl Edge {
         tracing::info!(
             bundle = %Escaped(settings.bundle.display()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
             window = c.band.window, raise_below = c.band.raise_below, clear_above = c.band.clear_above,
-            alert = ?record.state(), "edge monitor ready"
+            alert = ?record.state(), resumed_pairs = restored.recent.len(), unsent = restored.outbox.len(), moves = restored.settles.len(),
+            "edge monitor ready"
         );
-        Ok(Edge { journal: Arc::new(Mutex::new(journal)), settings, monitor, record, alarm, spool })
+        Ok(Edge { store: Arc::new(store), restored, settings, monitor, record, alarm, spool })
     }
 
     /// Watches the spool until `stop` is set, then finishes the current
-    /// pair, flushes the outbox, publishes `offline` and returns.
-    pub async fn run(self, stop: Arc<AtomicBool>) -> Result<Summary> {
+    /// pair, flushes the outbox, publishes `offline` and returns. A pair's
+    /// file-system failure is reported and retried, never the end of the run.
+    pub async fn run(mut self, stop: Arc<AtomicBool>) -> Result<Summary> {
         let topics = Topics::new(&self.settings.topic_prefix);
         let (tx, rx) = mpsc::unbounded_channel();
         let publisher_settings = PublisherSettings {
@@ -118,115 +129,260 @@ impl Edge {
             discovery: if self.settings.ha_discovery { discovery::discovery_messages(&topics) } else { Vec::new() },
             flush_timeout: Duration::from_secs(5),
         };
-        let publisher = tokio::spawn(mqtt::publish(self.settings.broker.clone(), publisher_settings, self.journal.clone(), rx));
-        let worker = Worker { topics, tx, edge: self, pairs: 0, failed: 0, alerts: 0 };
-        let outcome = tokio::task::spawn_blocking(move || worker.run(&stop)).await.context("the monitor thread panicked")?;
+        let unsent = std::mem::take(&mut self.restored.outbox);
+        let publisher = tokio::spawn(mqtt::publish(self.settings.broker.clone(), publisher_settings, self.store.clone(), unsent, rx));
+        let recent = std::mem::take(&mut self.restored.recent).into();
+        let pending = std::mem::take(&mut self.restored.settles).into_iter().map(|s| (s.id.clone(), s)).collect();
+        let worker =
+            Worker { topics, tx, edge: self, recent, pending, paused: None, logged: HashSet::new(), pairs: 0, failed: 0, alerts: 0 };
+        let (pairs, failed, alerts) =
+            tokio::task::spawn_blocking(move || worker.run(&stop)).await.context("the monitor thread panicked")?;
         let delivery = publisher.await.context("the MQTT publisher panicked")?;
         if delivery.unsent > 0 {
-            tracing::warn!(unsent = delivery.unsent, "shut down with messages undelivered; alerts among them are kept in the journal");
+            tracing::warn!(
+                unsent = delivery.unsent,
+                "shut down with messages undelivered; they are kept in the state file for the next run"
+            );
         }
-        let (pairs, failed, alerts) = outcome?;
         tracing::info!(pairs, failed, alerts, delivered = delivery.delivered, "edge monitor stopped");
         Ok(Summary { pairs, failed, alerts, delivery })
     }
 }
 
-/// The monitor thread: spool in, messages out.
+/// The monitor thread: spool in, records, messages out.
 struct Worker {
     edge: Edge,
     topics: Topics,
-    tx: mpsc::UnboundedSender<Message>,
+    tx: mpsc::UnboundedSender<Queued>,
+    /// The differences of the window's latest pairs, as recorded.
+    recent: VecDeque<Vec<f32>>,
+    /// Recorded pairs whose files could not be moved yet, by id.
+    pending: BTreeMap<String, Settle>,
+    /// While recording fails: when to try again.
+    paused: Option<Instant>,
+    /// What is failing and was logged already (a pair's move by its id, the
+    /// spool scan as ""): logged once, forgotten when it works again.
+    logged: HashSet<String>,
     pairs: u32,
     failed: u32,
     alerts: u32,
 }
 
 impl Worker {
-    fn run(mut self, stop: &AtomicBool) -> Result<(u32, u32, u32)> {
+    fn run(mut self, stop: &AtomicBool) -> (u32, u32, u32) {
         let (wake_tx, wake) = std_mpsc::channel();
         let _watcher = watch(self.edge.spool.root(), wake_tx);
         while !stop.load(Ordering::SeqCst) {
-            let scan = self.edge.spool.scan(SystemTime::now())?;
-            for (path, why) in &scan.strangers {
-                tracing::warn!(entry = %Escaped(path.display()), "spool entry {why}");
-            }
-            for (id, path, why) in &scan.refused {
-                let reason = format!("{} {why}", path.display());
-                self.fail(id, &[path], &reason)?;
-            }
-            for (id, file) in &scan.orphans {
-                let reason = format!("{} has no partner after {} s", file.display(), self.edge.settings.orphan_after.as_secs());
-                self.fail(id, &[file], &reason)?;
-            }
-            for pair in &scan.ready {
-                if stop.load(Ordering::SeqCst) {
-                    break;
+            self.finish_moves();
+            let wait = match self.edge.spool.scan(SystemTime::now()) {
+                Ok(scan) => {
+                    self.logged.remove("");
+                    for (path, why) in &scan.strangers {
+                        tracing::warn!(entry = %Escaped(path.display()), "spool entry {why}");
+                    }
+                    self.take(scan, stop)
                 }
-                self.handle(pair)?;
-            }
-            // Files still settling: look again soon; otherwise wait for the watcher (or a periodic rescan).
-            let wait = if scan.waiting > 0 { self.edge.settings.settle.max(Duration::from_millis(20)) } else { Duration::from_millis(500) };
+                Err(e) => {
+                    self.log_once("", &format!("{e:#}"), "cannot scan the spool; retrying");
+                    Duration::from_secs(1)
+                }
+            };
             let _ = wake.recv_timeout(wait);
             while wake.try_recv().is_ok() {}
         }
-        Ok((self.pairs, self.failed, self.alerts))
+        (self.pairs, self.failed, self.alerts)
     }
 
-    fn handle(&mut self, pair: &PairFiles) -> Result<()> {
-        match self.edge.monitor.process(&pair.source, &pair.synthetic) {
-            Ok(scored) => {
-                self.report(pair, &scored)?;
-                self.edge.spool.done(pair)
+    /// Takes what a scan found, unless paused; returns how long to wait
+    /// before the next scan.
+    fn take(&mut self, scan: spool::Scan, stop: &AtomicBool) -> Duration {
+        if let Some(retry) = self.paused {
+            let now = Instant::now();
+            if now < retry {
+                return retry - now;
             }
-            Err(e) => self.fail(&pair.id, &[&pair.source, &pair.synthetic], &format!("{e:#}")),
+        }
+        let is_new = |id: &String| !self.pending.contains_key(id);
+        let refused =
+            scan.refused.iter().filter(|(id, ..)| is_new(id)).map(|(id, path, why)| (id, path, format!("{} {why}", path.display())));
+        let orphan_after = self.edge.settings.orphan_after.as_secs();
+        let orphans = scan
+            .orphans
+            .iter()
+            .filter(|(id, _)| is_new(id))
+            .map(|(id, path)| (id, path, format!("{} has no partner after {orphan_after} s", path.display())));
+        let failures: Vec<_> = refused.chain(orphans).map(|(id, path, reason)| (id.clone(), path.clone(), reason)).collect();
+        for (id, path, reason) in failures {
+            if !self.record_failed(&id, &[&path], &reason, scan.ready.len()) {
+                return RETRY_RECORD;
+            }
+        }
+        for pair in &scan.ready {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            if self.pending.contains_key(&pair.id) {
+                continue;
+            }
+            if !self.handle(pair, scan.ready.len()) {
+                return RETRY_RECORD;
+            }
+        }
+        // Files still settling: look again soon; otherwise wait for the watcher (or a periodic rescan).
+        if scan.waiting > 0 {
+            self.edge.settings.settle.max(Duration::from_millis(20))
+        } else {
+            Duration::from_millis(500)
         }
     }
 
-    fn report(&mut self, pair: &PairFiles, scored: &Scored) -> Result<()> {
-        self.pairs += 1;
+    /// Scores one pair and records it; false if it could not be recorded.
+    fn handle(&mut self, pair: &PairFiles, waiting: usize) -> bool {
+        match self.edge.monitor.process(&pair.source, &pair.synthetic) {
+            Ok(scored) => self.record_scored(pair, &scored, waiting),
+            Err(e) => self.record_failed(&pair.id, &[&pair.source, &pair.synthetic], &format!("{e:#}"), waiting),
+        }
+    }
+
+    fn record_scored(&mut self, pair: &PairFiles, scored: &Scored, waiting: usize) -> bool {
         let now = timestamp(SystemTime::now());
         let c = self.edge.monitor.calibration();
         let report = &scored.report;
+        let metrics = Metrics::from_scored(now.clone(), &pair.id, c, scored, self.failed);
+        let mut messages = vec![
+            json(self.topics.metrics(), &metrics, false, Kind::Data),
+            json(self.topics.pair(), &PairMessage::scored(now.clone(), &pair.id, report), false, Kind::Data),
+        ];
+        let before = self.edge.record;
+        let alert = scored.change.map(|change| {
+            let seq = before.next_seq;
+            let body = Alert::from_change(seq, now.clone(), c, change, report.scores.window, &pair.id);
+            messages.push(json(self.topics.alert(), &body, true, Kind::Alert { seq }));
+            AlertRecord { raised: change.state == AlertState::Raised, next_seq: seq + 1 }
+        });
+        let window = c.band.window as usize;
+        let difference = self.edge.monitor.difference().to_vec();
+        let settle = self.edge.spool.settle_of(&pair.id, &[&pair.source, &pair.synthetic], Destination::Done);
+        if !self.commit(settle, messages, Some(&difference), alert, waiting) {
+            // Not recorded, so not scored: the window and the alert as they were.
+            let recent: Vec<Vec<f32>> = self.recent.iter().cloned().collect();
+            if let Err(e) = self.edge.monitor.resume(before.state(), &recent) {
+                tracing::error!("cannot restore the window: {e:#}");
+            }
+            return false;
+        }
+        self.pairs += 1;
         tracing::info!(
             pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %scored.state,
             "scored"
         );
-        let metrics = Metrics::from_scored(now.clone(), &pair.id, c, scored, self.failed);
-        let pair_message = PairMessage::scored(now.clone(), &pair.id, report);
-        let alert = scored.change.map(|change| {
-            let seq = self.edge.record.next_seq;
-            let body = Alert::from_change(seq, now.clone(), c, change, report.scores.window, &pair.id);
-            (json(self.topics.alert(), &body, true, Kind::Alert { seq }), change.state, seq)
-        });
-        self.send(json(self.topics.metrics(), &metrics, false, Kind::Data));
-        self.send(json(self.topics.pair(), &pair_message, false, Kind::Data));
-        if let Some((message, state, seq)) = alert {
-            // On disk before it is sent: a restart delivers it.
-            self.edge.record = AlertRecord { raised: state == AlertState::Raised, next_seq: seq + 1 };
-            let mut journal = self.edge.journal.lock().expect("journal lock");
-            journal.add(&message)?;
-            journal.save_alert_record(self.edge.record)?;
-            drop(journal);
-            tracing::warn!(seq, %state, payload = %message.payload, "drift alert");
-            self.alerts += 1;
-            self.send(message);
+        self.recent.push_back(difference);
+        while self.recent.len() > window {
+            self.recent.pop_front();
         }
-        self.edge.alarm.show(scored.state).map_err(|e| anyhow::anyhow!("{e}"))
+        if let Some(record) = alert {
+            tracing::warn!(seq = before.next_seq, state = %scored.state, pair = %Escaped(&pair.id), value = scored.value, "drift alert");
+            self.edge.record = record;
+            self.alerts += 1;
+        }
+        if let Err(e) = self.edge.alarm.show(scored.state) {
+            tracing::error!("cannot set the alarm line: {e}");
+        }
+        true
     }
 
-    fn fail(&mut self, id: &str, files: &[&std::path::Path], reason: &str) -> Result<()> {
+    /// Records a pair (or a lone file) that could not be scored, and moves
+    /// it to failed/; false if it could not be recorded.
+    fn record_failed(&mut self, id: &str, files: &[&Path], reason: &str, waiting: usize) -> bool {
+        let body = PairMessage::failed(timestamp(SystemTime::now()), id, reason);
+        let message = json(self.topics.pair(), &body, false, Kind::Data);
+        let settle = self.edge.spool.settle_of(id, files, Destination::Failed { reason: reason.to_string() });
+        if !self.commit(settle, vec![message], None, None, waiting) {
+            return false;
+        }
         self.failed += 1;
         tracing::warn!(pair = %Escaped(id), reason = %Escaped(reason), "pair failed; moved to failed/");
-        self.edge.spool.failed(id, files, reason)?;
-        let body = PairMessage::failed(timestamp(SystemTime::now()), id, reason);
-        self.send(json(self.topics.pair(), &body, false, Kind::Data));
-        Ok(())
+        true
     }
 
-    fn send(&self, message: Message) {
+    /// Records a pair's messages, difference, alert change and move in one
+    /// transaction; only then are the messages sent and the files moved.
+    /// On failure nothing of the pair is kept and taking pairs pauses.
+    fn commit(
+        &mut self,
+        settle: Settle,
+        messages: Vec<Message>,
+        difference: Option<&[f32]>,
+        alert: Option<AlertRecord>,
+        waiting: usize,
+    ) -> bool {
+        let entry = Entry { messages: &messages, difference, alert, settle: &settle };
+        match self.edge.store.record(entry) {
+            Ok(keys) => {
+                if self.paused.take().is_some() {
+                    tracing::info!("recording works again; taking pairs");
+                    self.health(HealthState::Ok, None, waiting);
+                }
+                for (key, message) in keys.into_iter().zip(messages) {
+                    self.send(Queued { key: Some(key), message });
+                }
+                self.settle(settle);
+                true
+            }
+            Err(e) => {
+                let reason = format!("{e:#}");
+                if self.paused.is_none() {
+                    tracing::error!(reason = %Escaped(&reason), "cannot record pairs: taking none until it works again (retrying every {} s); the alert and alarm stay as they are", RETRY_RECORD.as_secs());
+                    self.health(HealthState::Paused, Some(reason), waiting);
+                }
+                self.paused = Some(Instant::now() + RETRY_RECORD);
+                false
+            }
+        }
+    }
+
+    /// Moves a recorded pair's files; a failure is logged once and retried
+    /// before every scan (the pair is not taken again meanwhile).
+    fn settle(&mut self, settle: Settle) {
+        match self.edge.spool.settle(&settle).and_then(|()| self.edge.store.settled(&settle.id)) {
+            Ok(()) => {
+                if self.pending.remove(&settle.id).is_some() {
+                    self.logged.remove(&settle.id);
+                    tracing::info!(pair = %Escaped(&settle.id), "pair's files moved at last");
+                }
+            }
+            Err(e) => {
+                let error = format!("pair {:?}: {e:#}", settle.id);
+                self.log_once(&settle.id, &error, "cannot move a recorded pair's files; retrying before every scan");
+                self.pending.insert(settle.id.clone(), settle);
+            }
+        }
+    }
+
+    /// Retries the moves still pending.
+    fn finish_moves(&mut self) {
+        let pending: Vec<Settle> = self.pending.values().cloned().collect();
+        for settle in pending {
+            self.settle(settle);
+        }
+    }
+
+    fn health(&self, state: HealthState, reason: Option<String>, waiting: usize) {
+        let body = Health { timestamp: timestamp(SystemTime::now()), state, reason, waiting };
+        self.send(Queued { key: None, message: json(self.topics.health(), &body, true, Kind::Health) });
+    }
+
+    /// Logs `error` at error level unless `key` is already failing.
+    fn log_once(&mut self, key: &str, error: &str, what: &str) {
+        if self.logged.insert(key.to_string()) {
+            tracing::error!(error = %Escaped(error), "{what}");
+        }
+    }
+
+    fn send(&self, item: Queued) {
         // The publisher outlives the worker; a send fails only if it panicked.
-        if self.tx.send(message).is_err() {
+        if self.tx.send(item).is_err() {
             tracing::error!("the MQTT publisher is gone; message dropped");
         }
     }

@@ -36,6 +36,8 @@ pub enum Kind {
     },
     /// Home Assistant discovery config.
     Discovery,
+    /// `health`: only the latest one waits in the outbox; not kept on disk.
+    Health,
 }
 
 /// The topics of one device.
@@ -63,6 +65,11 @@ impl Topics {
     /// `…/alert`: [`Alert`] on every raise and clear (retained).
     pub fn alert(&self) -> String {
         format!("{}/alert", self.prefix)
+    }
+
+    /// `…/health`: [`Health`] (retained), whether pairs are being taken.
+    pub fn health(&self) -> String {
+        format!("{}/health", self.prefix)
     }
 
     /// `…/pair`: [`PairMessage`], the per-pair verdict.
@@ -214,7 +221,7 @@ pub struct Metrics {
     pub window: usize,
     /// Calibration seeds still in the window.
     pub seeds: usize,
-    /// Pairs scored since start.
+    /// Pairs scored since start, plus those the window resumed with.
     pub pairs: u32,
     /// Pairs that failed since start.
     pub failed: u32,
@@ -341,6 +348,30 @@ impl PairMessage {
     }
 }
 
+/// Whether the monitor is taking pairs (`…/health`, retained).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// When it changed (RFC 3339, UTC).
+    pub timestamp: String,
+    /// `ok`, or `paused` while pairs cannot be recorded (a full disk).
+    pub state: HealthState,
+    /// Why it is paused.
+    pub reason: Option<String>,
+    /// Pairs waiting in the spool when it changed.
+    pub waiting: usize,
+}
+
+/// See [`Health`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Pairs are taken as they come.
+    Ok,
+    /// No pair is taken until its record can be written; the alert and the
+    /// alarm line stay as they are and messages already recorded are sent.
+    Paused,
+}
+
 /// `now` as RFC 3339 with milliseconds.
 pub fn timestamp(now: SystemTime) -> String {
     humantime::format_rfc3339_millis(now).to_string()
@@ -395,6 +426,8 @@ mod tests {
         );
         let pairs: Vec<PairMessage> = round_trip("pair");
         assert_eq!(pairs.iter().map(|p| p.verdict).collect::<Vec<_>>(), [Verdict::Useful, Verdict::Failed]);
+        let health: Vec<Health> = round_trip("health");
+        assert_eq!(health.iter().map(|h| h.state).collect::<Vec<_>>(), [HealthState::Paused, HealthState::Ok]);
         let alerts: Vec<Alert> = round_trip("alert");
         assert_eq!((alerts[0].state, alerts[0].statistic), (AlertState::Raised, Statistic::MeanAlignment));
     }

@@ -16,6 +16,8 @@ use std::path::Path;
 /// The parts of a calibration bundle the edge uses, owned.
 #[derive(Clone, Debug)]
 pub struct Calibration {
+    /// sha256 of the bundle file, hex: the saved window belongs to it.
+    pub digest: String,
     /// The model's manifest name.
     pub model_name: String,
     /// sha256 of the model file.
@@ -51,6 +53,7 @@ impl Calibration {
             })
             .collect();
         Ok(Calibration {
+            digest: hex::encode(spanwatch_embed::sha256(&bytes)),
             model_name: bundle.model.name.to_string(),
             model_sha256: bundle.model.sha256,
             dim: d,
@@ -159,13 +162,36 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// A monitor for `calibration` with a checked `embedder`, its alert
-    /// resuming in `state` (persisted across restarts).
-    pub fn new(embedder: Embedder, calibration: Calibration, state: AlertState) -> Result<Monitor> {
+    /// A monitor for `calibration` with a checked `embedder`, resuming
+    /// where a previous run left off: its alert in `state` and its window
+    /// holding the seeds followed by `recent` (the latest pairs'
+    /// differences, oldest first).
+    pub fn new(embedder: Embedder, calibration: Calibration, state: AlertState, recent: &[Vec<f32>]) -> Result<Monitor> {
         let tracker = Tracker::new(&calibration)?;
         let policy = AlertPolicy::resume(calibration.band, state);
         let difference = vec![0.0; calibration.dim];
-        Ok(Monitor { embedder, calibration, tracker, policy, difference })
+        let mut monitor = Monitor { embedder, calibration, tracker, policy, difference };
+        monitor.resume(state, recent)?;
+        Ok(monitor)
+    }
+
+    /// Puts the window and the alert back to `state` and the seeds followed
+    /// by `recent`: at start, and to forget a pair that could not be recorded.
+    pub fn resume(&mut self, state: AlertState, recent: &[Vec<f32>]) -> Result<()> {
+        if let Some(bad) = recent.iter().find(|d| d.len() != self.calibration.dim || d.iter().any(|v| !v.is_finite())) {
+            bail!("a saved difference has {} values (expected {}) or is not finite", bad.len(), self.calibration.dim);
+        }
+        self.tracker = Tracker::new(&self.calibration)?;
+        for difference in recent {
+            self.tracker.push(difference);
+        }
+        self.policy = AlertPolicy::resume(self.calibration.band, state);
+        Ok(())
+    }
+
+    /// The standardized difference of the last pair scored.
+    pub fn difference(&self) -> &[f32] {
+        &self.difference
     }
 
     /// The calibration in use.

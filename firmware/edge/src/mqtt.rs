@@ -5,19 +5,21 @@
 //! publisher hands one message at a time to the client (QoS 1) and removes
 //! it only on the broker's PUBACK. After a disconnect the same message goes
 //! again, so delivery is at least once and in order; alerts carry a
-//! sequence number for subscribers to drop a repeat. While the broker is
-//! away the outbox holds up to its capacity, dropping the oldest metrics
-//! first and never an alert (alerts are also in the on-disk journal until
-//! acknowledged). The connection runs in its own task, which backs off
-//! between reconnects (0.5 s doubling to 30 s); every ConnAck re-subscribes
-//! and re-announces `online`.
+//! sequence number for subscribers to drop a repeat. Every pair's messages
+//! are in the on-disk store before they reach the publisher, which forgets
+//! them there once acknowledged, so a killed daemon sends them after its
+//! restart. While the broker is away the outbox holds up to its capacity,
+//! dropping the oldest metrics first (from the store too) and never an
+//! alert. The connection runs in its own task, which backs off between
+//! reconnects (0.5 s doubling to 30 s); every ConnAck re-subscribes and
+//! re-announces `online` and the health.
 
 use crate::config::BrokerSettings;
-use crate::journal::Journal;
 use crate::messages::{Kind, Message, Topics};
+use crate::store::Store;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -34,7 +36,7 @@ pub struct Delivery {
     pub delivered: u64,
     /// Metrics and verdicts dropped because the outbox was full.
     pub dropped: u64,
-    /// Messages still unsent at shutdown (alerts among them stay in the journal).
+    /// Messages still unsent at shutdown (kept in the store for the next run).
     pub unsent: u64,
 }
 
@@ -114,32 +116,59 @@ async fn drive(mut eventloop: EventLoop, links: mpsc::UnboundedSender<Link>) {
     }
 }
 
+/// A message for the publisher, with its key in the store if it is kept there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    /// The store's key (None: status, health and discovery, made anew on every run).
+    pub key: Option<u64>,
+    /// The message.
+    pub message: Message,
+}
+
 /// The outbox: FIFO, bounded, alerts never dropped.
 struct Outbox {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Queued>,
     capacity: usize,
     dropped: u64,
 }
 
 impl Outbox {
-    fn push(&mut self, message: Message, in_flight: bool) {
+    /// Appends; returns the store key of a message dropped to make room.
+    fn push(&mut self, item: Queued, in_flight: bool) -> Option<u64> {
+        let mut dropped_key = None;
+        let first_droppable = usize::from(in_flight);
+        if item.message.kind == Kind::Health {
+            // Only the latest health matters (the one in flight stays).
+            let mut i = 0;
+            self.queue.retain(|q| {
+                i += 1;
+                i <= first_droppable || q.message.kind != Kind::Health
+            });
+        }
         if self.queue.len() >= self.capacity {
-            let first_droppable = usize::from(in_flight);
-            if let Some(i) = (first_droppable..self.queue.len()).find(|&i| self.queue[i].kind == Kind::Data) {
-                self.queue.remove(i);
+            if let Some(i) = (first_droppable..self.queue.len()).find(|&i| self.queue[i].message.kind == Kind::Data) {
+                dropped_key = self.queue.remove(i).and_then(|q| q.key);
                 self.dropped += 1;
                 if self.dropped == 1 || self.dropped.is_power_of_two() {
                     tracing::warn!(dropped = self.dropped, "outbox full while the broker is away: dropping the oldest metrics");
                 }
             }
         }
-        self.queue.push_back(message);
+        self.queue.push_back(item);
+        dropped_key
     }
 
     /// Puts `online` first (replacing an older status not yet sent).
     fn announce(&mut self, status: Message) {
-        self.queue.retain(|m| m.kind != Kind::Status);
-        self.queue.push_front(status);
+        self.queue.retain(|q| q.message.kind != Kind::Status);
+        self.queue.push_front(Queued { key: None, message: status });
+    }
+}
+
+/// Forgets `keys` in the store; a failure only means a repeat after a restart.
+fn forget(store: &Store, keys: &[u64]) {
+    if let Err(e) = store.forget(keys) {
+        tracing::error!("{e:#}; these messages may be sent again after a restart");
     }
 }
 
@@ -148,8 +177,9 @@ impl Outbox {
 pub async fn publish(
     broker: BrokerSettings,
     settings: PublisherSettings,
-    journal: Arc<Mutex<Journal>>,
-    mut messages: mpsc::UnboundedReceiver<Message>,
+    store: Arc<Store>,
+    restored: Vec<(u64, Message)>,
+    mut messages: mpsc::UnboundedReceiver<Queued>,
 ) -> Delivery {
     let topics = settings.topics.clone();
     let (client, eventloop) = AsyncClient::new(mqtt_options(&broker, &topics), 64);
@@ -157,15 +187,17 @@ pub async fn publish(
     let connection = tokio::spawn(drive(eventloop, link_tx));
     let online = Message { topic: topics.status(), payload: "online".into(), retain: true, kind: Kind::Status };
     let mut outbox = Outbox { queue: VecDeque::new(), capacity: settings.capacity, dropped: 0 };
-    // Alerts a previous run could not deliver go first.
-    for pending in journal.lock().expect("journal lock").pending() {
-        outbox.push(pending.clone(), false);
+    // What a previous run could not deliver goes first.
+    for (key, message) in restored {
+        if let Some(dropped) = outbox.push(Queued { key: Some(key), message }, false) {
+            forget(&store, &[dropped]);
+        }
     }
     let (mut connected, mut in_flight, mut delivered) = (false, false, 0u64);
     let mut closing: Option<Instant> = None;
     loop {
         if connected && !in_flight {
-            if let Some(m) = outbox.queue.front() {
+            if let Some(Queued { message: m, .. }) = outbox.queue.front() {
                 in_flight = client.try_publish(&m.topic, QoS::AtLeastOnce, m.retain, m.payload.clone()).is_ok();
             }
         }
@@ -175,7 +207,9 @@ pub async fn publish(
         let deadline = closing.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             message = messages.recv(), if closing.is_none() => match message {
-                Some(message) => outbox.push(message, in_flight),
+                Some(item) => if let Some(dropped) = outbox.push(item, in_flight) {
+                    forget(&store, &[dropped]);
+                },
                 None => closing = Some(Instant::now() + settings.flush_timeout),
             },
             link = links.recv() => match link {
@@ -185,21 +219,21 @@ pub async fn publish(
                     in_flight = false;
                     if !settings.discovery.is_empty() {
                         let _ = client.try_subscribe(HA_STATUS_TOPIC, QoS::AtLeastOnce);
-                        settings.discovery.iter().rev().for_each(|m| outbox.queue.push_front(m.clone()));
+                        settings.discovery.iter().rev().for_each(|m| outbox.queue.push_front(Queued { key: None, message: m.clone() }));
                     }
                     outbox.announce(online.clone());
                 }
                 Some(Link::PubAck) if in_flight => {
                     in_flight = false;
                     delivered += 1;
-                    if let Some(Message { kind: Kind::Alert { seq }, .. }) = outbox.queue.pop_front() {
-                        if let Err(e) = journal.lock().expect("journal lock").acknowledged(seq) {
-                            tracing::error!("alert {seq} was delivered but the journal could not be updated: {e:#}");
-                        }
+                    if let Some(Queued { key: Some(key), .. }) = outbox.queue.pop_front() {
+                        forget(&store, &[key]);
                     }
                 }
                 Some(Link::PubAck) | Some(Link::Closed) => {}
-                Some(Link::HomeAssistantOnline) => settings.discovery.iter().for_each(|m| outbox.push(m.clone(), in_flight)),
+                Some(Link::HomeAssistantOnline) => settings.discovery.iter().for_each(|m| {
+                    let _ = outbox.push(Queued { key: None, message: m.clone() }, in_flight);
+                }),
                 Some(Link::Down { reason, retry_in }) => {
                     // Every failed attempt is logged: the backoff (0.5 s doubling
                     // to 30 s) bounds the rate, and a broker that never answers,
@@ -223,6 +257,9 @@ pub async fn publish(
         say_offline(&client, &topics, &mut links).await;
     }
     connection.abort();
+    if let Err(e) = store.sync() {
+        tracing::error!("{e:#}; acknowledged messages may be sent again after a restart");
+    }
     Delivery { delivered, dropped: outbox.dropped, unsent }
 }
 
@@ -250,25 +287,33 @@ async fn wait_for(links: &mut mpsc::UnboundedReceiver<Link>, want: fn(&Link) -> 
 mod tests {
     use super::*;
 
-    fn data(n: u32) -> Message {
-        Message { topic: "m".into(), payload: n.to_string(), retain: false, kind: Kind::Data }
+    fn data(n: u64) -> Queued {
+        Queued { key: Some(n), message: Message { topic: "m".into(), payload: n.to_string(), retain: false, kind: Kind::Data } }
     }
 
     #[test]
     fn a_full_outbox_drops_the_oldest_data_never_an_alert_nor_the_message_in_flight() {
         let mut outbox = Outbox { queue: VecDeque::new(), capacity: 3, dropped: 0 };
-        let alert = Message { topic: "a".into(), payload: "x".into(), retain: true, kind: Kind::Alert { seq: 1 } };
-        outbox.push(data(0), false);
-        outbox.push(alert.clone(), false);
-        outbox.push(data(1), false);
-        outbox.push(data(2), true);
-        let payloads: Vec<_> = outbox.queue.iter().map(|m| m.payload.as_str()).collect();
-        assert_eq!(payloads, ["0", "x", "2"], "0 is in flight, so 1 goes");
-        outbox.push(data(3), false);
-        let payloads: Vec<_> = outbox.queue.iter().map(|m| m.payload.as_str()).collect();
-        assert_eq!(payloads, ["x", "2", "3"]);
+        let alert = Queued {
+            key: Some(9),
+            message: Message { topic: "a".into(), payload: "x".into(), retain: true, kind: Kind::Alert { seq: 1 } },
+        };
+        let health =
+            |p: &str| Queued { key: None, message: Message { topic: "h".into(), payload: p.into(), retain: true, kind: Kind::Health } };
+        let payloads = |o: &Outbox| o.queue.iter().map(|q| q.message.payload.clone()).collect::<Vec<_>>();
+        assert_eq!(outbox.push(data(0), false), None);
+        assert_eq!(outbox.push(alert.clone(), false), None);
+        assert_eq!(outbox.push(data(1), false), None);
+        assert_eq!(outbox.push(data(2), true), Some(1), "the dropped message's key, to forget in the store");
+        assert_eq!(payloads(&outbox), ["0", "x", "2"], "0 is in flight, so 1 goes");
+        assert_eq!(outbox.push(data(3), false), Some(0));
+        assert_eq!(payloads(&outbox), ["x", "2", "3"]);
         assert_eq!(outbox.dropped, 2);
         outbox.announce(Message { topic: "s".into(), payload: "online".into(), retain: true, kind: Kind::Status });
-        assert_eq!(outbox.queue.front().unwrap().payload, "online");
+        assert_eq!(outbox.queue.front().unwrap().message.payload, "online");
+        outbox.capacity = 10;
+        outbox.push(health("paused"), false);
+        outbox.push(health("ok"), false);
+        assert_eq!(payloads(&outbox), ["online", "x", "2", "3", "ok"], "only the latest health waits");
     }
 }

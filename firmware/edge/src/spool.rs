@@ -8,8 +8,13 @@
 //! a folder) is refused into `failed/` (never followed), and any other entry
 //! is reported once (a hidden one once it is older than the orphan timeout).
 
+use crate::store::{Destination, Settle, SpoolEntry};
 use anyhow::{Context, Result};
+use rustix::fs::{statat, AtFlags, Mode, OFlags, CWD};
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -48,6 +53,12 @@ pub struct Scan {
 /// A spool directory with its done/ and failed/ folders.
 pub struct Spool {
     root: PathBuf,
+    /// The folders as opened at start: moves and reason files go through
+    /// these descriptors (renameat, openat), so a folder swapped for a link
+    /// later still cannot send a file elsewhere.
+    root_dir: OwnedFd,
+    done_dir: OwnedFd,
+    failed_dir: OwnedFd,
     settle: Duration,
     orphan_after: Duration,
     /// The daemon's own folders in the spool: done/, failed/ and the state
@@ -59,8 +70,10 @@ pub struct Spool {
 
 /// Which half of a pair a file is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Half {
+pub enum Half {
+    /// `<id>.source.<ext>`: the normal image.
     Source,
+    /// `<id>.synthetic.<ext>`: the synthetic defect.
     Synthetic,
 }
 
@@ -71,17 +84,20 @@ impl Spool {
         for dir in [root.to_path_buf(), root.join("done"), root.join("failed")] {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the spool folder {}", dir.display()))?;
         }
-        for dir in [root.join("done"), root.join("failed")] {
-            let real = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_dir());
-            if !real {
-                anyhow::bail!(
-                    "refusing the spool folder {}: it is a symbolic link, not a folder (files would land elsewhere)",
-                    dir.display()
-                );
-            }
-        }
+        let directory = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root_dir = rustix::fs::openat(CWD, root, directory, Mode::empty())
+            .with_context(|| format!("cannot open the spool folder {}", root.display()))?;
+        let sub = |name: &str| {
+            rustix::fs::openat(&root_dir, name, directory | OFlags::NOFOLLOW, Mode::empty()).with_context(|| {
+                format!(
+                    "refusing the spool folder {}: it is not a folder (a symbolic link? files would land elsewhere)",
+                    root.join(name).display()
+                )
+            })
+        };
+        let (done_dir, failed_dir) = (sub("done")?, sub("failed")?);
         let own = [root.join("done"), root.join("failed"), state_dir.to_path_buf()];
-        Ok(Spool { root: root.to_path_buf(), settle, orphan_after, own, reported: HashSet::new() })
+        Ok(Spool { root: root.to_path_buf(), root_dir, done_dir, failed_dir, settle, orphan_after, own, reported: HashSet::new() })
     }
 
     /// The spool's root folder.
@@ -149,59 +165,104 @@ impl Spool {
         Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting, refused, strangers })
     }
 
-    /// Moves a processed pair's files to done/.
-    pub fn done(&self, pair: &PairFiles) -> Result<()> {
-        self.move_into("done", &[&pair.source, &pair.synthetic])
+    /// What moving `files` of pair `id` into `into` means, recorded before
+    /// the move: each file's name and inode now (a file already gone has
+    /// inode 0 and is skipped).
+    pub fn settle_of(&self, id: &str, files: &[&Path], into: Destination) -> Settle {
+        use std::os::unix::fs::MetadataExt;
+        let files = files
+            .iter()
+            .map(|file| SpoolEntry {
+                name: file.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default(),
+                inode: std::fs::symlink_metadata(file).map_or(0, |m| m.ino()),
+            })
+            .collect();
+        Settle { id: id.to_string(), files, into }
     }
 
-    /// Moves files to failed/ and writes `<id>.reason.txt` beside them.
-    pub fn failed(&self, id: &str, files: &[&Path], reason: &str) -> Result<()> {
+    /// Carries out a recorded move; safe to repeat after a crash. A file is
+    /// moved only if the spool still holds that very file (same inode); the
+    /// reason of a failed pair is written first, and only while some of its
+    /// files are still to move. Entries are moved themselves, a symbolic
+    /// link as a link, never its target, into the folders opened at start.
+    pub fn settle(&self, settle: &Settle) -> Result<()> {
+        let present: Vec<&OsStr> = settle
+            .files
+            .iter()
+            .filter(|f| {
+                f.inode != 0
+                    && statat(&self.root_dir, OsStr::from_bytes(&f.name), AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_ino == f.inode)
+            })
+            .map(|f| OsStr::from_bytes(&f.name))
+            .collect();
+        let (folder, dir) = match &settle.into {
+            Destination::Done => ("done", &self.done_dir),
+            Destination::Failed { reason } => {
+                if !present.is_empty() {
+                    self.write_reason(&settle.id, reason)?;
+                }
+                ("failed", &self.failed_dir)
+            }
+        };
+        for name in present {
+            let target = unused(dir, name);
+            rustix::fs::renameat(&self.root_dir, name, dir, &target).with_context(|| {
+                format!("cannot move {} to {}", self.root.join(name).display(), self.root.join(folder).join(&target).display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes `failed/<id>.reason.txt`, created new (O_EXCL, O_NOFOLLOW: a
+    /// planted symbolic link is never followed); a file left half-written
+    /// (a full disk) is removed, so a retry starts clean.
+    fn write_reason(&self, id: &str, reason: &str) -> Result<()> {
         use std::io::Write;
-        self.move_into("failed", files)?;
-        let path = unused(self.root.join("failed").join(format!("{id}.reason.txt")));
-        // Created new (O_EXCL): a planted symbolic link is never followed.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .and_then(|mut file| file.write_all(format!("{reason}\n").as_bytes()))
-            .with_context(|| format!("cannot write {}", path.display()))
-    }
-
-    /// Moves entries (a symbolic link itself, never its target) into `folder`.
-    fn move_into(&self, folder: &str, files: &[&Path]) -> Result<()> {
-        for file in files {
-            let name = file.file_name().context("spool file without a name")?;
-            let target = unused(self.root.join(folder).join(name));
-            std::fs::rename(file, &target).with_context(|| format!("cannot move {} to {}", file.display(), target.display()))?;
+        let name = unused(&self.failed_dir, OsStr::new(&format!("{id}.reason.txt")));
+        let path = self.root.join("failed").join(&name);
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.failed_dir, &name, flags, Mode::from_raw_mode(0o644))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut file = std::fs::File::from(fd);
+        if let Err(e) = file.write_all(format!("{reason}\n").as_bytes()).and_then(|()| file.sync_all()) {
+            let _ = rustix::fs::unlinkat(&self.failed_dir, &name, AtFlags::empty());
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
         }
         Ok(())
     }
 }
 
-/// `path`, or `path` with `.1`, `.2`, ... before the extension if an entry
-/// of that name exists (a reused pair id never overwrites an earlier file;
-/// a symbolic link, even a dangling one, counts as taken).
-fn unused(path: PathBuf) -> PathBuf {
-    let taken = |p: &Path| std::fs::symlink_metadata(p).is_ok();
-    if !taken(&path) {
-        return path;
+/// The longest file name Linux file systems take, in bytes.
+const NAME_MAX: usize = 255;
+
+/// `name`, or `name` with `.1`, `.2`, ... before the extension if an entry
+/// of that name exists in `dir` (a reused pair id never overwrites an
+/// earlier file; a symbolic link, even a dangling one, counts as taken).
+/// The stem is shortened when a numbered name would be longer than a file
+/// name can be.
+fn unused(dir: &OwnedFd, name: &OsStr) -> OsString {
+    let taken = |n: &OsStr| statat(dir, n, AtFlags::SYMLINK_NOFOLLOW).is_ok();
+    if !taken(name) {
+        return name.to_os_string();
     }
+    let path = Path::new(name);
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let extension = path.extension().map(|e| e.to_string_lossy().into_owned());
+    let extension = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
     (1..)
         .map(|n| {
-            path.with_file_name(match &extension {
-                Some(e) => format!("{stem}.{n}.{e}"),
-                None => format!("{stem}.{n}"),
-            })
+            let suffix = format!(".{n}{extension}");
+            let mut end = stem.len().min(NAME_MAX.saturating_sub(suffix.len()));
+            while !stem.is_char_boundary(end) {
+                end -= 1;
+            }
+            OsString::from(format!("{}{suffix}", &stem[..end]))
         })
-        .find(|p| !taken(p))
+        .find(|n| !taken(n))
         .expect("an unused name")
 }
 
 /// The pair id and half of a spool file name, if it is one.
-fn classify(name: &str) -> Option<(String, Half)> {
+pub fn classify(name: &str) -> Option<(String, Half)> {
     if name.starts_with('.') {
         return None;
     }
@@ -221,6 +282,55 @@ fn classify(name: &str) -> Option<(String, Half)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(reason: &str) -> Destination {
+        Destination::Failed { reason: reason.into() }
+    }
+
+    #[test]
+    fn a_file_removed_before_its_move_is_skipped_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        let (source, synthetic) = (dir.path().join("a.source.png"), dir.path().join("a.synthetic.png"));
+        std::fs::write(&source, b"x").unwrap();
+        std::fs::write(&synthetic, b"y").unwrap();
+        let settle = spool.settle_of("a", &[&source, &synthetic], Destination::Done);
+        std::fs::remove_file(&source).unwrap();
+        spool.settle(&settle).unwrap();
+        assert!(dir.path().join("done/a.synthetic.png").exists() && !dir.path().join("done/a.source.png").exists());
+    }
+
+    #[test]
+    fn a_reused_long_id_gets_a_numbered_name_that_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        let id = "é".repeat(120) + "x"; // 241 bytes: `<id>.synthetic.png` is 255, the longest name there is
+        for round in 0..3 {
+            let file = dir.path().join(format!("{id}.synthetic.png"));
+            std::fs::write(&file, format!("round {round}")).unwrap();
+            spool.settle(&spool.settle_of(&id, &[&file], failed("no partner"))).unwrap();
+        }
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path().join("failed")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names.len(), 6, "three files and three reasons: {names:?}");
+        assert!(names.iter().all(|n| n.len() <= 255));
+        assert!(names.iter().any(|n| n.ends_with(".2.png")), "{names:?}");
+    }
+
+    // The property of the fuzz target fuzz/fuzz_targets/spool_name.rs.
+    proptest::proptest! {
+        #[test]
+        fn a_classified_name_is_exactly_its_id_half_and_extension(name in "\\PC{0,40}(\\.(source|synthetic)\\.(png|jpg|jpeg|PNG|Jpg|txt))?") {
+            if let Some((id, half)) = classify(&name) {
+                let marker = match half { Half::Source => "source", Half::Synthetic => "synthetic" };
+                let extension = name.rsplit_once('.').unwrap().1.to_ascii_lowercase();
+                proptest::prop_assert!(!id.is_empty() && !name.starts_with('.'));
+                proptest::prop_assert!(EXTENSIONS.contains(&extension.as_str()));
+                proptest::prop_assert_eq!(name.to_ascii_lowercase(), format!("{id}.{marker}.{extension}").to_ascii_lowercase());
+            }
+        }
+    }
 
     #[test]
     fn names_are_classified() {
@@ -252,10 +362,14 @@ mod tests {
         let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
         assert_eq!(scan.orphans.len(), 1);
         // Done and failed keep every file, a reused id included.
-        spool.done(&scan.ready[0]).unwrap();
-        std::fs::write(dir.path().join(scan.ready[0].source.file_name().unwrap()), b"again").unwrap();
-        spool.failed("x", &[&scan.ready[0].source], "unreadable").unwrap();
-        spool.failed("x", &[&scan.orphans[0].1], "no partner").unwrap();
+        let pair = &scan.ready[0];
+        let done = spool.settle_of(&pair.id, &[&pair.source, &pair.synthetic], Destination::Done);
+        spool.settle(&done).unwrap();
+        std::fs::write(dir.path().join(pair.source.file_name().unwrap()), b"again").unwrap();
+        spool.settle(&done).unwrap();
+        assert_eq!(std::fs::read(&pair.source).unwrap(), b"again", "a repeated move leaves a new file of the same name alone");
+        spool.settle(&spool.settle_of("x", &[&pair.source], failed("unreadable"))).unwrap();
+        spool.settle(&spool.settle_of("x", &[&scan.orphans[0].1], failed("no partner"))).unwrap();
         let failed: Vec<_> = std::fs::read_dir(dir.path().join("failed")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(failed.len(), 4, "{failed:?}");
         assert!(dir.path().join("failed/x.reason.txt").exists() && dir.path().join("failed/x.reason.1.txt").exists());
@@ -292,7 +406,7 @@ mod tests {
 
         // Refused entries move to failed/ themselves: the link, not its target.
         for (id, path, why) in &scan.refused {
-            spool.failed(id, &[path], why).unwrap();
+            spool.settle(&spool.settle_of(id, &[path], failed(why))).unwrap();
         }
         let moved = dir.path().join("failed/a.source.png");
         assert!(std::fs::symlink_metadata(&moved).unwrap().file_type().is_symlink());
@@ -310,9 +424,19 @@ mod tests {
         std::os::unix::fs::symlink(&planted, dir.path().join("failed/x.reason.txt")).unwrap();
         std::fs::write(dir.path().join("x.source.png"), b"x").unwrap();
         let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
-        spool.failed("x", &[&scan.orphans[0].1], "no partner").unwrap();
+        spool.settle(&spool.settle_of("x", &[&scan.orphans[0].1], failed("no partner"))).unwrap();
         assert!(!planted.exists(), "the link's target was not created");
         assert_eq!(std::fs::read_to_string(dir.path().join("failed/x.reason.1.txt")).unwrap(), "no partner\n");
+
+        // done/ swapped for a link after start: moves still go into the folder opened at start.
+        std::fs::write(dir.path().join("y.source.png"), b"y").unwrap();
+        std::fs::write(dir.path().join("y.synthetic.png"), b"y").unwrap();
+        let y = spool.settle_of("y", &[&dir.path().join("y.source.png"), &dir.path().join("y.synthetic.png")], Destination::Done);
+        std::fs::rename(dir.path().join("done"), dir.path().join("done.old")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("done")).unwrap();
+        spool.settle(&y).unwrap();
+        assert!(dir.path().join("done.old/y.source.png").exists() && dir.path().join("done.old/y.synthetic.png").exists());
+        assert!(!outside.path().join("y.source.png").exists(), "nothing lands behind the link");
 
         // done/ as a link to another folder: the spool refuses to open.
         let other = tempfile::tempdir().unwrap();

@@ -163,4 +163,48 @@ mod tests {
         let err = load_rgb(Path::new("bomb.png"), &bytes).unwrap_err().to_string();
         assert!(err.contains("bomb.png") && err.contains("cannot read the image header"), "{err}");
     }
+
+    // The property of the fuzz target fuzz/fuzz_targets/image_decode.rs: any
+    // bytes, and real PNG and JPEG files with bytes changed or cut, decode to
+    // an image within the limits or to an error naming the file.
+    fn real_files() -> Vec<Vec<u8>> {
+        let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/images/brick_gray.png")).unwrap();
+        let decoded = load_rgb(Path::new("brick_gray.png"), &png).unwrap();
+        let small = image::imageops::thumbnail(&decoded, 48, 48);
+        let mut jpeg = Vec::new();
+        small.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let mut small_png = Vec::new();
+        small.write_to(&mut std::io::Cursor::new(&mut small_png), image::ImageFormat::Png).unwrap();
+        vec![small_png, jpeg]
+    }
+
+    fn within_limits_or_named(result: Result<RgbImage, EmbedError>) -> Result<(), proptest::test_runner::TestCaseError> {
+        match result {
+            Ok(image) => proptest::prop_assert!(image.width() as u64 * image.height() as u64 <= MAX_PIXELS && image.width() > 0),
+            Err(e) => proptest::prop_assert!(e.to_string().contains("fuzzed.img"), "{e}"),
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_within_the_limits_or_fail_naming_the_file(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            within_limits_or_named(load_rgb(Path::new("fuzzed.img"), &bytes))?;
+        }
+
+        #[test]
+        fn real_images_with_bytes_changed_or_cut_decode_within_the_limits_or_fail(
+            which in 0usize..2,
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..6),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut bytes = real_files().swap_remove(which);
+            for (at, value) in &edits {
+                let i = at.index(bytes.len());
+                bytes[i] = *value;
+            }
+            within_limits_or_named(load_rgb(Path::new("fuzzed.img"), &bytes))?;
+            within_limits_or_named(load_rgb(Path::new("fuzzed.img"), &bytes[..cut.index(bytes.len())]))?;
+        }
+    }
 }

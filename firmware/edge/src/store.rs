@@ -1,0 +1,363 @@
+//! What must survive a crash or a restart of the daemon, in one redb file
+//! (`<state_dir>/state.redb`): every message the broker has not yet
+//! acknowledged (the outbox), the standardized differences of the window's
+//! latest pairs, the alert state, and the file moves of pairs already
+//! recorded. A pair is one transaction: its messages, its difference, the
+//! alert change and its move are durable together before anything is sent
+//! or moved, so a killed daemon neither loses a message nor scores a pair
+//! twice, and a restarted one judges the next pair on the same window.
+
+use crate::messages::Message;
+use anyhow::{Context, Result};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use spanwatch_core::alert::AlertState;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Messages not yet acknowledged, by sequence (JSON [`Message`]).
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// The latest pairs' standardized differences, by pair number (f32, little endian).
+const WINDOW: TableDefinition<u64, &[u8]> = TableDefinition::new("window");
+/// Recorded pairs whose files are still to be moved, by pair id (JSON [`Settle`]).
+const SETTLES: TableDefinition<&str, &[u8]> = TableDefinition::new("settles");
+/// The alert record and the calibration the window belongs to.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const ALERT_KEY: &str = "alert";
+const CALIBRATION_KEY: &str = "calibration";
+
+/// The persisted alert state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// Whether the alert was raised.
+    pub raised: bool,
+    /// The sequence number the next alert gets.
+    pub next_seq: u64,
+}
+
+impl AlertRecord {
+    /// The core's state.
+    pub fn state(&self) -> AlertState {
+        if self.raised {
+            AlertState::Raised
+        } else {
+            AlertState::Clear
+        }
+    }
+}
+
+/// Where a recorded pair's files go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Destination {
+    /// Scored: to done/.
+    Done,
+    /// Refused: to failed/, with the reason written beside them.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One spool file of a recorded pair: its name (bytes, any encoding) and
+/// inode when recorded, so that a later file of the same name is never
+/// mistaken for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolEntry {
+    /// The file name in the spool.
+    pub name: Vec<u8>,
+    /// Its inode when the pair was recorded (0: it had already gone).
+    pub inode: u64,
+}
+
+/// The move of a recorded pair's files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settle {
+    /// The pair id.
+    pub id: String,
+    /// Its files.
+    pub files: Vec<SpoolEntry>,
+    /// Where they go.
+    pub into: Destination,
+}
+
+/// What one pair adds, in one transaction.
+pub struct Entry<'a> {
+    /// Its messages, in order.
+    pub messages: &'a [Message],
+    /// Its standardized difference, if it was scored.
+    pub difference: Option<&'a [f32]>,
+    /// The new alert state, if the pair changed it.
+    pub alert: Option<AlertRecord>,
+    /// Its files' move.
+    pub settle: &'a Settle,
+}
+
+/// What a restart resumes from.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The alert state (clear, sequence 1 on a first start).
+    pub alert: Option<AlertRecord>,
+    /// The window's latest differences, oldest first.
+    pub recent: Vec<Vec<f32>>,
+    /// Unacknowledged messages with their keys, oldest first.
+    pub outbox: Vec<(u64, Message)>,
+    /// Recorded pairs whose files are still to be moved.
+    pub settles: Vec<Settle>,
+}
+
+/// The state file.
+pub struct Store {
+    /// None after a failed write until it is opened again: redb refuses
+    /// every write after an I/O error until the file is reopened (and
+    /// recovered to its last commit).
+    db: Mutex<Option<Database>>,
+    path: PathBuf,
+    /// How many differences the window keeps.
+    window: u64,
+}
+
+impl Store {
+    /// Opens (creating) `<dir>/state.redb` for the calibration `calibration`
+    /// (a bundle digest) with a window of `window` pairs. The folder is made
+    /// private (0700); one that is a symbolic link, or another user's, is
+    /// refused. A window recorded under another calibration is dropped.
+    pub fn open(dir: &Path, calibration: &str, window: usize) -> Result<(Store, Restored)> {
+        private_folder(dir)?;
+        let path = dir.join("state.redb");
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
+            anyhow::bail!("refusing the state file {}: it is not a regular file (a symbolic link?)", path.display());
+        }
+        let db = Database::create(&path).with_context(|| format!("cannot open the state file {}", path.display()))?;
+        let store = Store { db: Mutex::new(Some(db)), path, window: window as u64 };
+        let restored = store
+            .write(Durability::Immediate, |txn| store.restore(txn, calibration))
+            .with_context(|| format!("cannot read the state file {}", store.path.display()))?;
+        Ok((store, restored))
+    }
+
+    fn restore(&self, txn: &redb::WriteTransaction, calibration: &str) -> Result<Restored> {
+        let mut restored = Restored::default();
+        {
+            let mut meta = txn.open_table(META)?;
+            if let Some(bytes) = meta.get(ALERT_KEY)? {
+                restored.alert = Some(serde_json::from_slice(bytes.value()).context("the alert record is not valid")?);
+            }
+            let same = meta.get(CALIBRATION_KEY)?.is_some_and(|c| c.value() == calibration.as_bytes());
+            let mut window = txn.open_table(WINDOW)?;
+            if !same {
+                if window.len()? > 0 {
+                    tracing::warn!("the saved window belongs to another calibration; starting from the bundle's seeds");
+                }
+                window.retain(|_, _| false)?;
+                meta.insert(CALIBRATION_KEY, calibration.as_bytes())?;
+            }
+            for item in window.iter()? {
+                let (_, bytes) = item?;
+                restored.recent.push(bytes.value().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
+            }
+            let recent = restored.recent.len();
+            restored.recent.drain(..recent.saturating_sub(self.window as usize));
+            for item in txn.open_table(OUTBOX)?.iter()? {
+                let (key, bytes) = item?;
+                let message =
+                    serde_json::from_slice(bytes.value()).with_context(|| format!("outbox entry {} is not a message", key.value()))?;
+                restored.outbox.push((key.value(), message));
+            }
+            for item in txn.open_table(SETTLES)?.iter()? {
+                let (id, bytes) = item?;
+                let settle =
+                    serde_json::from_slice(bytes.value()).with_context(|| format!("the move of pair {:?} is not valid", id.value()))?;
+                restored.settles.push(settle);
+            }
+        }
+        Ok(restored)
+    }
+
+    /// Records one pair durably; returns the outbox keys of its messages.
+    pub fn record(&self, entry: Entry<'_>) -> Result<Vec<u64>> {
+        self.write(Durability::Immediate, |txn| {
+            let mut outbox = txn.open_table(OUTBOX)?;
+            let first = outbox.last()?.map_or(0, |(k, _)| k.value() + 1);
+            let mut keys = Vec::with_capacity(entry.messages.len());
+            for (key, message) in (first..).zip(entry.messages) {
+                outbox.insert(key, serde_json::to_vec(message)?.as_slice())?;
+                keys.push(key);
+            }
+            if let Some(difference) = entry.difference {
+                let mut window = txn.open_table(WINDOW)?;
+                let next = window.last()?.map_or(0, |(k, _)| k.value() + 1);
+                let bytes: Vec<u8> = difference.iter().flat_map(|v| v.to_le_bytes()).collect();
+                window.insert(next, bytes.as_slice())?;
+                let keep_from = (next + 1).saturating_sub(self.window);
+                window.retain(|k, _| k >= keep_from)?;
+            }
+            if let Some(alert) = entry.alert {
+                txn.open_table(META)?.insert(ALERT_KEY, serde_json::to_vec(&alert)?.as_slice())?;
+            }
+            txn.open_table(SETTLES)?.insert(entry.settle.id.as_str(), serde_json::to_vec(entry.settle)?.as_slice())?;
+            Ok(keys)
+        })
+        .with_context(|| format!("cannot record pair {:?} in {}", entry.settle.id, self.path.display()))
+    }
+
+    /// Forgets a pair's move once its files are in done/ or failed/.
+    pub fn settled(&self, id: &str) -> Result<()> {
+        self.write(Durability::Immediate, |txn| {
+            txn.open_table(SETTLES)?.remove(id)?;
+            Ok(())
+        })
+        .with_context(|| format!("cannot update {}", self.path.display()))
+    }
+
+    /// Forgets messages the broker acknowledged (or the outbox dropped).
+    /// Not synced: after a crash a forgotten message may be sent again,
+    /// which at-least-once delivery allows; the next pair's record syncs it.
+    pub fn forget(&self, keys: &[u64]) -> Result<()> {
+        self.write(Durability::None, |txn| {
+            let mut outbox = txn.open_table(OUTBOX)?;
+            for key in keys {
+                outbox.remove(key)?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot update {}", self.path.display()))
+    }
+
+    /// Makes every earlier change durable (at shutdown).
+    pub fn sync(&self) -> Result<()> {
+        self.write(Durability::Immediate, |_| Ok(())).with_context(|| format!("cannot sync {}", self.path.display()))
+    }
+
+    /// Runs `body` in one write transaction; after any failure the file is
+    /// closed, and opened again by the next write.
+    fn write<T>(&self, durability: Durability, body: impl FnOnce(&redb::WriteTransaction) -> Result<T>) -> Result<T> {
+        let mut db = self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if db.is_none() {
+            *db = Some(Database::create(&self.path).context("cannot open it again")?);
+        }
+        let attempt = |db: &Database| -> Result<T> {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(durability)?;
+            let value = body(&txn)?;
+            txn.commit()?;
+            Ok(value)
+        };
+        let outcome = attempt(db.as_ref().expect("opened above"));
+        if outcome.is_err() {
+            *db = None;
+        }
+        outcome
+    }
+}
+
+/// Makes `dir` (0700) if it is missing, and checks that it is a real folder
+/// owned by the daemon's user: state must not be readable by others, nor
+/// planted by them.
+fn private_folder(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if std::fs::symlink_metadata(dir).is_err() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+    }
+    let meta = std::fs::symlink_metadata(dir).with_context(|| format!("cannot read the state folder {}", dir.display()))?;
+    if !meta.file_type().is_dir() {
+        anyhow::bail!("refusing the state folder {}: it is not a folder (a symbolic link or a file)", dir.display());
+    }
+    // /proc/self belongs to the process's effective user.
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).context("cannot read /proc/self to learn this process's user")?;
+    if meta.uid() != me {
+        anyhow::bail!("refusing the state folder {}: it belongs to user {}, not to this daemon's user {me}", dir.display(), meta.uid());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Kind;
+
+    fn message(n: u64, kind: Kind) -> Message {
+        Message { topic: "t".into(), payload: n.to_string(), retain: false, kind }
+    }
+
+    fn settle(id: &str) -> Settle {
+        Settle { id: id.into(), files: vec![SpoolEntry { name: b"a\xffb.source.png".to_vec(), inode: 7 }], into: Destination::Done }
+    }
+
+    #[test]
+    fn a_reopened_store_has_the_outbox_window_alert_and_moves_it_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, restored) = Store::open(dir.path(), "bundle-a", 2).unwrap();
+        assert!(restored.alert.is_none() && restored.recent.is_empty() && restored.outbox.is_empty());
+        let alert = AlertRecord { raised: true, next_seq: 2 };
+        for (i, id) in ["p1", "p2", "p3"].into_iter().enumerate() {
+            let messages = [message(2 * i as u64, Kind::Data), message(2 * i as u64 + 1, Kind::Alert { seq: 1 })];
+            let difference = [i as f32, -0.5];
+            let keys = store
+                .record(Entry { messages: &messages, difference: Some(&difference), alert: (i == 1).then_some(alert), settle: &settle(id) })
+                .unwrap();
+            assert_eq!(keys, [2 * i as u64, 2 * i as u64 + 1]);
+        }
+        store.forget(&[0, 1, 3]).unwrap();
+        store.settled("p1").unwrap();
+        drop(store);
+
+        let (store, restored) = Store::open(dir.path(), "bundle-a", 2).unwrap();
+        assert_eq!(restored.alert, Some(alert));
+        assert_eq!(restored.recent, [vec![1.0, -0.5], vec![2.0, -0.5]], "the last two pairs, oldest first");
+        let keys: Vec<u64> = restored.outbox.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [2, 4, 5]);
+        assert_eq!(restored.outbox[0].1, message(2, Kind::Data));
+        let ids: Vec<&str> = restored.settles.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["p2", "p3"]);
+        assert_eq!(restored.settles[0], settle("p2"), "a file name that is not UTF-8 survives");
+        // New keys continue after the last one, never reusing an unsent key.
+        let keys =
+            store.record(Entry { messages: &[message(9, Kind::Data)], difference: None, alert: None, settle: &settle("p4") }).unwrap();
+        assert_eq!(keys, [6]);
+        drop(store);
+
+        // Another calibration: the window goes, the rest stays.
+        let (_, restored) = Store::open(dir.path(), "bundle-b", 2).unwrap();
+        assert!(restored.recent.is_empty());
+        assert_eq!((restored.alert, restored.outbox.len()), (Some(alert), 4));
+    }
+
+    #[test]
+    fn a_second_daemon_on_the_same_state_is_refused_and_so_is_a_foreign_folder() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("state");
+        let (_first, _) = Store::open(&dir, "b", 4).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "made private");
+        }
+        let error = format!("{:#}", Store::open(&dir, "b", 4).err().expect("refused"));
+        assert!(error.contains("state.redb"), "{error}");
+
+        let outside = tempfile::tempdir().unwrap();
+        let planted = parent.path().join("planted");
+        std::fs::create_dir(&planted).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("victim"), planted.join("state.redb")).unwrap();
+        let error = Store::open(&planted, "b", 4).err().expect("a linked state file is refused").to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        assert!(!outside.path().join("victim").exists(), "the link's target was not created");
+        let linked = parent.path().join("linked");
+        std::os::unix::fs::symlink(outside.path(), &linked).unwrap();
+        let error = Store::open(&linked, "b", 4).err().expect("a linked state folder is refused").to_string();
+        assert!(error.contains("not a folder"), "{error}");
+        assert!(!outside.path().join("state.redb").exists());
+        // Owned by another user (needs root to set up, as CI runs).
+        let foreign = parent.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        if std::process::Command::new("chown").arg("65534").arg(&foreign).status().is_ok_and(|s| s.success()) {
+            let error = Store::open(&foreign, "b", 4).err().expect("a foreign state folder is refused").to_string();
+            assert!(error.contains("belongs to user 65534"), "{error}");
+        } else {
+            println!("not root: the foreign-owner case is not checked here");
+        }
+    }
+}
