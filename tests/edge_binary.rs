@@ -113,7 +113,7 @@ fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
     .unwrap();
     let subscriber = Subscriber::start(broker.port, "binary");
     let status = || subscriber.on("spanwatch/test/line1/status");
-    let start = || Command::new(binary).arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let start = || Daemon(Command::new(binary).arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap());
 
     let mut edge = start();
     wait_until("online", Duration::from_secs(30), || status().last().map(String::as_str) == Some("online"));
@@ -176,13 +176,15 @@ fn check_config_validates_the_config_bundle_and_model_without_starting() {
 /// every one of `needles` or it exits (up to 60 s); returns stderr.
 fn stderr_until(args: &[std::ffi::OsString], needles: &[&str]) -> String {
     let log = tempfile::NamedTempFile::new().unwrap();
-    let mut edge = Command::new(env!("CARGO_BIN_EXE_spanwatch-edge"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
+    let mut edge = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_spanwatch-edge"))
+            .args(args)
+            .env_remove("NO_COLOR")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let read = || std::fs::read_to_string(log.path()).unwrap_or_default();
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_secs(60) && !needles.iter().all(|n| read().contains(n)) {
@@ -191,8 +193,7 @@ fn stderr_until(args: &[std::ffi::OsString], needles: &[&str]) -> String {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = edge.kill();
-    let _ = edge.wait();
+    drop(edge);
     read()
 }
 
@@ -251,10 +252,38 @@ fn edge_config(dir: &Path, bundle: &Path, spool: &Path, port: u16, device: &str,
     config
 }
 
+/// A daemon process, killed when dropped still running (a failing test
+/// must not leave it behind).
+struct Daemon(std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the edge binary with `config`, appending its stderr to `log`.
-fn spawn_edge(config: &Path, log: &Path) -> std::process::Child {
+fn spawn_edge(config: &Path, log: &Path) -> Daemon {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_spanwatch-edge")).arg("--config").arg(config).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_spanwatch-edge")).arg("--config").arg(config).stdout(Stdio::null()).stderr(log).spawn().unwrap(),
+    )
 }
 
 /// Waits like `wait_until`; on timeout the failure shows the daemon's log.

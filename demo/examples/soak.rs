@@ -75,6 +75,18 @@ struct Args {
 const SEED: u64 = 7;
 const TOPICS: &str = "spanwatch/soak/line1";
 
+/// A child process (the daemon, mosquitto), killed if the soak ends early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// What the subscriber saw.
 #[derive(Default)]
 struct Seen {
@@ -312,12 +324,12 @@ fn main() -> Result<()> {
     );
 
     // A broker, a subscriber, the daemon.
-    let (port, mut mosquitto) = if Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+    let (port, mosquitto) = if Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
         let port = free_port()?;
         let config = work.join("mosquitto.conf");
         std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))?;
         let child = Command::new("mosquitto").arg("-c").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
-        (port, Some(child))
+        (port, Some(KillOnDrop(child)))
     } else {
         (start_local_broker()?.port, None)
     };
@@ -332,15 +344,17 @@ fn main() -> Result<()> {
     let spool = work.join("spool");
     std::fs::create_dir_all(&spool)?;
     let log = std::fs::File::create(work.join("edge.log"))?;
-    let mut edge: Child = Command::new(&args.edge)
-        .args(["--bundle".as_ref(), bundle.as_os_str(), "--input".as_ref(), spool.as_os_str()])
-        .args(["--broker", &format!("mqtt://127.0.0.1:{port}"), "--site", "soak", "--device", "line1", "--settle-ms", "20"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("cannot start {}", args.edge.display()))?;
-    let pid = edge.id();
+    let mut edge = KillOnDrop(
+        Command::new(&args.edge)
+            .args(["--bundle".as_ref(), bundle.as_os_str(), "--input".as_ref(), spool.as_os_str()])
+            .args(["--broker", &format!("mqtt://127.0.0.1:{port}"), "--site", "soak", "--device", "line1", "--settle-ms", "20"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", args.edge.display()))?,
+    );
+    let pid = edge.0.id();
     let mut feeder = Feeder { stream, spool: spool.clone(), fed: 0, taken: 0 };
     println!("broker {broker}; {} held-out normal images, cycled; pid {pid}", feeder.stream.sources());
 
@@ -375,13 +389,11 @@ fn main() -> Result<()> {
 
     // Stop and count what arrived.
     Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
-    let exit = edge.wait()?;
+    let exit = edge.0.wait()?;
     std::thread::sleep(Duration::from_secs(2));
     let seen = seen.lock().unwrap();
     let unique: HashSet<&str> = seen.metrics.iter().map(|m| m.pair.as_str()).collect();
-    if let Some(child) = mosquitto.as_mut() {
-        let _ = child.kill();
-    }
+    drop(mosquitto);
 
     println!("\n## Soak: {} good pairs, then each degraded generator ({defects}; EfficientNet-Lite0; {broker})\n", args.good);
     println!("| what | result |\n|---|---|");
