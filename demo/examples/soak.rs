@@ -199,7 +199,6 @@ struct Feeder {
     stream: Box<dyn Stream>,
     spool: PathBuf,
     fed: usize,
-    taken: usize,
 }
 
 impl Feeder {
@@ -216,13 +215,16 @@ impl Feeder {
         // Wait until the daemon took them, emptying done/ (the soak would fill the disk otherwise).
         let deadline = Instant::now() + Duration::from_secs(60 + n as u64);
         let done = self.spool.join("done");
-        while self.taken < self.fed {
+        loop {
             for entry in std::fs::read_dir(&done).into_iter().flatten().flatten() {
                 let _ = std::fs::remove_file(entry.path());
             }
-            self.taken = self.fed - pending(&self.spool)?;
+            let waiting = pending(&self.spool)?;
+            if waiting == 0 {
+                break;
+            }
             if Instant::now() > deadline {
-                bail!("the daemon took {} of {} pairs in time", self.taken, self.fed);
+                bail!("the daemon took {} of {} pairs in time", self.fed - waiting, self.fed);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -355,7 +357,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("cannot start {}", args.edge.display()))?,
     );
     let pid = edge.0.id();
-    let mut feeder = Feeder { stream, spool: spool.clone(), fed: 0, taken: 0 };
+    let mut feeder = Feeder { stream, spool: spool.clone(), fed: 0 };
     println!("broker {broker}; {} held-out normal images, cycled; pid {pid}", feeder.stream.sources());
 
     // The good stream.

@@ -129,6 +129,19 @@ impl Tracker {
         })
     }
 
+    /// A tracker holding the calibration's seeds followed by `recent` (the
+    /// latest pairs' differences, oldest first).
+    fn resumed(calibration: &Calibration, recent: &[Vec<f32>]) -> Result<Tracker> {
+        if let Some(bad) = recent.iter().find(|d| d.len() != calibration.dim || d.iter().any(|v| !v.is_finite())) {
+            bail!("a saved difference has {} values (expected {}) or is not finite", bad.len(), calibration.dim);
+        }
+        let mut tracker = Tracker::new(calibration)?;
+        for difference in recent {
+            tracker.push(difference);
+        }
+        Ok(tracker)
+    }
+
     fn push(&mut self, d: &[f32]) -> PairReport {
         match self {
             Tracker::D1280(t) => t.push(d.try_into().expect("dimension checked")),
@@ -167,24 +180,16 @@ impl Monitor {
     /// holding the seeds followed by `recent` (the latest pairs'
     /// differences, oldest first).
     pub fn new(embedder: Embedder, calibration: Calibration, state: AlertState, recent: &[Vec<f32>]) -> Result<Monitor> {
-        let tracker = Tracker::new(&calibration)?;
+        let tracker = Tracker::resumed(&calibration, recent)?;
         let policy = AlertPolicy::resume(calibration.band, state);
         let difference = vec![0.0; calibration.dim];
-        let mut monitor = Monitor { embedder, calibration, tracker, policy, difference };
-        monitor.resume(state, recent)?;
-        Ok(monitor)
+        Ok(Monitor { embedder, calibration, tracker, policy, difference })
     }
 
     /// Puts the window and the alert back to `state` and the seeds followed
-    /// by `recent`: at start, and to forget a pair that could not be recorded.
+    /// by `recent`: to forget a pair that could not be recorded.
     pub fn resume(&mut self, state: AlertState, recent: &[Vec<f32>]) -> Result<()> {
-        if let Some(bad) = recent.iter().find(|d| d.len() != self.calibration.dim || d.iter().any(|v| !v.is_finite())) {
-            bail!("a saved difference has {} values (expected {}) or is not finite", bad.len(), self.calibration.dim);
-        }
-        self.tracker = Tracker::new(&self.calibration)?;
-        for difference in recent {
-            self.tracker.push(difference);
-        }
+        self.tracker = Tracker::resumed(&self.calibration, recent)?;
         self.policy = AlertPolicy::resume(self.calibration.band, state);
         Ok(())
     }

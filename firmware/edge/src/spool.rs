@@ -169,12 +169,11 @@ impl Spool {
     /// the move: each file's name and inode now (a file already gone has
     /// inode 0 and is skipped).
     pub fn settle_of(&self, id: &str, files: &[&Path], into: Destination) -> Settle {
-        use std::os::unix::fs::MetadataExt;
         let files = files
             .iter()
-            .map(|file| SpoolEntry {
-                name: file.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default(),
-                inode: std::fs::symlink_metadata(file).map_or(0, |m| m.ino()),
+            .map(|file| {
+                let name = file.file_name().unwrap_or_default();
+                SpoolEntry { name: name.as_bytes().to_vec(), inode: self.inode(name).unwrap_or(0) }
             })
             .collect();
         Settle { id: id.to_string(), files, into }
@@ -189,10 +188,7 @@ impl Spool {
         let present: Vec<&OsStr> = settle
             .files
             .iter()
-            .filter(|f| {
-                f.inode != 0
-                    && statat(&self.root_dir, OsStr::from_bytes(&f.name), AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_ino == f.inode)
-            })
+            .filter(|f| f.inode != 0 && self.inode(OsStr::from_bytes(&f.name)) == Some(f.inode))
             .map(|f| OsStr::from_bytes(&f.name))
             .collect();
         let (folder, dir) = match &settle.into {
@@ -211,6 +207,11 @@ impl Spool {
             })?;
         }
         Ok(())
+    }
+
+    /// The inode of the spool entry `name` itself (a link's own, never its target's).
+    fn inode(&self, name: &OsStr) -> Option<u64> {
+        statat(&self.root_dir, name, AtFlags::SYMLINK_NOFOLLOW).ok().map(|st| st.st_ino)
     }
 
     /// Writes `failed/<id>.reason.txt`, created new (O_EXCL, O_NOFOLLOW: a

@@ -167,7 +167,13 @@ mod tests {
     // The property of the fuzz target fuzz/fuzz_targets/image_decode.rs: any
     // bytes, and real PNG and JPEG files with bytes changed or cut, decode to
     // an image within the limits or to an error naming the file.
-    fn real_files() -> Vec<Vec<u8>> {
+    fn real_files() -> &'static [Vec<u8>; 2] {
+        static FILES: std::sync::OnceLock<[Vec<u8>; 2]> = std::sync::OnceLock::new();
+        FILES.get_or_init(small_png_and_jpeg)
+    }
+
+    /// The brick fixture shrunk to 48 px, as PNG and as JPEG.
+    fn small_png_and_jpeg() -> [Vec<u8>; 2] {
         let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/images/brick_gray.png")).unwrap();
         let decoded = load_rgb(Path::new("brick_gray.png"), &png).unwrap();
         let small = image::imageops::thumbnail(&decoded, 48, 48);
@@ -175,7 +181,7 @@ mod tests {
         small.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
         let mut small_png = Vec::new();
         small.write_to(&mut std::io::Cursor::new(&mut small_png), image::ImageFormat::Png).unwrap();
-        vec![small_png, jpeg]
+        [small_png, jpeg]
     }
 
     fn within_limits_or_named(result: Result<RgbImage, EmbedError>) -> Result<(), proptest::test_runner::TestCaseError> {
@@ -198,7 +204,7 @@ mod tests {
             edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..6),
             cut in proptest::prelude::any::<proptest::sample::Index>(),
         ) {
-            let mut bytes = real_files().swap_remove(which);
+            let mut bytes = real_files()[which].clone();
             for (at, value) in &edits {
                 let i = at.index(bytes.len());
                 bytes[i] = *value;
