@@ -454,11 +454,52 @@ fn embed_writes_numpy_and_an_index_and_fills_the_cache() {
     assert_eq!(npy.shape(), [60, 384]);
     let index = std::fs::read_to_string(out_dir.join("index.csv")).unwrap();
     assert_eq!(index.lines().count(), 61);
-    assert!(index.contains("0,tile_000.png"));
+    let first = std::fs::read(negatives.join("tile_000.png")).unwrap();
+    assert!(
+        index.starts_with("row,file,sha256\n")
+            && index.contains(&format!("0,tile_000.png,{}", hex::encode(spanwatch_embed::sha256(&first))))
+    );
     let model: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("model.json")).unwrap()).unwrap();
     assert_eq!(model["sha256"], VIT_SHA256);
     let cached = std::fs::read_dir(cache.join(VIT_SHA256)).unwrap().count();
     assert_eq!(cached, 60, "one cache entry per image");
+}
+
+#[test]
+fn scoring_sharded_precomputed_embeddings_ranks_exactly_like_scoring_the_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("shards");
+    for i in 0..3 {
+        let out = shards.join(format!("part-{i}"));
+        assert_success(&run(&["embed", demo(), "-o", out.to_str().unwrap(), "--shard", &format!("{i}/3"), "--quiet"]));
+    }
+    let score = ["score", demo(), "--json", "--bootstrap", "20", "--quiet"];
+    let from_images = json(&run(&score));
+    let sharded = [&score[..], &["--embeddings", shards.to_str().unwrap(), "--no-cache"]].concat();
+    let from_shards = json(&spanwatch(&sharded));
+    assert!(from_images["generators"].as_array().unwrap().len() >= 5);
+    assert_eq!(from_shards["generators"], from_images["generators"], "the same ranking, DS and intervals");
+    assert_eq!(from_shards["model_sha256"], VIT_SHA256);
+
+    // Shards of another model are refused, naming the file and both models.
+    let other = [&sharded[..], &["--model", "efficientnet-lite0"]].concat();
+    let err = failure(&spanwatch(&other));
+    assert!(err.contains("part-0/model.json") && err.contains("from model vit-s14") && err.contains("not efficientnet-lite0"), "{err}");
+    // A missing shard: every image it held is named.
+    std::fs::remove_dir_all(shards.join("part-1")).unwrap();
+    let err = failure(&spanwatch(&sharded));
+    assert!(err.contains("could not be embedded") && err.contains("is of this file's contents"), "{err}");
+    // An image edited after it was embedded is not matched with its old embedding.
+    let copy = small_copy(dir.path(), 4, 2, 2);
+    let out = dir.path().join("small");
+    assert_success(&run(&["embed", copy.to_str().unwrap(), "-o", out.to_str().unwrap(), "--quiet"]));
+    assert_success(&spanwatch(&["score", copy.to_str().unwrap(), "--embeddings", out.to_str().unwrap(), "--quiet"]));
+    let edited = copy.join("real/positive").read_dir().unwrap().next().unwrap().unwrap().path();
+    let mut bytes = std::fs::read(&edited).unwrap();
+    bytes.extend_from_slice(b"edited after embedding");
+    std::fs::write(&edited, bytes).unwrap();
+    let err = failure(&spanwatch(&["score", copy.to_str().unwrap(), "--embeddings", out.to_str().unwrap(), "--quiet"]));
+    assert!(err.contains(edited.file_name().unwrap().to_str().unwrap()), "{err}");
 }
 
 /// Renders a page in headless Chromium: (DOM after load, stderr).

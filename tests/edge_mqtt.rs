@@ -12,7 +12,7 @@
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
-use spanwatch::embedding::CacheChoice;
+use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::pipeline::prepare;
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::bundle::AlertBand;
@@ -44,7 +44,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let data = build(&dir.path().join("demo"), DemoSize::default(), SEED).unwrap();
-        let prepared = prepare(&data, "efficientnet-lite0", &CacheChoice::Off, false, true).unwrap();
+        let prepared = prepare(&data, "efficientnet-lite0", &EmbeddingSource::Model(CacheChoice::Off), false, true).unwrap();
         let bundle = dir.path().join("faithful.bundle");
         let band = write_bundle(&prepared, "faithful", &CalibrationSettings::default(), &bundle).unwrap().alert;
         Fixture { _dir: dir, bundle, band }

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
-use spanwatch::embedding::CacheChoice;
+use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::metric::SpanFit;
 use spanwatch::pipeline::prepare;
 use spanwatch_core::span::Solver;
@@ -76,7 +76,7 @@ fn bench_tracker<const D: usize>(window: usize) {
 fn bench_end_to_end(dir: &Path) {
     let size = DemoSize::default();
     let data = build(&dir.join("demo"), size, 7).unwrap();
-    let prepared = prepare(&data, "efficientnet-lite0", &CacheChoice::Off, false, true).unwrap();
+    let prepared = prepare(&data, "efficientnet-lite0", &EmbeddingSource::Model(CacheChoice::Off), false, true).unwrap();
     let bundle = dir.join("faithful.bundle");
     write_bundle(&prepared, "faithful", &CalibrationSettings::default(), &bundle).unwrap();
     let stream = degrading_stream(size, 7, 40, 40, Generator::WrongFamily).unwrap();

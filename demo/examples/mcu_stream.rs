@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
-use spanwatch::embedding::CacheChoice;
+use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::pipeline::prepare;
 use spanwatch_demo::stream::degrading_stream;
 use spanwatch_embed::manifest::{Manifest, DEFAULT_MODEL};
@@ -34,7 +34,7 @@ fn main() -> Result<()> {
     let size = DemoSize::default();
     let data = build(&scratch.path().join("demo"), size, SEED)?;
     let cache = CacheChoice::from_flags(None, false);
-    let prepared = prepare(&data, DEFAULT_MODEL, &cache, false, true)?;
+    let prepared = prepare(&data, DEFAULT_MODEL, &EmbeddingSource::Model(cache), false, true)?;
     let settings = CalibrationSettings { statistic: AlertOn::Alignment.statistic(), ..CalibrationSettings::default() };
     let bundle = out.join("calibration.bundle");
     let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;

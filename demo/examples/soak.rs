@@ -33,7 +33,7 @@ use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::el_defects::ElGenerator;
 use spanwatch::elpv::{CellType, Label};
-use spanwatch::embedding::CacheChoice;
+use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::pipeline::prepare;
 use spanwatch::synthesis::Donors;
 use spanwatch_core::alert::AlertState;
@@ -316,7 +316,7 @@ fn main() -> Result<()> {
         }
         other => bail!("unknown surface {other:?}: drawn or elpv-mono"),
     };
-    let prepared = prepare(&data, "efficientnet-lite0", &CacheChoice::Off, false, true)?;
+    let prepared = prepare(&data, "efficientnet-lite0", &EmbeddingSource::Model(CacheChoice::Off), false, true)?;
     let bundle = work.join("faithful.bundle");
     let settings = CalibrationSettings { horizon: args.good, window: args.window, ..CalibrationSettings::default() };
     let band = write_bundle(&prepared, "faithful", &settings, &bundle)?.alert;

@@ -7,7 +7,7 @@ use clap::Parser;
 use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
-use spanwatch::embedding::CacheChoice;
+use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::pipeline::prepare;
 use spanwatch::ranking::{format_table, score_generators};
 use spanwatch_core::alert::AlertState;
@@ -105,7 +105,7 @@ fn run(args: DemoArgs) -> Result<()> {
         size.positives,
         size.pairs
     );
-    let prepared = prepare(&data, &args.model, &cache, false, args.quiet)?;
+    let prepared = prepare(&data, &args.model, &EmbeddingSource::Model(cache.clone()), false, args.quiet)?;
     // The default score, as the validation study chose it (docs/validation.md).
     let solver = Solver::Nnls;
     let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, args.quiet)?;

@@ -1,5 +1,7 @@
-//! Embedding the images of a dataset with the shared embedder and cache.
+//! Embedding the images of a dataset: with the shared embedder and cache, or
+//! by looking up embeddings computed elsewhere ([`crate::precomputed`]).
 
+use crate::precomputed::Precomputed;
 use crate::progress;
 use anyhow::{bail, Result};
 use spanwatch_embed::{Embedder, EmbeddingCache, Manifest};
@@ -7,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Which model embedded a set of vectors.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
     /// Manifest name.
     pub name: String,
@@ -15,6 +17,18 @@ pub struct ModelInfo {
     pub sha256: String,
     /// Embedding dimension.
     pub dim: usize,
+}
+
+impl ModelInfo {
+    /// The identity of the embeddings `manifest`'s model makes (its ONNX
+    /// file's sha256 as the manifest pins it, with the pooling folded in).
+    pub fn of(manifest: &Manifest) -> Result<ModelInfo> {
+        let file: [u8; 32] = hex::decode(&manifest.sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow::anyhow!("model {}: sha256 {:?} is not 64 hex digits", manifest.name, manifest.sha256))?;
+        Ok(ModelInfo { name: manifest.name.clone(), sha256: hex::encode(manifest.embedding_identity(&file)), dim: manifest.output.dim })
+    }
 }
 
 /// Where embeddings are cached, if anywhere.
@@ -38,30 +52,71 @@ impl CacheChoice {
     }
 }
 
-/// A loaded model with its cache.
+/// Where a session's embeddings come from.
+#[derive(Clone, Debug)]
+pub enum EmbeddingSource {
+    /// The model computes them, with this cache.
+    Model(CacheChoice),
+    /// `spanwatch embed` output folders (or folders of shards) hold them.
+    Precomputed(Vec<PathBuf>),
+}
+
+/// How a session gets an image's embedding.
+enum Backend {
+    Model { embedder: Box<Embedder>, cache: Option<EmbeddingCache> },
+    Precomputed(Precomputed),
+}
+
+/// A model's embeddings, computed or looked up.
 pub struct EmbeddingSession {
-    embedder: Embedder,
-    cache: Option<EmbeddingCache>,
+    model: ModelInfo,
+    backend: Backend,
     quiet: bool,
 }
 
 impl EmbeddingSession {
-    /// Loads the model named by `model` (name or manifest path), making it
-    /// first from its recipe when it is not there yet.
-    pub fn open(model: &str, cache: &CacheChoice, quiet: bool) -> Result<EmbeddingSession> {
+    /// Opens the model named by `model` (name or manifest path): loads it,
+    /// making it first from its recipe when it is not there yet, or reads the
+    /// precomputed embeddings after checking they are that model's.
+    pub fn open(model: &str, source: &EmbeddingSource, quiet: bool) -> Result<EmbeddingSession> {
         let manifest = Manifest::resolve(model)?;
-        spanwatch_embed::provision::ensure_model(&manifest, quiet)?;
-        let embedder = Embedder::load(&manifest)?;
-        let cache = match cache {
-            CacheChoice::Off => None,
-            CacheChoice::At(root) => Some(EmbeddingCache::new(root, embedder.sha256(), embedder.dim())),
+        let info = ModelInfo::of(&manifest)?;
+        let backend = match source {
+            EmbeddingSource::Model(cache) => {
+                spanwatch_embed::provision::ensure_model(&manifest, quiet)?;
+                let embedder = Box::new(Embedder::load(&manifest)?);
+                let cache = match cache {
+                    CacheChoice::Off => None,
+                    CacheChoice::At(root) => Some(EmbeddingCache::new(root, embedder.sha256(), embedder.dim())),
+                };
+                Backend::Model { embedder, cache }
+            }
+            EmbeddingSource::Precomputed(folders) => Backend::Precomputed(Precomputed::load(folders, &info)?),
         };
-        Ok(EmbeddingSession { embedder, cache, quiet })
+        Ok(EmbeddingSession { model: info, backend, quiet })
     }
 
     /// The model's identity.
     pub fn model(&self) -> ModelInfo {
-        ModelInfo { name: self.embedder.manifest().name.clone(), sha256: hex::encode(self.embedder.sha256()), dim: self.embedder.dim() }
+        self.model.clone()
+    }
+
+    /// The embedding of one image, or why there is none.
+    fn embed_one(&self, path: &Path) -> Result<Vec<f32>, String> {
+        match &self.backend {
+            Backend::Model { embedder, cache } => embedder.embed_file(path, cache.as_ref()).map(|(e, _)| e).map_err(|e| e.to_string()),
+            Backend::Precomputed(precomputed) => {
+                let bytes = std::fs::read(path).map_err(|e| format!("image {}: cannot read: {e}", path.display()))?;
+                precomputed.get(&spanwatch_embed::sha256(&bytes)).map(<[f32]>::to_vec).ok_or_else(|| {
+                    format!(
+                        "image {}: none of the {} embeddings in {} is of this file's contents (embed it with `spanwatch embed`)",
+                        path.display(),
+                        precomputed.len(),
+                        precomputed.folders().iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                    )
+                })
+            }
+        }
     }
 
     /// Embeds every path once, on all cores. Fails after trying them all,
@@ -79,7 +134,7 @@ impl EmbeddingSession {
                     scope.spawn(move || {
                         part.iter()
                             .map(|&path| {
-                                let result = self.embedder.embed_file(path, self.cache.as_ref()).map(|(e, _)| e).map_err(|e| e.to_string());
+                                let result = self.embed_one(path);
                                 bar.inc(1);
                                 (path.to_path_buf(), result)
                             })

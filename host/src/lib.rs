@@ -3,7 +3,8 @@
 //! discriminative span, and writes the calibration bundle for the edge.
 //!
 //! Layout: [`metric`] is the batch math, [`dataset`] the folder layout and
-//! pairing, [`embedding`] runs the shared embedder over a dataset,
+//! pairing, [`embedding`] runs the shared embedder over a dataset (or looks
+//! up embeddings made elsewhere, in the [`precomputed`] format),
 //! [`pipeline`] turns a dataset into standardized vectors and a probe,
 //! [`ranking`] scores and ranks generators, [`curation`] keeps the samples
 //! worth keeping, [`calibration`] writes the edge's bundle, and [`study`]
@@ -21,6 +22,7 @@ pub mod elpv;
 pub mod embedding;
 pub mod metric;
 pub mod pipeline;
+pub mod precomputed;
 pub mod progress;
 pub mod ranking;
 pub mod report_html;

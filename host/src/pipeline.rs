@@ -4,7 +4,7 @@
 //! held out of the probe to check the prediction on them.
 
 use crate::dataset::{Dataset, Pair};
-use crate::embedding::{CacheChoice, EmbeddingSession, ModelInfo};
+use crate::embedding::{EmbeddingSession, EmbeddingSource, ModelInfo};
 use crate::metric::probe::{self, Probe};
 use crate::metric::Standardization;
 use anyhow::{bail, Context, Result};
@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tracing::warn;
 
 /// Fewer real positives than this get a warning that the probe is noisy.
@@ -25,8 +26,8 @@ pub struct GeneratorDiffs {
     pub name: String,
     /// Its pairs, in the order of the rows of `diffs`.
     pub pairs: Vec<Pair>,
-    /// n x d standardized difference vectors.
-    pub diffs: DMatrix<f64>,
+    /// n x d standardized difference vectors (shared with the spans fitted on them).
+    pub diffs: Arc<DMatrix<f64>>,
     /// Pairs whose difference vector is exactly zero (synthetic embeds like its source).
     pub zero_pairs: usize,
 }
@@ -113,8 +114,8 @@ fn hold_out(dataset: &mut Dataset, holdout: Holdout, warnings: &mut Vec<String>)
 }
 
 /// Embeds and prepares the dataset under `root`.
-pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: bool, quiet: bool) -> Result<Prepared> {
-    prepare_with_holdout(root, model, cache, skip_unpaired, None, quiet)
+pub fn prepare(root: &Path, model: &str, source: &EmbeddingSource, skip_unpaired: bool, quiet: bool) -> Result<Prepared> {
+    prepare_with_holdout(root, model, source, skip_unpaired, None, quiet)
 }
 
 /// Embeds and prepares the dataset under `root`, keeping the `holdout`
@@ -122,7 +123,7 @@ pub fn prepare(root: &Path, model: &str, cache: &CacheChoice, skip_unpaired: boo
 pub fn prepare_with_holdout(
     root: &Path,
     model: &str,
-    cache: &CacheChoice,
+    source: &EmbeddingSource,
     skip_unpaired: bool,
     holdout: Option<Holdout>,
     quiet: bool,
@@ -144,7 +145,8 @@ pub fn prepare_with_holdout(
     for g in dataset.generators.iter().filter(|g| !g.skipped.is_empty()) {
         warnings.push(format!("generator {:?}: {} unpaired synthetic image(s) skipped", g.name, g.skipped.len()));
     }
-    let session = EmbeddingSession::open(model, cache, quiet)?;
+    let session = EmbeddingSession::open(model, source, quiet)?;
+    let model = session.model();
     let paths = dataset
         .negatives
         .iter()
@@ -153,6 +155,7 @@ pub fn prepare_with_holdout(
         .chain(held.iter().flat_map(|(n, p)| n.iter().chain(p)))
         .map(|p| p.as_path());
     let embeddings = session.embed_all(paths)?;
+    drop(session);
     let raw = |p: &Path| embeddings[p].as_slice();
     let real: Vec<&[f32]> = dataset.negatives.iter().chain(&dataset.positives).map(|p| raw(p)).collect();
     let standardization = Standardization::fit(&real);
@@ -169,18 +172,24 @@ pub fn prepare_with_holdout(
         .generators
         .iter()
         .map(|g| {
-            let rows: Vec<Vec<f32>> = g.pairs.iter().map(|p| standardization.difference(raw(&p.synthetic), raw(&p.source))).collect();
-            let zero_pairs = rows.iter().filter(|r| r.iter().all(|&v| v == 0.0)).count();
-            if zero_pairs == rows.len() {
+            // Filled row by row: the pairs' differences are held once, here.
+            let d = standardization.mu.len();
+            let mut diffs = DMatrix::<f64>::zeros(g.pairs.len(), d);
+            let mut zero_pairs = 0;
+            for (i, p) in g.pairs.iter().enumerate() {
+                let row = standardization.difference(raw(&p.synthetic), raw(&p.source));
+                zero_pairs += usize::from(row.iter().all(|&v| v == 0.0));
+                diffs.row_mut(i).iter_mut().zip(&row).for_each(|(o, &v)| *o = v as f64);
+            }
+            if zero_pairs == g.pairs.len() {
                 warnings.push(format!(
                     "generator {:?}: all {} synthetic images embed exactly like their sources (an unchanged copy?); its span is empty and DS = 0",
                     g.name, zero_pairs
                 ));
             } else if zero_pairs > 0 {
-                warnings.push(format!("generator {:?}: {zero_pairs} of {} synthetic images embed exactly like their sources", g.name, rows.len()));
+                warnings.push(format!("generator {:?}: {zero_pairs} of {} synthetic images embed exactly like their sources", g.name, g.pairs.len()));
             }
-            let d = standardization.mu.len();
-            GeneratorDiffs { name: g.name.clone(), pairs: g.pairs.clone(), diffs: DMatrix::from_fn(rows.len(), d, |i, j| rows[i][j] as f64), zero_pairs }
+            GeneratorDiffs { name: g.name.clone(), pairs: g.pairs.clone(), diffs: Arc::new(diffs), zero_pairs }
         })
         .collect();
     let held_out = held.map(|(held_negatives, held_positives)| {
@@ -202,7 +211,7 @@ pub fn prepare_with_holdout(
     for w in &warnings {
         warn!("{w}");
     }
-    Ok(Prepared { dataset, model: session.model(), standardization, negatives, positives, probe, generators, held_out, warnings })
+    Ok(Prepared { dataset, model, standardization, negatives, positives, probe, generators, held_out, warnings })
 }
 
 impl Prepared {

@@ -10,6 +10,7 @@ use crate::metric::SpanFit;
 use crate::pipeline::Prepared;
 use crate::progress;
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use serde::Serialize;
 use spanwatch_core::span::{alignment, Solver};
 use std::path::Path;
@@ -76,12 +77,12 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
             let fit = SpanFit::new(g.diffs.clone());
             let score = fit.score(w, solver);
             let ds_ci = (!probes.is_empty()).then(|| {
-                let values: Vec<f64> = probes.iter().map(|p| fit.score(p, solver).ds).collect();
+                let values: Vec<f64> = probes.par_iter().map(|p| fit.score(p, solver).ds).collect();
                 let interval = percentile_interval(&values, 0.95);
                 [interval.low, interval.high]
             });
-            let diffs: Vec<Vec<f32>> = (0..g.diffs.nrows()).map(|i| g.diffs.row(i).iter().map(|&v| v as f32).collect()).collect();
-            let alignments: Vec<f64> = diffs.iter().map(|d| alignment(w, d).unwrap_or(0.0)).collect();
+            let rows_f32 = || g.diffs.row_iter().map(|row| row.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+            let alignments: Vec<f64> = rows_f32().map(|d| alignment(w, &d).unwrap_or(0.0)).collect();
             let downstream = prepared.held_out.as_ref().map(|h| {
                 let positives: Vec<&[f32]> = h.training_positives[index].iter().map(|v| v.as_slice()).collect();
                 if positives.is_empty() {
@@ -103,7 +104,7 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
                 corrected: score.corrected,
                 mean_alignment: alignments.iter().sum::<f64>() / alignments.len() as f64,
                 opposed_share: alignments.iter().filter(|&&a| a <= 0.0).count() as f64 / alignments.len() as f64,
-                probe_shift: gap.and_then(|gap| mean_shift(w, &diffs, gap)),
+                probe_shift: gap.and_then(|gap| mean_shift(w, rows_f32(), gap)),
                 holdout_f1: downstream.map(|d| d.0),
                 holdout_auroc: downstream.map(|d| d.1),
                 zero_pairs: g.zero_pairs,

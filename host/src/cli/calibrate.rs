@@ -39,7 +39,7 @@ pub struct CalibrateArgs {
 
 pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
     let GeneratorArgs { data, solver, generator: name } = &args.target;
-    let prepared = prepare(&data.data, &data.model, &global.cache_choice(), data.skip_unpaired, global.quiet)?;
+    let prepared = prepare(&data.data, &data.model, &data.source(global), data.skip_unpaired, global.quiet)?;
     let settings = CalibrationSettings {
         solver: solver.solver(),
         statistic: args.alert_on.statistic(),

@@ -1,10 +1,11 @@
-//! `spanwatch embed`: embeddings as .npy plus an index, for Python users.
+//! `spanwatch embed`: embeddings as .npy plus an index, for Python users and
+//! for scoring elsewhere (`--embeddings`), whole or one shard at a time.
 
 use super::Global;
 use anyhow::{bail, Context, Result};
-use npyz::WriterBuilder;
 use spanwatch::dataset::is_image;
-use spanwatch::embedding::EmbeddingSession;
+use spanwatch::embedding::{EmbeddingSession, EmbeddingSource};
+use spanwatch::precomputed::{self, Row, Shard};
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch embed`.
@@ -12,12 +13,17 @@ use std::path::PathBuf;
 pub struct EmbedArgs {
     /// A folder of images (searched recursively).
     input: PathBuf,
-    /// Output folder: embeddings.npy (n x d float32), index.csv, model.json.
+    /// Output folder: embeddings.npy (n x d float32), index.csv (row, file, sha256 of its contents), model.json.
     #[arg(long, short)]
     output: PathBuf,
     /// Embedding model: a bundled name or a manifest path.
     #[arg(long, default_value = spanwatch_embed::manifest::DEFAULT_MODEL)]
     model: String,
+    /// Embed only shard i of n (0-based) of the sorted image list, so that n
+    /// machines embed one folder between them; `score --embeddings` reads a
+    /// folder of the n outputs as one.
+    #[arg(long, value_name = "i/n")]
+    shard: Option<Shard>,
 }
 
 pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
@@ -31,29 +37,21 @@ pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
     if images.is_empty() {
         bail!("{} holds no PNG or JPEG images", args.input.display());
     }
-    let session = EmbeddingSession::open(&args.model, &global.cache_choice(), global.quiet)?;
+    let all = images.len();
+    let images = args.shard.map_or(&images[..], |shard| shard.part(&images));
+    let session = EmbeddingSession::open(&args.model, &EmbeddingSource::Model(global.cache_choice()), global.quiet)?;
     let embeddings = session.embed_all(images.iter().map(|p| p.as_path()))?;
-    let model = session.model();
-    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
-    let npy_path = args.output.join("embeddings.npy");
-    let file = std::fs::File::create(&npy_path).with_context(|| format!("cannot write {}", npy_path.display()))?;
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[images.len() as u64, model.dim as u64])
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()?;
-    writer.extend(images.iter().flat_map(|p| embeddings[p].iter().copied()))?;
-    writer.finish()?;
-    let mut index = csv::Writer::from_path(args.output.join("index.csv"))?;
-    index.write_record(["row", "file"])?;
-    for (row, path) in images.iter().enumerate() {
-        let relative = path.strip_prefix(&args.input).unwrap_or(path);
-        index.write_record([row.to_string(), relative.display().to_string()])?;
+    let mut rows = Vec::with_capacity(images.len());
+    for path in images {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        rows.push((path.strip_prefix(&args.input).unwrap_or(path), spanwatch_embed::sha256(&bytes), &embeddings[path]));
     }
-    index.flush()?;
-    std::fs::write(args.output.join("model.json"), serde_json::to_string_pretty(&model)?)?;
+    let rows: Vec<Row> = rows.iter().map(|&(file, content, embedding)| Row { file, content, embedding }).collect();
+    let model = session.model();
+    precomputed::write(&args.output, &model, &rows)?;
+    let part = args.shard.map_or(String::new(), |s| format!(" (shard {}/{} of {all} images)", s.index, s.count));
     println!(
-        "wrote {} embeddings of d = {} by {} ({}..) to {}",
+        "wrote {} embeddings{part} of d = {} by {} ({}..) to {}",
         images.len(),
         model.dim,
         model.name,

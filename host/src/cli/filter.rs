@@ -21,7 +21,7 @@ pub struct FilterArgs {
 
 pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
     let GeneratorArgs { data, solver, generator: name } = &args.target;
-    let prepared = prepare(&data.data, &data.model, &global.cache_choice(), data.skip_unpaired, global.quiet)?;
+    let prepared = prepare(&data.data, &data.model, &data.source(global), data.skip_unpaired, global.quiet)?;
     let generator = prepared.generator(name)?;
     let solver = solver.solver();
     let fit = SpanFit::new(generator.diffs.clone());

@@ -9,7 +9,7 @@ mod score;
 mod study;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use spanwatch::embedding::CacheChoice;
+use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch_core::span::Solver;
 use std::path::PathBuf;
 
@@ -77,6 +77,22 @@ pub struct DataArgs {
     /// Leave out synthetic images without a source (counted) instead of failing.
     #[arg(long)]
     pub skip_unpaired: bool,
+    /// Take the embeddings from `spanwatch embed` output instead of running
+    /// the model: an output folder or a folder of shards (repeatable). Each
+    /// image is found by its contents; the model must be the one named by --model.
+    #[arg(long, value_name = "DIR")]
+    pub embeddings: Vec<PathBuf>,
+}
+
+impl DataArgs {
+    /// Where the embeddings come from: the given outputs, else the model with the cache.
+    pub fn source(&self, global: &Global) -> EmbeddingSource {
+        if self.embeddings.is_empty() {
+            EmbeddingSource::Model(global.cache_choice())
+        } else {
+            EmbeddingSource::Precomputed(self.embeddings.clone())
+        }
+    }
 }
 
 /// A dataset, a solver, and one of the dataset's generators.

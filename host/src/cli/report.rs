@@ -22,7 +22,7 @@ pub struct ReportArgs {
 }
 
 pub(super) fn run(args: ReportArgs, global: &Global) -> Result<()> {
-    let prepared = prepare(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, global.quiet)?;
+    let prepared = prepare(&args.data.data, &args.data.model, &args.data.source(global), args.data.skip_unpaired, global.quiet)?;
     let solver = args.solver.solver();
     let rows = score_generators(&prepared, solver, args.bootstrap, 0, global.quiet)?;
     let html = spanwatch::report_html::build(&prepared, &rows, solver, global.quiet)?;

@@ -64,7 +64,7 @@ struct HoldoutReport {
 pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
     let holdout = args.holdout.map(|positives| Holdout { positives, seed: args.seed });
     let prepared =
-        prepare_with_holdout(&args.data.data, &args.data.model, &global.cache_choice(), args.data.skip_unpaired, holdout, global.quiet)?;
+        prepare_with_holdout(&args.data.data, &args.data.model, &args.data.source(global), args.data.skip_unpaired, holdout, global.quiet)?;
     let solver = args.solver.solver();
     let rows = score_generators(&prepared, solver, args.bootstrap, args.seed, global.quiet)?;
     if let Some(path) = &args.per_sample {

@@ -7,8 +7,10 @@
 //! fixed: the interval is the probe's uncertainty, not the generator's.
 
 use super::probe;
+use nalgebra::{DMatrix, DVector};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 /// A percentile interval.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -22,22 +24,42 @@ pub struct Interval {
 }
 
 /// The probe weights of `replicates` bootstrap resamples of the positives.
-/// `negatives` and `positives` are standardized embeddings (rows).
+/// `negatives` and `positives` are standardized embeddings (rows). The
+/// kernel X X^T of the real images is computed once (a replicate's is its
+/// rows and columns), and the replicates run on every core; the draws are
+/// made first, in order, so the result does not depend on the thread count.
 pub fn resampled_probes(
     negatives: &[Vec<f32>],
     positives: &[Vec<f32>],
     replicates: usize,
     seed: u64,
-    mut on_progress: impl FnMut(),
+    on_progress: impl Fn() + Sync,
 ) -> Result<Vec<Vec<f32>>, probe::ProbeError> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut probes = Vec::with_capacity(replicates);
-    for _ in 0..replicates {
-        let picked: Vec<&Vec<f32>> = (0..positives.len()).map(|_| &positives[rng.random_range(0..positives.len())]).collect();
-        probes.push(probe::fit_classes(negatives, &picked)?.w);
-        on_progress();
+    let (n_neg, n_pos) = (negatives.len(), positives.len());
+    if n_neg == 0 || n_pos == 0 {
+        return Err(probe::ProbeError::MissingClass { negatives: n_neg, positives: n_pos });
     }
-    Ok(probes)
+    let rows: Vec<&Vec<f32>> = negatives.iter().chain(positives).collect();
+    let x = DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j] as f64);
+    let kernel = probe::kernel(&x);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let draws: Vec<Vec<usize>> =
+        (0..replicates).map(|_| (0..n_neg).chain((0..n_pos).map(|_| n_neg + rng.random_range(0..n_pos))).collect()).collect();
+    let labels: Vec<bool> = (0..n_neg + n_pos).map(|i| i >= n_neg).collect();
+    draws
+        .par_iter()
+        .map(|picked| {
+            let k = DMatrix::from_fn(picked.len(), picked.len(), |a, b| kernel[(picked[a], picked[b])]);
+            let (beta, _, _) = probe::fit_kernel(&k, &labels, 1.0)?;
+            // w = X_picked^T beta: a picked row's weights add up on its row of X.
+            let mut weights = DVector::<f64>::zeros(rows.len());
+            for (&row, &b) in picked.iter().zip(beta.iter()) {
+                weights[row] += b;
+            }
+            on_progress();
+            Ok(x.tr_mul(&weights).iter().map(|&v| v as f32).collect())
+        })
+        .collect()
 }
 
 /// The central `level` percentile interval of `values` (linear interpolation,

@@ -56,7 +56,20 @@ fn sigmoid(f: f64) -> f64 {
 /// Fits the probe on rows of `x` (standardized embeddings) with labels `y`
 /// (true = positive), inverse regularization strength `c`.
 pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
-    let n = x.nrows();
+    let (beta, bias, iterations) = fit_kernel(&kernel(x), y, c)?;
+    Ok(finish(x, &beta, bias, iterations))
+}
+
+/// K = X X^T of the rows of `x`, in faer (blocked, on every core).
+pub fn kernel(x: &DMatrix<f64>) -> DMatrix<f64> {
+    let a = faer::MatRef::from_column_major_slice(x.as_slice(), x.nrows(), x.ncols());
+    let k = a * a.transpose();
+    DMatrix::from_fn(k.nrows(), k.ncols(), |i, j| k[(i, j)])
+}
+
+/// Newton's method on the kernel `k` = X X^T: (beta, bias, iterations), w = X^T beta.
+pub fn fit_kernel(k: &DMatrix<f64>, y: &[bool], c: f64) -> Result<(DVector<f64>, f64, usize), ProbeError> {
+    let n = k.nrows();
     let positives = y.iter().filter(|&&v| v).count();
     let negatives = n - positives;
     if positives == 0 || negatives == 0 {
@@ -66,10 +79,9 @@ pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
     let weight: DVector<f64> =
         DVector::from_iterator(n, y.iter().map(|&v| n as f64 / (2.0 * if v { positives } else { negatives } as f64)));
     let target: DVector<f64> = DVector::from_iterator(n, y.iter().map(|&v| if v { 1.0 } else { 0.0 }));
-    let k = x * x.transpose();
 
     let objective = |beta: &DVector<f64>, b: f64| -> f64 {
-        let f = &k * beta;
+        let f = k * beta;
         let loss: f64 = (0..n).map(|i| weight[i] * (softplus(f[i] + b) - target[i] * (f[i] + b))).sum();
         loss + beta.dot(&f) / (2.0 * c)
     };
@@ -78,12 +90,12 @@ pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
     let mut b = 0.0;
     let mut value = objective(&beta, b);
     for iteration in 0..MAX_ITERATIONS {
-        let f = &k * &beta;
+        let f = k * &beta;
         let p: DVector<f64> = f.map(|fi| sigmoid(fi + b));
         let residual = weight.component_mul(&(&p - &target));
         let r = &residual + &beta / c;
         let g_b: f64 = residual.sum();
-        let kr = &k * &r;
+        let kr = k * &r;
         let omega: DVector<f64> = DVector::from_iterator(n, (0..n).map(|i| weight[i] * p[i] * (1.0 - p[i])));
         let mut system = DMatrix::<f64>::zeros(n + 1, n + 1);
         for i in 0..n {
@@ -93,7 +105,7 @@ pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
             system[(i, i)] += 1.0 / c;
             system[(i, n)] = omega[i];
         }
-        let omega_k = omega.transpose() * &k;
+        let omega_k = omega.transpose() * k;
         for j in 0..n {
             system[(n, j)] = omega_k[j];
         }
@@ -101,13 +113,13 @@ pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
         let mut rhs = DVector::<f64>::zeros(n + 1);
         rhs.rows_mut(0, n).copy_from(&(-&r));
         rhs[n] = -g_b;
-        let Some(step) = system.lu().solve(&rhs) else { return Err(ProbeError::NoConvergence(iteration)) };
+        let Some(step) = solve(&system, &rhs) else { return Err(ProbeError::NoConvergence(iteration)) };
         let (d_beta, d_b) = (step.rows(0, n).into_owned(), step[n]);
         let slope = kr.dot(&d_beta) + g_b * d_b;
         // Newton decrement: half of -slope estimates the remaining gap to the
         // optimum; stop when it is at round-off level.
         if -slope / 2.0 <= 1e-13 * value.abs().max(1.0) {
-            return Ok(finish(x, &beta, b, iteration));
+            return Ok((beta, b, iteration));
         }
         let mut t = 1.0;
         loop {
@@ -117,7 +129,7 @@ pub fn fit(x: &DMatrix<f64>, y: &[bool], c: f64) -> Result<Probe, ProbeError> {
             if candidate <= value + 1e-4 * t * slope || t < 1e-12 {
                 // No further decrease possible at machine precision: converged.
                 if t < 1e-12 {
-                    return Ok(finish(x, &beta, b, iteration));
+                    return Ok((beta, b, iteration));
                 }
                 beta = candidate_beta;
                 b = candidate_b;
@@ -139,7 +151,17 @@ pub fn fit_classes<N: AsRef<[f32]>, P: AsRef<[f32]>>(negatives: &[N], positives:
     fit(&x, &labels, 1.0)
 }
 
-fn finish(x: &DMatrix<f64>, beta: &DVector<f64>, bias: f64, iterations: usize) -> Probe {
+/// Solves the Newton system with faer's partial-pivoting LU; None when it is singular or not finite.
+fn solve(system: &DMatrix<f64>, rhs: &DVector<f64>) -> Option<DVector<f64>> {
+    use faer::linalg::solvers::Solve;
+    let a = faer::MatRef::from_column_major_slice(system.as_slice(), system.nrows(), system.ncols());
+    let x = a.partial_piv_lu().solve(faer::ColRef::from_slice(rhs.as_slice()));
+    let x = DVector::from_iterator(rhs.len(), x.iter().copied());
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// The probe w = X^T beta of a kernel fit on the rows of `x`.
+pub fn finish(x: &DMatrix<f64>, beta: &DVector<f64>, bias: f64, iterations: usize) -> Probe {
     let w = x.transpose() * beta;
     Probe { w: w.iter().map(|&v| v as f32).collect(), bias, iterations }
 }

@@ -1,28 +1,32 @@
 //! The span of one generator's difference vectors, and w's score against it.
 
-use super::nnls::nnls_gram;
+use super::nnls::{max_row_norm, nnls};
 use super::svd::thin_svd;
 use nalgebra::{DMatrix, DVector};
 use spanwatch_core::span::{effective_rank, reconstruct_from_basis, Solver, SpanScore};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A fitted span: the difference vectors with their SVD, effective rank k and
 /// top-k basis, ready to score any probe with any solver.
 pub struct SpanFit {
-    diffs: DMatrix<f64>,
+    diffs: Arc<DMatrix<f64>>,
     singular_values: Vec<f64>,
     k: usize,
     basis: Vec<f32>,
-    gram: OnceLock<DMatrix<f64>>,
+    /// The cone's support for the first probe scored: where later NNLS solves start.
+    support: OnceLock<Vec<usize>>,
+    /// The largest norm of a difference vector (the NNLS tolerance's scale).
+    max_row_norm: OnceLock<f64>,
 }
 
 impl SpanFit {
-    /// Fits the span of the rows of `diffs` (n x d, n >= 1).
-    pub fn new(diffs: DMatrix<f64>) -> SpanFit {
+    /// Fits the span of the rows of `diffs` (n x d, n >= 1); shares the matrix, no copy.
+    pub fn new(diffs: impl Into<Arc<DMatrix<f64>>>) -> SpanFit {
+        let diffs = diffs.into();
         let svd = thin_svd(&diffs);
         let k = effective_rank(&svd.singular_values);
         let basis = svd.right_vectors(&diffs, k).transpose().iter().map(|&v| v as f32).collect();
-        SpanFit { diffs, singular_values: svd.singular_values, k, basis, gram: OnceLock::new() }
+        SpanFit { diffs, singular_values: svd.singular_values, k, basis, support: OnceLock::new(), max_row_norm: OnceLock::new() }
     }
 
     /// Effective rank k.
@@ -53,9 +57,11 @@ impl SpanFit {
     /// The non-negative weights alpha of the difference vectors that best
     /// reconstruct w (the cone solution); zero for the vectors the cone does not use.
     pub fn cone_weights(&self, w: &[f32]) -> DVector<f64> {
-        let gram = self.gram.get_or_init(|| &self.diffs * self.diffs.transpose());
-        let w64 = DVector::from_iterator(w.len(), w.iter().map(|&v| v as f64));
-        nnls_gram(gram, &(&self.diffs * &w64))
+        let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+        let max_row_norm = *self.max_row_norm.get_or_init(|| max_row_norm(&self.diffs));
+        let alpha = nnls(&self.diffs, &w64, self.support.get().map_or(&[], |s| s.as_slice()), max_row_norm);
+        self.support.get_or_init(|| (0..alpha.len()).filter(|&i| alpha[i] > 0.0).collect());
+        alpha
     }
 
     /// Reconstructs w from the span with `solver` and scores it.
@@ -67,8 +73,13 @@ impl SpanFit {
                 reconstruct_from_basis(w, &self.basis, &top_k, solver, &mut w_hat).expect("basis solvers");
             }
             Solver::Nnls => {
-                let reconstruction = self.diffs.transpose() * self.cone_weights(w);
-                w_hat.iter_mut().zip(reconstruction.iter()).for_each(|(o, &v)| *o = v as f32);
+                // Only the support's rows: one pass over the matrix would cost more than the solve.
+                let alpha = self.cone_weights(w);
+                let mut reconstruction = vec![0f64; w.len()];
+                for (i, &weight) in alpha.iter().enumerate().filter(|(_, &weight)| weight > 0.0) {
+                    reconstruction.iter_mut().zip(self.diffs.row(i).iter()).for_each(|(r, &v)| *r += weight * v);
+                }
+                w_hat.iter_mut().zip(&reconstruction).for_each(|(o, &v)| *o = v as f32);
             }
         }
         SpanScore::new(w, &w_hat, self.k)

@@ -31,8 +31,8 @@ pub fn real_gap(w: &[f32], negatives: &[Vec<f32>], positives: &[Vec<f32>]) -> Op
 }
 
 /// The shift of each difference vector along w as a share of `gap`.
-pub fn pair_shifts(w: &[f32], diffs: &[Vec<f32>], gap: f64) -> Vec<f64> {
-    diffs.iter().map(|row| dot(w, row) / gap).collect()
+pub fn pair_shifts<R: AsRef<[f32]>>(w: &[f32], diffs: impl IntoIterator<Item = R>, gap: f64) -> Vec<f64> {
+    diffs.into_iter().map(|row| dot(w, row.as_ref()) / gap).collect()
 }
 
 /// The probe shift of the difference vectors `diffs` against the real
@@ -44,8 +44,9 @@ pub fn probe_shift(w: &[f32], diffs: &[Vec<f32>], negatives: &[Vec<f32>], positi
 
 /// The mean of [`pair_shifts`] (None without diffs): the probe shift for a
 /// real gap computed once for many sets of diffs.
-pub fn mean_shift(w: &[f32], diffs: &[Vec<f32>], gap: f64) -> Option<f64> {
-    (!diffs.is_empty()).then(|| pair_shifts(w, diffs, gap).iter().sum::<f64>() / diffs.len() as f64)
+pub fn mean_shift<R: AsRef<[f32]>>(w: &[f32], diffs: impl IntoIterator<Item = R>, gap: f64) -> Option<f64> {
+    let shifts = pair_shifts(w, diffs, gap);
+    (!shifts.is_empty()).then(|| shifts.iter().sum::<f64>() / shifts.len() as f64)
 }
 
 /// The capped probe shift: each pair's shift clamped to [-1, 1] before the

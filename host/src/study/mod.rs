@@ -29,7 +29,7 @@ pub mod streams;
 
 use crate::defects::{Family, Generator};
 use crate::elpv::{self, CellType};
-use crate::embedding::{CacheChoice, EmbeddingSession};
+use crate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
 use crate::progress;
 use anyhow::{Context, Result};
 use data::SurfaceImages;
@@ -258,7 +258,7 @@ fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheC
         if !quiet {
             eprintln!("embedding {} images with {model}", paths.iter().collect::<std::collections::BTreeSet<_>>().len());
         }
-        let session = EmbeddingSession::open(model, cache, quiet)?;
+        let session = EmbeddingSession::open(model, &EmbeddingSource::Model(cache.clone()), quiet)?;
         embeddings.insert(model, session.embed_all(paths.iter().copied())?);
     }
     Ok(embeddings)
