@@ -11,7 +11,7 @@ sha256 of each file's contents, as for any precomputed run.
     cargo build --release -p spanwatch
     python3 host/benches/scale.py [--pairs 1000 10000 100000] [--solvers nnls ridge lstsq]
 
-Needs numpy. Takes about 15 minutes at the default sizes on 2 cores.
+Needs numpy. Takes about 10 minutes at the default sizes on 2 cores.
 """
 
 import argparse
