@@ -44,9 +44,12 @@ pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
     let mut rows = Vec::with_capacity(images.len());
     for path in images {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        rows.push((path.strip_prefix(&args.input).unwrap_or(path), spanwatch_embed::sha256(&bytes), &embeddings[path]));
+        rows.push(Row {
+            file: path.strip_prefix(&args.input).unwrap_or(path),
+            content: spanwatch_embed::sha256(&bytes),
+            embedding: &embeddings[path],
+        });
     }
-    let rows: Vec<Row> = rows.iter().map(|&(file, content, embedding)| Row { file, content, embedding }).collect();
     let model = session.model();
     precomputed::write(&args.output, &model, &rows)?;
     let part = args.shard.map_or(String::new(), |s| format!(" (shard {}/{} of {all} images)", s.index, s.count));

@@ -36,23 +36,18 @@ pub fn resampled_probes(
     on_progress: impl Fn() + Sync,
 ) -> Result<Vec<Vec<f32>>, probe::ProbeError> {
     let (n_neg, n_pos) = (negatives.len(), positives.len());
-    if n_neg == 0 || n_pos == 0 {
-        return Err(probe::ProbeError::MissingClass { negatives: n_neg, positives: n_pos });
-    }
-    let rows: Vec<&Vec<f32>> = negatives.iter().chain(positives).collect();
-    let x = DMatrix::from_fn(rows.len(), rows[0].len(), |i, j| rows[i][j] as f64);
+    let (x, labels) = probe::design(negatives, positives);
     let kernel = probe::kernel(&x);
     let mut rng = StdRng::seed_from_u64(seed);
     let draws: Vec<Vec<usize>> =
         (0..replicates).map(|_| (0..n_neg).chain((0..n_pos).map(|_| n_neg + rng.random_range(0..n_pos))).collect()).collect();
-    let labels: Vec<bool> = (0..n_neg + n_pos).map(|i| i >= n_neg).collect();
     draws
         .par_iter()
         .map(|picked| {
             let k = DMatrix::from_fn(picked.len(), picked.len(), |a, b| kernel[(picked[a], picked[b])]);
             let (beta, _, _) = probe::fit_kernel(&k, &labels, 1.0)?;
             // w = X_picked^T beta: a picked row's weights add up on its row of X.
-            let mut weights = DVector::<f64>::zeros(rows.len());
+            let mut weights = DVector::<f64>::zeros(x.nrows());
             for (&row, &b) in picked.iter().zip(beta.iter()) {
                 weights[row] += b;
             }

@@ -145,10 +145,17 @@ pub fn fit_kernel(k: &DMatrix<f64>, y: &[bool], c: f64) -> Result<(DVector<f64>,
 /// Fits the probe with C = 1 on rows of `negatives` (label 0) and
 /// `positives` (label 1), e.g. standardized embeddings.
 pub fn fit_classes<N: AsRef<[f32]>, P: AsRef<[f32]>>(negatives: &[N], positives: &[P]) -> Result<Probe, ProbeError> {
+    let (x, labels) = design(negatives, positives);
+    fit(&x, &labels, 1.0)
+}
+
+/// The rows of `negatives` then `positives` as one matrix X, with their
+/// labels (true = positive).
+pub fn design<N: AsRef<[f32]>, P: AsRef<[f32]>>(negatives: &[N], positives: &[P]) -> (DMatrix<f64>, Vec<bool>) {
     let rows: Vec<&[f32]> = negatives.iter().map(|r| r.as_ref()).chain(positives.iter().map(|r| r.as_ref())).collect();
     let x = DMatrix::from_fn(rows.len(), rows.first().map_or(0, |r| r.len()), |i, j| rows[i][j] as f64);
     let labels: Vec<bool> = (0..rows.len()).map(|i| i >= negatives.len()).collect();
-    fit(&x, &labels, 1.0)
+    (x, labels)
 }
 
 /// Solves the Newton system with faer's partial-pivoting LU; None when it is singular or not finite.
@@ -161,7 +168,7 @@ fn solve(system: &DMatrix<f64>, rhs: &DVector<f64>) -> Option<DVector<f64>> {
 }
 
 /// The probe w = X^T beta of a kernel fit on the rows of `x`.
-pub fn finish(x: &DMatrix<f64>, beta: &DVector<f64>, bias: f64, iterations: usize) -> Probe {
+fn finish(x: &DMatrix<f64>, beta: &DVector<f64>, bias: f64, iterations: usize) -> Probe {
     let w = x.transpose() * beta;
     Probe { w: w.iter().map(|&v| v as f32).collect(), bias, iterations }
 }
