@@ -8,8 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The default model's identity (vit-s14, the CLS token: the ONNX file's sha256).
-const VIT_SHA256: &str = "bada3e8fd15e137db5a7cba6a08afb6b5956f5d35bc6ae2d4ffe108eb1c8496d";
+/// The default model's embedding identity (vit-s14, the CLS token): its
+/// manifest's ONNX sha256 with the preprocessing, as the embedder records it.
+fn vit_identity() -> String {
+    let vit = spanwatch_embed::Manifest::resolve("vit-s14").unwrap();
+    let file: [u8; 32] = hex::decode(&vit.sha256).unwrap().try_into().unwrap();
+    hex::encode(vit.embedding_identity(&file))
+}
 
 /// One demo dataset (the bundled textures with drawn scratches, as
 /// `spanwatch-demo` builds it) and embedding cache shared by all tests.
@@ -87,7 +92,7 @@ fn small_copy(dir: &Path, neg: usize, pos: usize, pairs: usize) -> PathBuf {
 fn demo_ranking_puts_faithful_first_and_the_copy_last() {
     let report = json(&run(&["score", demo(), "--json", "--bootstrap", "30", "--quiet"]));
     assert_eq!(report["model"], "vit-s14", "the default model");
-    assert_eq!(report["model_sha256"], VIT_SHA256);
+    assert_eq!(report["model_sha256"], vit_identity().as_str());
     assert_eq!(report["dim"], 384);
     let generators = report["generators"].as_array().unwrap();
     let names: Vec<&str> = generators.iter().map(|g| g["name"].as_str().unwrap()).collect();
@@ -171,7 +176,7 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     let score = json(&run(&["score", demo(), "--json", "--quiet"]));
     let faithful = score["generators"].as_array().unwrap().iter().find(|g| g["name"] == "faithful").unwrap().clone();
     assert_eq!(info["generator"], "faithful");
-    assert_eq!(info["model_sha256"], VIT_SHA256);
+    assert_eq!(info["model_sha256"], vit_identity().as_str());
     assert_eq!(info["k"], faithful["k"]);
     assert_eq!(info["n_pairs"], faithful["n_pairs"]);
     assert!((info["reference"]["ds"].as_f64().unwrap() - faithful["ds"].as_f64().unwrap()).abs() < 1e-12);
@@ -460,8 +465,8 @@ fn embed_writes_numpy_and_an_index_and_fills_the_cache() {
             && index.contains(&format!("0,tile_000.png,{}", hex::encode(spanwatch_embed::sha256(&first))))
     );
     let model: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("model.json")).unwrap()).unwrap();
-    assert_eq!(model["sha256"], VIT_SHA256);
-    let cached = std::fs::read_dir(cache.join(VIT_SHA256)).unwrap().count();
+    assert_eq!(model["sha256"], vit_identity().as_str());
+    let cached = std::fs::read_dir(cache.join(vit_identity())).unwrap().count();
     assert_eq!(cached, 60, "one cache entry per image");
 }
 
@@ -479,7 +484,7 @@ fn scoring_sharded_precomputed_embeddings_ranks_exactly_like_scoring_the_images(
     let from_shards = json(&spanwatch(&sharded));
     assert!(from_images["generators"].as_array().unwrap().len() >= 5);
     assert_eq!(from_shards["generators"], from_images["generators"], "the same ranking, DS and intervals");
-    assert_eq!(from_shards["model_sha256"], VIT_SHA256);
+    assert_eq!(from_shards["model_sha256"], vit_identity().as_str());
 
     // Shards of another model are refused, naming the file and both models.
     let other = [&sharded[..], &["--model", "efficientnet-lite0"]].concat();

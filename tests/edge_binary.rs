@@ -367,14 +367,16 @@ fn a_daemon_killed_with_the_broker_down_loses_no_message_and_resumes_on_the_same
     for (after, before) in metrics[10..].iter().zip(&reference[10..]) {
         assert_eq!(after.pair, before.pair);
         assert_eq!((after.window, after.seeds, after.alert), (before.window, before.seeds, before.alert), "{}", after.pair);
-        // The same vectors, pushed in another history: equal up to rounding.
+        // The same vectors, pushed in another history (so in other slots):
+        // equal up to rounding. The scores are within [-1, 1], and a DS near
+        // 1 is 1 - sqrt(a residual at rounding level), so 1e-7 absolute.
         for (a, b) in [
             (after.ds, before.ds),
             (after.ridge_ds, before.ridge_ds),
             (after.mean_alignment, before.mean_alignment),
             (after.novelty, before.novelty),
         ] {
-            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{}: {a} after the restart, {b} without it", after.pair);
+            assert!((a - b).abs() <= 1e-7, "{}: {a} after the restart, {b} without it", after.pair);
         }
     }
 }

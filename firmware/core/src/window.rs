@@ -7,11 +7,14 @@
 //! stream simulations feed it entries of a precomputed Gram matrix, so the
 //! host calibrates on exactly the computation the edge runs. Every score
 //! comes from the Gram matrix and h = A w alone: the ridge span from its
-//! eigendecomposition (the window's singular values are the square roots of
-//! its eigenvalues, and v_j . w = u_j . h / s_j), the cone from NNLS on it.
+//! eigenvalues and h's coordinates in its eigenbasis (the window's singular
+//! values are the square roots of its eigenvalues, and v_j . w = u_j . h /
+//! s_j), the cone from NNLS on it. No eigenvector is formed: the Householder
+//! reduction is kept, and the QL rotations are applied to h (and to a new
+//! vector's dot products for its novelty) alone.
 
 use crate::bundle::AlertStatistic;
-use crate::gram::{nnls, symmetric_eigen, Scratch, Square};
+use crate::gram::{nnls, Scratch, Square, Tridiagonal};
 use crate::span::{effective_rank, Solver, SpanScore};
 
 /// The scores of the current window.
@@ -121,7 +124,7 @@ impl<const W: usize> GramWindow<W> {
             alpha: [0.0; W],
             seed: [false; W],
             alignment: [0.0; W],
-            spectrum: Spectrum { values: [0.0; W], vectors: [[0.0; W]; W], k: 0 },
+            spectrum: Spectrum { reduced: Tridiagonal::new(), values: [0.0; W], h_coords: [0.0; W], k: 0 },
             spectrum_fresh: false,
             scratch: Scratch::new(),
             len: 0,
@@ -189,10 +192,11 @@ impl<const W: usize> GramWindow<W> {
         slot
     }
 
-    /// Share of a vector of squared norm `energy` outside the span of the
-    /// window, 1 - d^T P d / d^T d with P the projection onto the window (from
-    /// the pseudo-inverse of its Gram matrix); `inner(i)` is its dot product
-    /// with the entry in slot i.
+    /// Share of a vector d of squared norm `energy` outside the span of the
+    /// window, 1 - d^T P d / d^T d with P the projection onto the window:
+    /// d^T P d = g^T G^+ g for g = A d, computed as g^T (G + r I)^-1 g from the
+    /// kept reduction, with r a tiny ridge (1e-10 of G's largest eigenvalue) in place of the pseudo-inverse's cut-off; `inner(i)` is
+    /// d's dot product with the entry in slot i.
     pub fn novelty(&mut self, energy: f64, inner: impl Fn(usize) -> f64) -> f64 {
         if self.len == 0 || energy <= 0.0 {
             return 1.0;
@@ -202,15 +206,11 @@ impl<const W: usize> GramWindow<W> {
             *gi = inner(i);
         }
         self.refresh_spectrum();
-        let (spectrum, g) = (&self.spectrum, &self.scratch.inner);
-        let floor = spectrum.values[0].max(0.0) * 1e-10;
-        let inside: f64 = (0..len)
-            .filter(|&j| spectrum.values[j] > floor)
-            .map(|j| {
-                let c: f64 = (0..len).map(|i| spectrum.vectors[i][j] * g[i]).sum();
-                c * c / spectrum.values[j]
-            })
-            .sum();
+        let shift = self.spectrum.values[0] * NOVELTY_RIDGE;
+        if shift.is_nan() || shift <= 0.0 {
+            return 1.0;
+        }
+        let inside = self.spectrum.reduced.inverse_quadratic(&self.scratch.inner, shift);
         (1.0 - inside / energy).clamp(0.0, 1.0)
     }
 
@@ -251,14 +251,14 @@ impl<const W: usize> GramWindow<W> {
     /// Brings the spectrum up to date with the window (in place).
     fn refresh_spectrum(&mut self) {
         if !self.spectrum_fresh {
-            self.spectrum.update(&self.gram, self.len, &mut self.scratch);
+            self.spectrum.update(&self.gram, &self.h, self.len, &mut self.scratch);
             self.spectrum_fresh = true;
         }
     }
 
     fn ridge(&mut self) -> SpanScore {
         self.refresh_spectrum();
-        ridge_score(&self.spectrum, &self.h, self.len, self.w_norm2, self.lambda, self.d)
+        ridge_score(&self.spectrum, self.len, self.w_norm2, self.lambda, self.d)
     }
 
     fn cone(&mut self, k: usize) -> SpanScore {
@@ -266,24 +266,28 @@ impl<const W: usize> GramWindow<W> {
     }
 }
 
-/// The eigendecomposition of a window's Gram matrix: eigenvalues
-/// (descending, the squared singular values of the window), eigenvectors
-/// (columns) and the effective rank k.
+/// A window's Gram matrix as the scores need it: its Householder reduction
+/// (kept for the next vector's novelty), its eigenvalues (descending, the
+/// squared singular values of the window), the coordinates of h = A w in its
+/// eigenbasis (same order), and the effective rank k.
 struct Spectrum<const W: usize> {
+    /// The reduction of the Gram matrix.
+    reduced: Tridiagonal<W>,
     /// Eigenvalues, descending.
     values: [f64; W],
-    /// Eigenvectors as columns, in the same order.
-    vectors: Square<W>,
+    /// u_j . h for the eigenvectors u_j, in the same order.
+    h_coords: [f64; W],
     /// Effective rank of the window (1 for an empty window).
     k: usize,
 }
 
 impl<const W: usize> Spectrum<W> {
-    /// Becomes the spectrum of the top-left n x n of `gram`.
-    fn update(&mut self, gram: &Square<W>, n: usize, scratch: &mut Scratch<W>) {
-        symmetric_eigen(gram, n, &mut self.values, &mut self.vectors, scratch);
+    /// Becomes the spectrum of the top-left n x n of `gram`, with `h`.
+    fn update(&mut self, gram: &Square<W>, h: &[f64; W], n: usize, scratch: &mut Scratch<W>) {
+        self.reduced.reduce(gram, n);
+        self.reduced.eigen(h, &mut self.values, &mut self.h_coords, &mut scratch.e);
         let singular = &mut scratch.e;
-        singular.iter_mut().for_each(|s| *s = 0.0);
+        singular.fill(0.0);
         for j in 0..n {
             singular[j] = libm::sqrt(self.values[j].max(0.0));
         }
@@ -291,16 +295,21 @@ impl<const W: usize> Spectrum<W> {
     }
 }
 
+/// The novelty's ridge, relative to the window's largest eigenvalue: a
+/// direction of the window this much weaker than its strongest counts for
+/// half, and the rounding error of a rank-deficient window for nothing.
+const NOVELTY_RIDGE: f64 = 1e-10;
+
 /// The ridge span score of a window of n vectors in d dimensions from its
-/// spectrum and h = A w (A: the window's rows). With c_j = v_j . w =
+/// spectrum (with h = A w, A: the window's rows). With c_j = v_j . w =
 /// u_j . h / s_j and f_j = s^2 / (s^2 + lambda), w . w_hat = sum f_j c_j^2
 /// and ||w_hat||^2 = sum f_j^2 c_j^2 over the top k directions.
-fn ridge_score<const W: usize>(spectrum: &Spectrum<W>, h: &[f64; W], n: usize, w_norm2: f64, lambda: f64, d: usize) -> SpanScore {
+fn ridge_score<const W: usize>(spectrum: &Spectrum<W>, n: usize, w_norm2: f64, lambda: f64, d: usize) -> SpanScore {
     let (mut along, mut hat2) = (0.0, 0.0);
     for j in 0..spectrum.k.min(n) {
         let s2 = spectrum.values[j];
         if s2 > 0.0 {
-            let c = (0..n).map(|i| spectrum.vectors[i][j] * h[i]).sum::<f64>() / libm::sqrt(s2);
+            let c = spectrum.h_coords[j] / libm::sqrt(s2);
             let f = s2 / (s2 + lambda);
             along += f * c * c;
             hat2 += f * f * c * c;

@@ -209,11 +209,19 @@ impl Monitor {
         self.policy.state()
     }
 
-    /// Embeds and scores one pair. An error names the file and leaves the
-    /// tracker untouched.
+    /// Embeds and scores one pair. The two images are embedded at once, on
+    /// two threads (an edge box has at least two cores; tract runs one
+    /// image per core). An error names the file and leaves the tracker
+    /// untouched.
     pub fn process(&mut self, source: &Path, synthetic: &Path) -> Result<Scored> {
-        let (source_embedding, _) = self.embedder.embed_file(source, None)?;
-        let (synthetic_embedding, _) = self.embedder.embed_file(synthetic, None)?;
+        let embedder = &self.embedder;
+        let (source_embedding, synthetic_embedding) = std::thread::scope(|scope| {
+            let synthetic = scope.spawn(|| embedder.embed_file(synthetic, None));
+            let source = embedder.embed_file(source, None);
+            (source, synthetic.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let (source_embedding, _) = source_embedding?;
+        let (synthetic_embedding, _) = synthetic_embedding?;
         let c = &self.calibration;
         // The difference of standardized embeddings; mu cancels: (syn - src) / sigma.
         difference_into(&synthetic_embedding, &source_embedding, &c.sigma, &mut self.difference);

@@ -3,7 +3,8 @@
 //! One home for everything between a file on disk and an embedding, shared by
 //! the host CLI and the edge monitor: where shared files are found
 //! ([`install`]), model manifests ([`manifest`]), image
-//! decoding with limits and preprocessing ([`preprocess`]), inference with
+//! decoding with limits and preprocessing ([`preprocess`], with Pillow's
+//! resize in [`resample`]), inference with
 //! tract ([`model`]) with optional spatial pooling ([`pooling`]), models made
 //! on first use by their recipe ([`provision`]) and an on-disk embedding cache
 //! keyed by model and file content ([`cache`]).
@@ -18,6 +19,7 @@ pub mod model;
 pub mod pooling;
 pub mod preprocess;
 pub mod provision;
+pub mod resample;
 
 pub use cache::EmbeddingCache;
 pub use error::EmbedError;

@@ -160,19 +160,27 @@ impl Manifest {
     }
 
     /// The identity of the embeddings this manifest makes from an ONNX file
-    /// with sha256 `file_sha256`: the file's own sha256 when the output is
-    /// used as it is, else the sha256 of the file's sha256, the output name
-    /// and the pooling, so that embeddings of one file pooled in different
-    /// ways never share a cache entry or a calibration bundle.
+    /// with sha256 `file_sha256`: the sha256 of the file's sha256, the
+    /// preprocessing (its version, [`crate::preprocess::PREPROCESS_VERSION`],
+    /// and the manifest's sizes and normalization) and, for a pooled output,
+    /// the output name and the pooling. Embeddings made another way never
+    /// share a cache entry, a calibration bundle or a precomputed shard.
     pub fn embedding_identity(&self, file_sha256: &[u8; 32]) -> [u8; 32] {
-        match self.output.pooling {
-            None => *file_sha256,
-            Some(pooling) => {
-                let mut text = hex::encode(file_sha256);
-                text.push_str(&format!("/{}/{}", self.output.name, pooling.name()));
-                sha256(text.as_bytes())
-            }
+        let p = &self.preprocess;
+        let mut text = format!(
+            "{}/preprocess-v{}/{}/{}/{:?}/{:?}/{:?}",
+            hex::encode(file_sha256),
+            crate::preprocess::PREPROCESS_VERSION,
+            p.resize_short_side,
+            p.crop,
+            p.scale,
+            p.mean,
+            p.std
+        );
+        if let Some(pooling) = self.output.pooling {
+            text.push_str(&format!("/{}/{}", self.output.name, pooling.name()));
         }
+        sha256(text.as_bytes())
     }
 }
 

@@ -1,11 +1,15 @@
 //! Image decoding with limits, and preprocessing into the model's input
-//! tensor exactly as the manifest says: RGB (grayscale promoted), short side
-//! resized with a bilinear (triangle) filter, centred square crop (offset
-//! rounded down), then (pixel * scale - mean) / std per channel, CHW order.
+//! tensor exactly as the manifest says, and as torchvision's
+//! `Resize(short) + CenterCrop(crop)` does on PIL images (the reference
+//! pipeline of the method's code and of most Python users): RGB (grayscale
+//! promoted); the short side resized to `resize_short_side` and the long side
+//! to `int(short * long / short_side)` (truncated) with Pillow's bilinear
+//! convolution ([`crate::resample`]); a centred square crop whose offset is
+//! `round(excess / 2)` (halves to even, as Python's round); then
+//! (pixel * scale - mean) / std per channel, CHW order.
 
 use crate::manifest::PreprocessSpec;
 use crate::EmbedError;
-use image::imageops::FilterType;
 use image::{ImageReader, Limits, RgbImage};
 use std::io::Cursor;
 use std::path::Path;
@@ -66,26 +70,50 @@ pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
     Ok(image.into_rgb8())
 }
 
+/// The version of the preprocessing, folded into every embedding's identity
+/// ([`crate::Manifest::embedding_identity`]): a cache entry, a calibration
+/// bundle or a precomputed shard made by another version never matches.
+/// Version 2: Pillow's resize and torchvision's size and crop arithmetic
+/// (version 1 resized with the image crate's triangle filter, rounded the
+/// long side and floored the crop offset).
+pub const PREPROCESS_VERSION: u32 = 2;
+
+/// The size torchvision's `Resize(target)` gives a `w` x `h` image: the short
+/// side becomes `target`, the long side `int(target * long / short)`.
+pub fn resized_size(w: u32, h: u32, target: u32) -> (u32, u32) {
+    let long = |long: u32, short: u32| ((target as u64 * long as u64) / short as u64) as u32;
+    if w <= h {
+        (target, long(h, w))
+    } else {
+        (long(w, h), target)
+    }
+}
+
+/// The offset torchvision's `CenterCrop` takes `crop` pixels at from a side
+/// of `side`: `round((side - crop) / 2)`, a half rounded to even.
+pub fn crop_offset(side: u32, crop: u32) -> u32 {
+    let excess = side - crop;
+    let half = excess / 2;
+    if excess % 2 == 1 && half % 2 == 1 {
+        half + 1
+    } else {
+        half
+    }
+}
+
 /// Resizes and crops an RGB image and writes the normalized CHW tensor.
 pub fn to_tensor(image: &RgbImage, spec: &PreprocessSpec) -> Vec<f32> {
     let (w, h) = image.dimensions();
-    let short = w.min(h);
-    let target = spec.resize_short_side;
+    let (nw, nh) = resized_size(w, h, spec.resize_short_side);
     let resized;
-    let source = if short == target {
+    let source = if (nw, nh) == (w, h) {
         image
     } else {
-        let scale = target as f64 / short as f64;
-        let (nw, nh) = if w <= h {
-            (target, ((h as f64 * scale).round() as u32).max(target))
-        } else {
-            (((w as f64 * scale).round() as u32).max(target), target)
-        };
-        resized = image::imageops::resize(image, nw, nh, FilterType::Triangle);
+        resized = crate::resample::resize_bilinear(image, nw, nh);
         &resized
     };
     let crop = spec.crop;
-    let (x0, y0) = ((source.width() - crop) / 2, (source.height() - crop) / 2);
+    let (x0, y0) = (crop_offset(source.width(), crop), crop_offset(source.height(), crop));
     let plane = (crop * crop) as usize;
     let mut tensor = vec![0f32; 3 * plane];
     for y in 0..crop {
@@ -127,6 +155,20 @@ mod tests {
         // (row 1, col 3) of the crop is pixel (x 5, y 3).
         assert_eq!(t[4 + 3], (50.0 - 127.0) / 128.0);
         assert_eq!(t[16 + 4 + 3], (30.0 - 127.0) / 128.0);
+    }
+
+    #[test]
+    fn sizes_and_crop_offsets_are_torchvisions() {
+        // int(256 * long / short) for the long side.
+        assert_eq!(resized_size(512, 384, 256), (341, 256));
+        assert_eq!(resized_size(331, 512, 256), (256, 395));
+        assert_eq!(resized_size(200, 200, 256), (256, 256));
+        // round((side - crop) / 2), halves to even as Python's round.
+        assert_eq!(crop_offset(256, 224), 16);
+        assert_eq!(crop_offset(395, 224), 86, "85.5 -> 86");
+        assert_eq!(crop_offset(393, 224), 84, "84.5 -> 84");
+        assert_eq!(crop_offset(341, 224), 58, "58.5 -> 58");
+        assert_eq!(crop_offset(224, 224), 0);
     }
 
     #[test]
