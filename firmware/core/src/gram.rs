@@ -1,5 +1,7 @@
 //! Fixed-size linear algebra on a window's Gram matrix, without allocation:
-//! a symmetric eigendecomposition and non-negative least squares.
+//! its Householder reduction (kept, for the eigenvalues with one vector's
+//! coordinates in the eigenbasis, and for shifted solves) and non-negative
+//! least squares.
 //! Matrices are `[[f64; W]; W]` of which the top-left n x n is in use.
 
 /// A symmetric matrix of at most W x W and its size in use.

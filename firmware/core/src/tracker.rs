@@ -145,6 +145,18 @@ mod tests {
     }
 
     #[test]
+    fn novelty_is_the_share_of_energy_outside_the_window() {
+        let mut tracker = SpanTracker::<3, 4>::new(&[1.0, 0.0, 0.0], Solver::Nnls, 4).unwrap();
+        tracker.push(&[1.0, 0.0, 0.0]);
+        tracker.push(&[1.0, 2.0, 0.0]);
+        // The window spans the first two axes: (1, 1, 1) has 1 of its 3 outside.
+        let report = tracker.push(&[1.0, 1.0, 1.0]);
+        assert!((report.novelty - 1.0 / 3.0).abs() < 1e-9, "{}", report.novelty);
+        // Now it spans everything.
+        assert!(tracker.push(&[0.0, -3.0, 5.0]).novelty < 1e-9);
+    }
+
+    #[test]
     fn a_restarted_tracker_scores_as_a_new_one() {
         let (w, solver) = ([1.0, 0.5, 0.0], Solver::Nnls);
         let mut used = SpanTracker::<3, 4>::idle();

@@ -10,8 +10,8 @@
 //! eigenvalues and h's coordinates in its eigenbasis (the window's singular
 //! values are the square roots of its eigenvalues, and v_j . w = u_j . h /
 //! s_j), the cone from NNLS on it. No eigenvector is formed: the Householder
-//! reduction is kept, and the QL rotations are applied to h (and to a new
-//! vector's dot products for its novelty) alone.
+//! reduction is kept, the QL rotations are applied to h alone, and a new
+//! vector's novelty is one tridiagonal solve on the kept reduction.
 
 use crate::bundle::AlertStatistic;
 use crate::gram::{nnls, Scratch, Square, Tridiagonal};
@@ -194,8 +194,9 @@ impl<const W: usize> GramWindow<W> {
 
     /// Share of a vector d of squared norm `energy` outside the span of the
     /// window, 1 - d^T P d / d^T d with P the projection onto the window:
-    /// d^T P d = g^T G^+ g for g = A d, computed as g^T (G + r I)^-1 g from the
-    /// kept reduction, with r a tiny ridge (1e-10 of G's largest eigenvalue) in place of the pseudo-inverse's cut-off; `inner(i)` is
+    /// d^T P d = g^T G^+ g for g = A d, computed as g^T (G + r I)^-1 g from
+    /// the kept reduction, with r a tiny ridge (1e-10 of G's largest
+    /// eigenvalue) in place of the pseudo-inverse's cut-off; `inner(i)` is
     /// d's dot product with the entry in slot i.
     pub fn novelty(&mut self, energy: f64, inner: impl Fn(usize) -> f64) -> f64 {
         if self.len == 0 || energy <= 0.0 {
