@@ -55,7 +55,8 @@ pub struct InputSpec {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PreprocessSpec {
-    /// The short side is resized (bilinear) to this many pixels.
+    /// The short side is resized to this many pixels (Pillow's bilinear,
+    /// [`crate::resample`]).
     pub resize_short_side: u32,
     /// Then a centred square of this side is cropped.
     pub crop: u32,
