@@ -76,10 +76,9 @@ impl<const D: usize, const W: usize> SpanTracker<D, W> {
     /// Adds a seed vector (e.g. s_j v_j of the reference basis). Seeds are
     /// pushed out of the window before any real pair.
     pub fn seed(&mut self, vector: &[f32; D]) {
-        let slot = self.window.next_slot();
-        self.ring[slot] = *vector;
         let ring = &self.ring;
-        self.window.insert(true, dot(vector, &self.w), 0.0, |_, i| dot(&ring[i], vector));
+        let inner: [f64; W] = core::array::from_fn(|i| if i < self.window.len() { dot(&ring[i], vector) } else { 0.0 });
+        self.insert(vector, true, 0.0, dot(vector, vector), &inner);
     }
 
     /// Adds one pair's standardized difference vector and reports on it.
@@ -88,14 +87,10 @@ impl<const D: usize, const W: usize> SpanTracker<D, W> {
     pub fn push(&mut self, d: &[f32; D]) -> PairReport {
         let alignment = crate::span::alignment(&self.w, d);
         let energy = dot(d, d);
-        let mut inner = [0.0; W];
-        for (i, x) in inner.iter_mut().enumerate().take(self.window.len()) {
-            *x = dot(&self.ring[i], d);
-        }
+        let ring = &self.ring;
+        let inner: [f64; W] = core::array::from_fn(|i| if i < self.window.len() { dot(&ring[i], d) } else { 0.0 });
         let novelty = self.window.novelty(energy, |i| inner[i]);
-        let slot = self.window.next_slot();
-        self.ring[slot] = *d;
-        self.window.insert(false, dot(d, &self.w), alignment.unwrap_or(0.0), |_, i| if i == slot { energy } else { inner[i] });
+        self.insert(d, false, alignment.unwrap_or(0.0), energy, &inner);
         self.pairs = self.pairs.saturating_add(1);
         PairReport { alignment, novelty, scores: self.window.scores(), pairs: self.pairs }
     }
@@ -108,6 +103,15 @@ impl<const D: usize, const W: usize> SpanTracker<D, W> {
     /// The current window's scores.
     pub fn scores(&mut self) -> WindowScores {
         self.window.scores()
+    }
+
+    /// Puts `vector` in the window's next slot, with its squared norm
+    /// `energy` and its dot products `inner` with the entries already in the
+    /// window (its Gram row) and its dot product with w.
+    fn insert(&mut self, vector: &[f32; D], is_seed: bool, alignment: f64, energy: f64, inner: &[f64; W]) {
+        let slot = self.window.next_slot();
+        self.ring[slot] = *vector;
+        self.window.insert(is_seed, dot(vector, &self.w), alignment, |_, i| if i == slot { energy } else { inner[i] });
     }
 }
 

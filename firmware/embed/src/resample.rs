@@ -12,6 +12,7 @@
 //! embedding by up to 0.057; the image crate's triangle filter differs more.
 
 use image::RgbImage;
+use std::borrow::Cow;
 
 /// Fixed-point precision of the coefficients, as Pillow's PRECISION_BITS.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
@@ -78,7 +79,8 @@ pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
         (Some(top), Some(bottom)) => (top.first, bottom.first + bottom.weights.len()),
         _ => (0, 0),
     };
-    let (band, band_w, band_first) = if out_w != in_w {
+    // The band is out_w wide: the source itself when the width does not change.
+    let (band, band_first): (Cow<[u8]>, usize) = if out_w != in_w {
         let mut band = vec![0u8; (last_row - first_row) * out_w * 3];
         for (y, out_row) in band.chunks_exact_mut(out_w * 3).enumerate() {
             let in_row = &source[(first_row + y) * in_w * 3..(first_row + y + 1) * in_w * 3];
@@ -95,12 +97,13 @@ pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
                 }
             }
         }
-        (band, out_w, first_row)
+        (Cow::Owned(band), first_row)
     } else {
-        (source.to_vec(), in_w, 0)
+        (Cow::Borrowed(source.as_slice()), 0)
     };
     if out_h == in_h {
-        return RgbImage::from_raw(width, height, band[..out_w * out_h * 3].to_vec()).expect("the band has the output's size");
+        // The band is then every row: the output itself.
+        return RgbImage::from_raw(width, height, band.into_owned()).expect("the band has the output's size");
     }
     // Vertical pass.
     let mut out = vec![0u8; out_w * out_h * 3];
@@ -109,7 +112,7 @@ pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
         for (x, value) in out_row.iter_mut().enumerate() {
             let mut sum = half;
             for (i, weight) in tap.weights.iter().enumerate() {
-                sum += band[(tap.first - band_first + i) * band_w * 3 + x] as i32 * weight;
+                sum += band[(tap.first - band_first + i) * out_w * 3 + x] as i32 * weight;
             }
             *value = clip8(sum);
         }
