@@ -115,8 +115,8 @@ pub fn load(wheel: &Path) -> Result<Vec<Cell>> {
         let [path, probability, cell_type] = fields[..] else { bail!("{}: expected path, probability and type", bad()) };
         let probability: f64 = probability.parse().with_context(bad)?;
         let label = match probability {
-            p if p == 0.0 => Label::DefectFree,
-            p if p == 1.0 => Label::Defective,
+            0.0 => Label::DefectFree,
+            1.0 => Label::Defective,
             p if p > 0.0 && p < 1.0 => Label::Uncertain,
             _ => bail!("{}: probability out of [0, 1]", bad()),
         };

@@ -33,7 +33,7 @@ pub struct F32Le<'a>(&'a [u8]);
 impl<'a> F32Le<'a> {
     /// Wraps bytes that hold little-endian f32 values (length a multiple of 4).
     pub fn from_bytes(bytes: &'a [u8]) -> Option<Self> {
-        (bytes.len() % 4 == 0).then_some(F32Le(bytes))
+        bytes.len().is_multiple_of(4).then_some(F32Le(bytes))
     }
     /// Number of values.
     pub fn len(&self) -> usize {

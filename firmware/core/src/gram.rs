@@ -326,11 +326,9 @@ fn solve_passive<const W: usize>(
     (l, index, y): (&mut Square<W>, &mut [usize; W], &mut [f64; W]),
 ) {
     let mut m = 0;
-    for i in 0..n {
-        if passive[i] {
-            index[m] = i;
-            m += 1;
-        }
+    for (i, _) in passive.iter().enumerate().take(n).filter(|(_, &p)| p) {
+        index[m] = i;
+        m += 1;
     }
     let jitter = 1e-12 * (0..m).map(|a| g[index[a]][index[a]]).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
     for a in 0..m {
@@ -394,9 +392,9 @@ mod tests {
         let row =
             |i: usize| -> [f64; 5] { core::array::from_fn(|j| libm::sin((i * 7 + j * 3) as f64 * 0.37) + if i == j { 1.0 } else { 0.0 }) };
         let mut g: Square<16> = [[0.0; 16]; 16];
-        for i in 0..N {
-            for j in 0..N {
-                g[i][j] = (0..5).map(|k| row(i)[k] * row(j)[k]).sum();
+        for (i, g_row) in g.iter_mut().enumerate().take(N) {
+            for (j, g_ij) in g_row.iter_mut().enumerate().take(N) {
+                *g_ij = (0..5).map(|k| row(i)[k] * row(j)[k]).sum();
             }
         }
         let (values, vectors) = eigen(&g, N);

@@ -13,6 +13,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// `!(x > 0.0)` is how this crate turns NaN away with the values out of range.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 #[cfg(feature = "std")]
 extern crate std;

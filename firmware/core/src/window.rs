@@ -289,8 +289,8 @@ impl<const W: usize> Spectrum<W> {
         self.reduced.eigen(h, &mut self.values, &mut self.h_coords, &mut scratch.e);
         let singular = &mut scratch.e;
         singular.fill(0.0);
-        for j in 0..n {
-            singular[j] = libm::sqrt(self.values[j].max(0.0));
+        for (s, &value) in singular.iter_mut().zip(&self.values).take(n) {
+            *s = libm::sqrt(value.max(0.0));
         }
         self.k = effective_rank(&singular[..n.max(1)]).min(n.max(1));
     }

@@ -20,7 +20,7 @@ pub mod store;
 use anyhow::{Context, Result};
 use config::Settings;
 use messages::{json, timestamp, Alert, Health, HealthState, Kind, Message, Metrics, PairMessage, Topics};
-use monitor::{load_checked_model, Calibration, Monitor, Scored};
+use monitor::{load_checked_model, Calibration, EmbeddedPair, Monitor, Scored};
 use mqtt::{Delivery, PublisherSettings, Queued};
 use spanwatch_core::alarm::Alarm;
 use spanwatch_core::alert::AlertState;
@@ -217,15 +217,17 @@ impl Worker {
                 return RETRY_RECORD;
             }
         }
-        for pair in &scan.ready {
+        let fresh: Vec<&PairFiles> = scan.ready.iter().filter(|pair| !self.pending.contains_key(&pair.id)).collect();
+        for batch in fresh.chunks(self.edge.monitor.pairs_at_once()) {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            if self.pending.contains_key(&pair.id) {
-                continue;
-            }
-            if !self.handle(pair, scan.ready.len()) {
-                return RETRY_RECORD;
+            let files: Vec<(&Path, &Path)> = batch.iter().map(|pair| (pair.source.as_path(), pair.synthetic.as_path())).collect();
+            let embedded = self.edge.monitor.embed(&files);
+            for (pair, embedded) in batch.iter().zip(embedded) {
+                if !self.handle(pair, embedded, scan.ready.len()) {
+                    return RETRY_RECORD;
+                }
             }
         }
         // Files still settling: look again soon; otherwise wait for the watcher (or a periodic rescan).
@@ -236,9 +238,9 @@ impl Worker {
         }
     }
 
-    /// Scores one pair and records it; false if it could not be recorded.
-    fn handle(&mut self, pair: &PairFiles, waiting: usize) -> bool {
-        match self.edge.monitor.process(&pair.source, &pair.synthetic) {
+    /// Scores one embedded pair and records it; false if it could not be recorded.
+    fn handle(&mut self, pair: &PairFiles, embedded: Result<EmbeddedPair>, waiting: usize) -> bool {
+        match embedded.and_then(|embedded| self.edge.monitor.score(&pair.source, &pair.synthetic, &embedded)) {
             Ok(scored) => self.record_scored(pair, &scored, waiting),
             Err(e) => self.record_failed(&pair.id, &[&pair.source, &pair.synthetic], &format!("{e:#}"), waiting),
         }
@@ -275,7 +277,7 @@ impl Worker {
         tracing::info!(
             pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %scored.state,
-            "scored"
+            source_remembered = scored.source_remembered, "scored"
         );
         self.recent.push_back(difference);
         while self.recent.len() > window {

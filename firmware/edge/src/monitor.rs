@@ -1,9 +1,18 @@
 //! The monitor proper: a pair's two images are embedded, their standardized
 //! difference goes into the no_std span tracker, and the alert policy and
 //! alarm line follow the windowed score the bundle names.
+//!
+//! Embedding and scoring are two steps: pairs are embedded several at a
+//! time, one image per core ([`Monitor::embed`]), then scored one by one in
+//! order ([`Monitor::score`]). A synthesis run makes many defects from each
+//! normal image, so the source of a pair has often been embedded before: the
+//! monitor keeps the embeddings of the last [`SOURCES_KEPT`] sources it
+//! used, keyed by their files' content (sha256), and embeds only the
+//! synthetic image of a pair whose source it remembers.
 
 use crate::messages::{ScoreName, Statistic};
 use anyhow::{bail, Context, Result};
+use lru::LruCache;
 use spanwatch_core::alert::{AlertChange, AlertPolicy, AlertState};
 use spanwatch_core::bundle::{AlertBand, Bundle};
 use spanwatch_core::span::{Solver, SpanScore};
@@ -11,7 +20,13 @@ use spanwatch_core::standardize::difference_into;
 use spanwatch_core::tracker::{PairReport, SpanTracker, TrackerError, WINDOW_CAPACITY};
 use spanwatch_embed::manifest::Manifest;
 use spanwatch_embed::model::Embedder;
+use spanwatch_embed::EmbedError;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::Path;
+
+/// How many source embeddings the monitor remembers (1.3 MB at d = 1280).
+pub const SOURCES_KEPT: usize = 256;
 
 /// The parts of a calibration bundle the edge uses, owned.
 #[derive(Clone, Debug)]
@@ -163,6 +178,8 @@ pub struct Scored {
     pub change: Option<AlertChange>,
     /// The alert state after this pair.
     pub state: AlertState,
+    /// Whether the source's embedding was remembered rather than computed.
+    pub source_remembered: bool,
 }
 
 /// Embeds pairs and tracks them.
@@ -172,6 +189,10 @@ pub struct Monitor {
     tracker: Tracker,
     policy: AlertPolicy,
     difference: Vec<f32>,
+    /// Embeddings of recent sources by their files' sha256.
+    sources: LruCache<[u8; 32], Vec<f32>>,
+    /// Images embedded at once.
+    threads: usize,
 }
 
 impl Monitor {
@@ -183,7 +204,9 @@ impl Monitor {
         let tracker = Tracker::resumed(&calibration, recent)?;
         let policy = AlertPolicy::resume(calibration.band, state);
         let difference = vec![0.0; calibration.dim];
-        Ok(Monitor { embedder, calibration, tracker, policy, difference })
+        let sources = LruCache::new(NonZeroUsize::new(SOURCES_KEPT).expect("a positive constant"));
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+        Ok(Monitor { embedder, calibration, tracker, policy, difference, sources, threads })
     }
 
     /// Puts the window and the alert back to `state` and the seeds followed
@@ -209,22 +232,70 @@ impl Monitor {
         self.policy.state()
     }
 
-    /// Embeds and scores one pair. The two images are embedded at once, on
-    /// two threads (an edge box has at least two cores; tract runs one
-    /// image per core). An error names the file and leaves the tracker
-    /// untouched.
-    pub fn process(&mut self, source: &Path, synthetic: &Path) -> Result<Scored> {
-        let embedder = &self.embedder;
-        let (source_embedding, synthetic_embedding) = std::thread::scope(|scope| {
-            let synthetic = scope.spawn(|| embedder.embed_file(synthetic, None));
-            let source = embedder.embed_file(source, None);
-            (source, synthetic.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-        });
-        let (source_embedding, _) = source_embedding?;
-        let (synthetic_embedding, _) = synthetic_embedding?;
+    /// How many pairs [`Self::embed`] embeds at once to keep every core
+    /// busy: one image per core (tract runs one image on one core), at
+    /// least 2 and at most 4 (each image in flight holds the model's
+    /// activations).
+    pub fn pairs_at_once(&self) -> usize {
+        self.threads
+    }
+
+    /// Embeds pairs (source, synthetic) without scoring them, spread over
+    /// [`Self::pairs_at_once`] threads: every synthetic image, and each
+    /// source the monitor does not remember (once, however many of the
+    /// pairs share it). The sources embedded are remembered. Each pair's
+    /// result names the file that failed; the tracker is not touched.
+    pub fn embed(&mut self, pairs: &[(&Path, &Path)]) -> Vec<Result<EmbeddedPair>> {
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut queued: HashMap<[u8; 32], usize> = HashMap::new();
+        let mut plans = Vec::with_capacity(pairs.len());
+        for &(source, synthetic) in pairs {
+            let source_plan = match std::fs::read(source) {
+                Err(error) => SourcePlan::Unreadable(EmbedError::Io { path: source.into(), error }),
+                Ok(bytes) => {
+                    let content = spanwatch_embed::sha256(&bytes);
+                    if let Some(embedding) = self.sources.get(&content) {
+                        SourcePlan::Remembered(embedding.clone())
+                    } else if let Some(&job) = queued.get(&content) {
+                        SourcePlan::Shared(job)
+                    } else {
+                        queued.insert(content, jobs.len());
+                        jobs.push(Job { path: source, bytes: Some(bytes) });
+                        SourcePlan::Embed(jobs.len() - 1)
+                    }
+                }
+            };
+            jobs.push(Job { path: synthetic, bytes: None });
+            plans.push((source_plan, jobs.len() - 1));
+        }
+        let mut results = run_jobs(&self.embedder, &jobs, self.threads);
+        for (content, &job) in &queued {
+            if let Ok(embedding) = &results[job] {
+                self.sources.put(*content, embedding.clone());
+            }
+        }
+        plans
+            .into_iter()
+            .map(|(source_plan, synthetic_job)| {
+                let (source, source_remembered) = match source_plan {
+                    SourcePlan::Unreadable(error) => return Err(error.into()),
+                    SourcePlan::Remembered(embedding) => (embedding, true),
+                    SourcePlan::Shared(job) => (results[job].clone().map_err(anyhow::Error::msg)?, true),
+                    SourcePlan::Embed(job) => (results[job].clone().map_err(anyhow::Error::msg)?, false),
+                };
+                let synthetic = std::mem::replace(&mut results[synthetic_job], Ok(Vec::new())).map_err(anyhow::Error::msg)?;
+                Ok(EmbeddedPair { source, synthetic, source_remembered })
+            })
+            .collect()
+    }
+
+    /// Scores an embedded pair: its standardized difference goes into the
+    /// tracker and the alert follows. `source` and `synthetic` name the
+    /// files in errors; an error leaves the tracker untouched.
+    pub fn score(&mut self, source: &Path, synthetic: &Path, pair: &EmbeddedPair) -> Result<Scored> {
         let c = &self.calibration;
         // The difference of standardized embeddings; mu cancels: (syn - src) / sigma.
-        difference_into(&synthetic_embedding, &source_embedding, &c.sigma, &mut self.difference);
+        difference_into(&pair.synthetic, &pair.source, &c.sigma, &mut self.difference);
         if let Some(i) = self.difference.iter().position(|v| !v.is_finite()) {
             bail!("{} and {}: their difference is not finite in dimension {i}", source.display(), synthetic.display());
         }
@@ -232,6 +303,161 @@ impl Monitor {
         let score = report.scores.of(c.solver);
         let value = report.scores.statistic(c.band.statistic, c.solver);
         let change = self.policy.update(report.pairs, value);
-        Ok(Scored { report, score, value, change, state: self.policy.state() })
+        Ok(Scored { report, score, value, change, state: self.policy.state(), source_remembered: pair.source_remembered })
+    }
+}
+
+/// A pair's two embeddings, ready to score.
+pub struct EmbeddedPair {
+    source: Vec<f32>,
+    synthetic: Vec<f32>,
+    source_remembered: bool,
+}
+
+/// An image to embed: its file, and its bytes if already read.
+struct Job<'a> {
+    path: &'a Path,
+    bytes: Option<Vec<u8>>,
+}
+
+/// Where a pair's source embedding comes from.
+enum SourcePlan {
+    /// Its file cannot be read.
+    Unreadable(EmbedError),
+    /// The monitor remembers it.
+    Remembered(Vec<f32>),
+    /// Another pair of the batch embeds the same content (this job).
+    Shared(usize),
+    /// This job embeds it.
+    Embed(usize),
+}
+
+/// Runs `jobs` on `threads` threads (job j on thread j mod threads; the
+/// images cost about the same), each error rendered with its file's name.
+fn run_jobs(embedder: &Embedder, jobs: &[Job], threads: usize) -> Vec<Result<Vec<f32>, String>> {
+    let workers = threads.min(jobs.len()).max(1);
+    let run = |first: usize| -> Vec<(usize, Result<Vec<f32>, String>)> {
+        (first..jobs.len())
+            .step_by(workers)
+            .map(|j| {
+                let job = &jobs[j];
+                let embedding = match &job.bytes {
+                    Some(bytes) => embedder.embed_bytes(job.path, bytes),
+                    None => embedder.embed_file(job.path, None).map(|(embedding, _)| embedding),
+                };
+                (j, embedding.map_err(|e| format!("{e:#}")))
+            })
+            .collect()
+    };
+    let mut results: Vec<Result<Vec<f32>, String>> = vec![Ok(Vec::new()); jobs.len()];
+    let done: Vec<(usize, Result<Vec<f32>, String>)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..workers).map(|first| scope.spawn(move || run(first))).collect();
+        let mut done = run(0);
+        for other in others {
+            done.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    });
+    for (j, result) in done {
+        results[j] = result;
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanwatch_core::bundle::AlertStatistic;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/images").join(name)
+    }
+
+    fn monitor() -> Monitor {
+        let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
+        let d = embedder.dim();
+        let w: Vec<f32> = (0..d).map(|j| if j % 2 == 0 { 1.0 } else { -0.5 }).collect();
+        let band = AlertBand {
+            statistic: AlertStatistic::MeanAlignment,
+            window: 8,
+            min_pairs: 8,
+            raise_below: -1.0,
+            clear_above: -0.5,
+            horizon: 500,
+            false_alarm: 0.05,
+        };
+        let calibration = Calibration {
+            digest: String::new(),
+            model_name: "efficientnet-lite0".into(),
+            model_sha256: *embedder.sha256(),
+            dim: d,
+            generator: "faithful".into(),
+            solver: Solver::Nnls,
+            sigma: vec![1.0; d],
+            w,
+            seeds: Vec::new(),
+            band,
+        };
+        Monitor::new(embedder, calibration, AlertState::Clear, &[]).unwrap()
+    }
+
+    /// Embeds and scores one pair.
+    fn process(monitor: &mut Monitor, source: &Path, synthetic: &Path) -> Scored {
+        let embedded = monitor.embed(&[(source, synthetic)]).pop().unwrap().unwrap();
+        monitor.score(source, synthetic, &embedded).unwrap()
+    }
+
+    fn images() -> Vec<PathBuf> {
+        std::fs::read_to_string(fixture("INDEX.txt")).unwrap().lines().map(fixture).collect()
+    }
+
+    /// A pair whose source was used before gets exactly the difference it
+    /// gets when its source is embedded anew; sources are told apart by
+    /// content, not by name.
+    #[test]
+    fn a_remembered_source_gives_the_difference_of_a_computed_one() {
+        let images = images();
+        let (a, b, c) = (&images[0], &images[1], &images[2]);
+        let mut seen = monitor();
+        assert!(!process(&mut seen, a, b).source_remembered);
+        let copy = tempfile::tempdir().unwrap();
+        let renamed = copy.path().join("renamed.png");
+        std::fs::copy(a, &renamed).unwrap();
+        assert!(process(&mut seen, &renamed, c).source_remembered, "same content under another name");
+        let mut fresh = monitor();
+        assert!(!process(&mut fresh, a, c).source_remembered);
+        assert_eq!(seen.difference(), fresh.difference());
+        assert!(!process(&mut seen, b, c).source_remembered, "another source is embedded");
+        assert!(seen.difference().iter().any(|&v| v != 0.0));
+    }
+
+    /// Pairs embedded together score as pairs embedded one at a time, a
+    /// source shared in the batch is embedded once, and a pair with a
+    /// missing file fails alone, naming it.
+    #[test]
+    fn a_batch_scores_as_single_pairs_and_fails_pair_by_pair() {
+        let images = images();
+        let (a, b, c, d) = (&images[0], &images[1], &images[2], &images[3]);
+        let missing = fixture("no-such-image.png");
+        let pairs: [(&Path, &Path); 5] = [(a, b), (a, c), (&missing, d), (b, &missing), (c, d)];
+        let mut batch = monitor();
+        let embedded = batch.embed(&pairs);
+        assert_eq!(embedded.len(), pairs.len());
+        let mut single = monitor();
+        for ((source, synthetic), result) in pairs.iter().zip(&embedded) {
+            match result {
+                Ok(pair) => {
+                    let scored = batch.score(source, synthetic, pair).unwrap();
+                    let expected = process(&mut single, source, synthetic);
+                    assert_eq!(batch.difference(), single.difference());
+                    assert_eq!(scored.report, expected.report);
+                }
+                Err(e) => assert!(format!("{e:#}").contains("no-such-image.png"), "{e:#}"),
+            }
+        }
+        let remembered: Vec<bool> = embedded.iter().map(|r| r.as_ref().map(|p| p.source_remembered).unwrap_or(false)).collect();
+        assert_eq!(remembered, [false, true, false, false, false]);
+        assert!(embedded[2].is_err() && embedded[3].is_err());
     }
 }

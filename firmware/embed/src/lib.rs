@@ -9,6 +9,8 @@
 //! on first use by their recipe ([`provision`]) and an on-disk embedding cache
 //! keyed by model and file content ([`cache`]).
 #![warn(missing_docs)]
+// `!(x > 0.0)` is how this crate turns NaN away with the values out of range.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod cache;
 mod error;

@@ -103,6 +103,12 @@ impl Embedder {
         Ok(embedding)
     }
 
+    /// Embeds an image from the bytes of its file (`path` names it in errors).
+    pub fn embed_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Vec<f32>, EmbedError> {
+        let image = preprocess::load_rgb(path, bytes)?;
+        self.embed_tensor(path, preprocess::to_tensor(&image, &self.manifest.preprocess))
+    }
+
     /// Embeds an image file, reading and filling `cache` when given.
     pub fn embed_file(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, Origin), EmbedError> {
         let bytes = std::fs::read(path).map_err(|error| EmbedError::Io { path: path.into(), error })?;
@@ -110,8 +116,7 @@ impl Embedder {
         if let Some(hit) = cache.and_then(|c| c.get(&content)) {
             return Ok((hit, Origin::Cached));
         }
-        let image = preprocess::load_rgb(path, &bytes)?;
-        let embedding = self.embed_tensor(path, preprocess::to_tensor(&image, &self.manifest.preprocess))?;
+        let embedding = self.embed_bytes(path, &bytes)?;
         if let Some(cache) = cache {
             // A cache that cannot be written costs speed next time, nothing else.
             let _ = cache.put(&content, &embedding);

@@ -222,9 +222,9 @@ impl<'a> Working<'a> {
             if !step.is_finite() {
                 if jump && (0..alpha.len()).any(|t| self.passive[t] && s[t] <= 0.0) {
                     // Warm start: leave out the rows the solution does not want, and solve again.
-                    for t in 0..alpha.len() {
-                        if self.passive[t] && s[t] <= 0.0 {
-                            self.passive[t] = false;
+                    for (passive, &solution) in self.passive.iter_mut().zip(&s).take(alpha.len()) {
+                        if solution <= 0.0 {
+                            *passive = false;
                         }
                     }
                     continue;

@@ -300,7 +300,7 @@ fn uncertain_table(md: &mut String, config: &StudyConfig, rows: &[CorrelationRow
                 .iter()
                 .flat_map(|s| [("lr_f1_uncertain", "lr_f1"), ("cnn_f1_uncertain", "cnn_f1")].map(|(u, c)| (s.as_str(), u, c)))
                 .map(|(s, u, c)| {
-                    let get = |t: &str| find(rows, model, metric, t, s, n_pos, n_pairs).map(|r| r.spearman.clone());
+                    let get = |t: &str| find(rows, model, metric, t, s, n_pos, n_pairs).map(|r| r.spearman);
                     match (get(u), get(c)) {
                         (Some(u), Some(c)) => format!("{} ({:+.2})", cell(&u), c.value),
                         _ => "n/a".into(),
