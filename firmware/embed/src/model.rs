@@ -109,18 +109,20 @@ impl Embedder {
         self.embed_tensor(path, preprocess::to_tensor(&image, &self.manifest.preprocess))
     }
 
-    /// Embeds an image file, reading and filling `cache` when given.
+    /// Embeds an image file, reading and filling `cache` when given (the
+    /// file's content is hashed only then, as the cache's key).
     pub fn embed_file(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, Origin), EmbedError> {
         let bytes = std::fs::read(path).map_err(|error| EmbedError::Io { path: path.into(), error })?;
+        let Some(cache) = cache else {
+            return Ok((self.embed_bytes(path, &bytes)?, Origin::Computed));
+        };
         let content = sha256(&bytes);
-        if let Some(hit) = cache.and_then(|c| c.get(&content)) {
+        if let Some(hit) = cache.get(&content) {
             return Ok((hit, Origin::Cached));
         }
         let embedding = self.embed_bytes(path, &bytes)?;
-        if let Some(cache) = cache {
-            // A cache that cannot be written costs speed next time, nothing else.
-            let _ = cache.put(&content, &embedding);
-        }
+        // A cache that cannot be written costs speed next time, nothing else.
+        let _ = cache.put(&content, &embedding);
         Ok((embedding, Origin::Computed))
     }
 }
