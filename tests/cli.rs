@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+#[path = "support/programs.rs"]
+mod programs;
+use programs::needs;
+
 /// The default model's embedding identity (vit-s14, the CLS token): its
 /// manifest's ONNX sha256 with the preprocessing, as the embedder records it.
 fn vit_identity() -> String {
@@ -508,10 +512,8 @@ fn scoring_sharded_precomputed_embeddings_ranks_exactly_like_scoring_the_images(
 }
 
 /// Renders a page in headless Chromium: (DOM after load, stderr).
-fn chromium(page: &Path, dir: &Path) -> Option<(String, String)> {
-    let binary = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))?;
+fn chromium(page: &Path, dir: &Path) -> (String, String) {
+    let binary = "chromium";
     let flags = [
         "--headless",
         "--no-sandbox",
@@ -526,14 +528,14 @@ fn chromium(page: &Path, dir: &Path) -> Option<(String, String)> {
     ];
     let url = format!("file://{}", page.display());
     let profile = format!("--user-data-dir={}", dir.join("profile").display());
-    let dom = Command::new(binary).args(flags).arg(&profile).arg("--dump-dom").arg(&url).output().ok()?;
+    let dom = Command::new(binary).args(flags).arg(&profile).arg("--dump-dom").arg(&url).output().unwrap();
     let shot = format!("--screenshot={}", dir.join("report.png").display());
-    let screenshot = Command::new(binary).args(flags).arg(&profile).args(["--window-size=1200,2000", &shot]).arg(&url).output().ok()?;
+    let screenshot = Command::new(binary).args(flags).arg(&profile).args(["--window-size=1200,2000", &shot]).arg(&url).output().unwrap();
     assert!(screenshot.status.success(), "{}", String::from_utf8_lossy(&screenshot.stderr));
-    Some((
+    (
         String::from_utf8_lossy(&dom.stdout).into_owned(),
         String::from_utf8_lossy(&dom.stderr).into_owned() + &String::from_utf8_lossy(&screenshot.stderr),
-    ))
+    )
 }
 
 #[test]
@@ -552,11 +554,10 @@ fn report_is_one_self_contained_page_that_chromium_renders() {
         "thumbnails of the most and least useful samples with their sources"
     );
     assert_eq!(html.matches("<svg").count(), 4, "an alignment histogram per generator with changes (the copy has none)");
-    let Some((dom, log)) = chromium(&page, dir.path()) else {
-        assert!(std::env::var_os("CI").is_none(), "chromium is missing in CI");
-        eprintln!("SKIPPED: chromium not installed (apt-get install chromium)");
+    if !needs(&[("chromium", "chromium")]) {
         return;
-    };
+    }
+    let (dom, log) = chromium(&page, dir.path());
     assert!(dom.contains("<h2>Ranking</h2>") && dom.contains("faithful") && dom.contains("wrong-family"), "rendered DOM:\n{dom}");
     assert!(!log.contains("CONSOLE") && !log.contains("Uncaught"), "console errors:\n{log}");
     let screenshot = std::fs::read(dir.path().join("report.png")).unwrap();

@@ -16,7 +16,10 @@ use std::time::Duration;
 
 #[path = "support/mqtt.rs"]
 mod mqtt;
-use mqtt::{have, wait_until, Mosquitto, Subscriber};
+use mqtt::{wait_until, Mosquitto, Subscriber};
+#[path = "support/programs.rs"]
+mod programs;
+use programs::{needs, MOSQUITTO};
 
 fn fixture_images() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/images");
@@ -33,6 +36,11 @@ fn small_bundle(dir: &Path) -> PathBuf {
 /// The same bundle with an alert raised below `raise_below` and cleared above
 /// `clear_above` (window and minimum 8 pairs).
 fn bundle_with_band(dir: &Path, raise_below: f64, clear_above: f64) -> PathBuf {
+    bundle_with_window(dir, raise_below, clear_above, 8)
+}
+
+/// The bundle with an alert window (and minimum) of `window` pairs.
+fn bundle_with_window(dir: &Path, raise_below: f64, clear_above: f64, window: u32) -> PathBuf {
     let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
     let e: Vec<Vec<f32>> = fixture_images().iter().map(|p| embedder.embed_file(p, None).unwrap().0).collect();
     let d = embedder.dim();
@@ -56,8 +64,8 @@ fn bundle_with_band(dir: &Path, raise_below: f64, clear_above: f64) -> PathBuf {
         reference: SpanScore { rpe: 0.9, ds: 0.1, capture: 0.19, chance_ds: 0.0004, corrected: 0.19 },
         alert: AlertBand {
             statistic: AlertStatistic::MeanAlignment,
-            window: 8,
-            min_pairs: 8,
+            window,
+            min_pairs: window,
             raise_below,
             clear_above,
             horizon: 500,
@@ -91,8 +99,7 @@ fn drop_numbered(spool: &Path, numbers: std::ops::Range<usize>) {
 
 #[test]
 fn the_binary_announces_itself_shuts_down_on_sigterm_and_leaves_a_last_will() {
-    if !have("mosquitto") || !have("mosquitto_sub") {
-        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
+    if !needs(&MOSQUITTO) {
         return;
     }
     let binary = env!("CARGO_BIN_EXE_spanwatch-edge");
@@ -170,6 +177,12 @@ fn check_config_validates_the_config_bundle_and_model_without_starting() {
     let missing = check(&["--input", work.path().join("nowhere").to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("nowhere") && stderr.contains("not a folder"), "{stderr}");
+    // A window the daemon cannot hold: the check refuses it as starting would (it said ok).
+    std::fs::create_dir_all(work.path().join("wide")).unwrap();
+    let wide = bundle_with_window(&work.path().join("wide"), -1.0, -0.5, 65);
+    let refused = check(&["--bundle", wide.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("would refuse") && stderr.contains("window"), "{stderr}");
 }
 
 /// Runs the edge binary with `args`, stderr to a file, until its stderr holds
@@ -311,8 +324,7 @@ fn metrics_of(subscriber: &Subscriber, device: &str) -> Vec<spanwatch_edge::mess
 
 #[test]
 fn a_daemon_killed_with_the_broker_down_loses_no_message_and_resumes_on_the_same_window() {
-    if !have("mosquitto") || !have("mosquitto_sub") {
-        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
+    if !needs(&MOSQUITTO) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -423,12 +435,12 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_pauses_taking_pairs_and_loses_nothing_and_a_failed_pair_is_reported_when_its_reason_cannot_be_written() {
-    if !have("mosquitto") || !have("mosquitto_sub") {
-        println!("SKIPPED: needs mosquitto and mosquitto_sub (CI installs them)");
+    if !needs(&MOSQUITTO) {
         return;
     }
     let (Some(state_disk), Some(spool_disk)) = (SmallDisk::mount("16m"), SmallDisk::mount("16m")) else {
-        println!("SKIPPED: mounting a small tmpfs needs root (CI runs as root)");
+        assert!(std::env::var_os("CI").is_none(), "mounting a small tmpfs needs root: CI runs as root");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"SKIPPED: the full-disk test needs root (it mounts a small tmpfs)\n");
         return;
     };
     let work = tempfile::tempdir().unwrap();

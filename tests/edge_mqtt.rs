@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 
 #[path = "support/mqtt.rs"]
 mod mqtt;
-use mqtt::{free_port, have, readable_tempdir, wait_until, Mosquitto, Subscriber};
+use mqtt::{free_port, readable_tempdir, wait_until, Mosquitto, Subscriber};
+#[path = "support/programs.rs"]
+mod programs;
+use programs::{needs, needs_for, MOSQUITTO};
 
 const SEED: u64 = 7;
 
@@ -57,11 +60,10 @@ fn stream(good: usize, bad: usize, degraded: Generator) -> Vec<StreamPair> {
 
 /// A broker for the tests that need not restart it: mosquitto if installed, else rumqttd.
 fn any_broker() -> (u16, Option<Mosquitto>) {
-    if have("mosquitto") {
+    if needs_for("mosquitto as the broker; rumqttd stands in", &MOSQUITTO[..1]) {
         let broker = Mosquitto::start();
         (broker.port, Some(broker))
     } else {
-        println!("mosquitto is not installed: using the in-process rumqttd");
         (start_local_broker().unwrap().port, None)
     }
 }
@@ -97,7 +99,7 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     let band = fixture().band;
     let (port, _broker) = any_broker();
     let spool = tempfile::tempdir().unwrap();
-    let subscriber = have("mosquitto_sub").then(|| Subscriber::start(port, "good-then-bad"));
+    let subscriber = needs_for("what a subscriber receives", &MOSQUITTO[1..]).then(|| Subscriber::start(port, "good-then-bad"));
     let edge = start_edge(Options { ha_discovery: Some(true), ..edge_options(port, spool.path()) });
     let (good, bad) = (80, 50);
     let pairs = stream(good, bad, Generator::WrongFamily);
@@ -107,7 +109,6 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     assert_eq!(summary.alerts, 1, "raised once, never cleared: the stream stays degraded");
     assert_eq!((summary.delivery.dropped, summary.delivery.unsent), (0, 0));
     let Some(subscriber) = subscriber else {
-        println!("mosquitto_sub is not installed: checked the edge's own account only");
         return;
     };
     wait_until("the offline status arrives", Duration::from_secs(10), || {
@@ -136,9 +137,8 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
 
 #[test]
 fn messages_made_while_the_broker_is_away_arrive_in_order_after_it_returns_and_after_a_restart() {
-    if !have("mosquitto") || !have("mosquitto_sub") {
+    if !needs(&MOSQUITTO) {
         // CI installs mosquitto (.ci/run); rumqttd cannot be stopped and restarted in-process.
-        println!("SKIPPED: the broker fault test needs mosquitto and mosquitto_sub");
         return;
     }
     let mut broker = Mosquitto::start();
@@ -255,8 +255,7 @@ fn make_certificates(dir: &Path) {
 
 #[test]
 fn tls_to_mosquitto_with_the_ca_and_refused_without_it() {
-    if !have("mosquitto") || !have("mosquitto_sub") || !have("openssl") {
-        println!("SKIPPED: needs mosquitto, mosquitto_sub and openssl (CI installs them)");
+    if !needs(&[MOSQUITTO[0], MOSQUITTO[1], ("openssl", "openssl")]) {
         return;
     }
     let dir = readable_tempdir();
@@ -337,8 +336,7 @@ fn bridge_config(central: u16, box_id: &str) -> String {
 
 #[test]
 fn a_box_bridged_to_a_central_broker_delivers_every_message_in_order_across_its_restart() {
-    if !have("mosquitto") || !have("mosquitto_sub") {
-        println!("SKIPPED: the bridge test needs mosquitto and mosquitto_sub");
+    if !needs(&MOSQUITTO) {
         return;
     }
     let mut central = Mosquitto::start();

@@ -108,7 +108,7 @@ fn cache_hit_returns_the_computed_embedding() {
     use spanwatch_embed::model::Origin;
     let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
     let root = tempfile::tempdir().unwrap();
-    let cache = spanwatch_embed::EmbeddingCache::new(root.path(), embedder.sha256(), embedder.dim());
+    let cache = spanwatch_embed::EmbeddingCache::open(root.path(), embedder.sha256(), embedder.dim()).unwrap();
     let image = fixtures().join("images/coins_gray.png");
     let (first, origin) = embedder.embed_file(&image, Some(&cache)).unwrap();
     assert_eq!(origin, Origin::Computed);

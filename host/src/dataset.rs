@@ -122,7 +122,7 @@ fn pair_generator(dir: &Path, negative_dir: &Path, by_stem: &BTreeMap<String, Pa
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let images = list_images(dir)?;
     let manifest = dir.join("pairs.csv");
-    let explicit = if manifest.is_file() { Some(read_pairs_csv(&manifest, dir, negative_dir)?) } else { None };
+    let explicit = if manifest.is_file() { Some(read_pairs_csv(&manifest, dir, negative_dir, by_stem.values())?) } else { None };
     let mut pairs = Vec::new();
     let mut unpaired = Vec::new();
     for synthetic in images {
@@ -154,24 +154,64 @@ fn pair_generator(dir: &Path, negative_dir: &Path, by_stem: &BTreeMap<String, Pa
 }
 
 /// Reads `synthetic,source` rows: synthetic is a file name in the generator's
-/// folder, source a path relative to `real/negative` (or absolute).
-fn read_pairs_csv(path: &Path, dir: &Path, negative_dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
+/// folder, listed once; source one of the real negatives, named relative to
+/// `real/negative` (or by an absolute path to it). A source outside the real
+/// negatives (`../../etc/passwd`, another folder) is an error naming the row;
+/// a source that does not exist leaves its synthetic image unpaired.
+fn read_pairs_csv<'a>(
+    path: &Path,
+    dir: &Path,
+    negative_dir: &Path,
+    negatives: impl Iterator<Item = &'a PathBuf>,
+) -> Result<BTreeMap<String, PathBuf>> {
+    let by_real_path: BTreeMap<PathBuf, &PathBuf> = negatives.filter_map(|n| Some((n.canonicalize().ok()?, n))).collect();
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let headers = reader.headers().with_context(|| format!("{}: cannot read the header", path.display()))?.clone();
     if headers.len() < 2 || &headers[0] != "synthetic" || &headers[1] != "source" {
         bail!("{}: the header must be `synthetic,source`, found `{}`", path.display(), headers.iter().collect::<Vec<_>>().join(","));
     }
     let mut map = BTreeMap::new();
+    let mut rows: BTreeMap<String, usize> = BTreeMap::new();
     for (line, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: malformed row {}", path.display(), line + 2))?;
-        let (synthetic, source) = (record[0].trim().to_string(), record[1].trim());
+        let row = line + 2;
+        let record = record.with_context(|| format!("{}: malformed row {row}", path.display()))?;
+        let (synthetic, source) = (from_spreadsheet_safe(record[0].trim()).to_string(), from_spreadsheet_safe(record[1].trim()));
         if !dir.join(&synthetic).is_file() {
-            bail!("{} row {}: synthetic image {} does not exist", path.display(), line + 2, dir.join(&synthetic).display());
+            bail!("{} row {row}: synthetic image {} does not exist", path.display(), dir.join(&synthetic).display());
         }
-        map.insert(synthetic, negative_dir.join(source));
+        if let Some(first) = rows.insert(synthetic.clone(), row) {
+            bail!("{} row {row}: synthetic image {synthetic:?} is listed again (first on row {first}); each has one source", path.display());
+        }
+        let candidate = negative_dir.join(source);
+        let Ok(real) = candidate.canonicalize() else { continue }; // missing: reported as unpaired
+        let Some(&negative) = by_real_path.get(&real) else {
+            bail!(
+                "{} row {row}: source {source:?} is not one of the real negatives in {} (a source must be a real negative image)",
+                path.display(),
+                negative_dir.display()
+            );
+        };
+        map.insert(synthetic, negative.clone());
     }
     Ok(map)
 }
+
+/// A CSV cell a spreadsheet will not run as a formula: text that starts with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// The text [`spreadsheet_safe`] protected.
+fn from_spreadsheet_safe(cell: &str) -> &str {
+    cell.strip_prefix('\'').filter(|rest| rest.starts_with(FORMULA_STARTS)).unwrap_or(cell)
+}
+
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 #[cfg(test)]
 mod tests {
@@ -216,7 +256,37 @@ mod tests {
         std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,b.png\n").unwrap();
         let data = Dataset::open(root, false).unwrap();
         assert_eq!(data.generators[0].pairs[0].source, root.join("real/negative/b.png"));
+        // Sources outside real/negative, however named, are refused naming the row (they panicked).
+        std::fs::create_dir_all(root.join("real/other")).unwrap();
+        touch(&root.join("real/other/x.png"));
+        let outside = root.join("real/other/x.png").display().to_string();
+        for source in ["../other/x.png", "../../real/other/x.png", outside.as_str(), "../../../../../../etc/passwd"] {
+            std::fs::write(root.join("synthetic/g/pairs.csv"), format!("synthetic,source\nout1.png,{source}\n")).unwrap();
+            let err = format!("{:#}", Dataset::open(root, false).err().expect("refused"));
+            assert!(err.contains("row 2") && err.contains("not one of the real negatives"), "{source}: {err}");
+        }
+        // The same negative named another way is that negative.
+        let absolute = root.join("real/negative/b.png").display().to_string();
+        for source in ["../negative/b.png", "./b.png", absolute.as_str()] {
+            std::fs::write(root.join("synthetic/g/pairs.csv"), format!("synthetic,source\nout1.png,{source}\n")).unwrap();
+            assert_eq!(Dataset::open(root, false).unwrap().generators[0].pairs[0].source, root.join("real/negative/b.png"), "{source}");
+        }
+        // A synthetic listed twice, with two sources: refused, not the last row winning.
+        std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,a.png\nout1.png,b.png\n").unwrap();
+        let err = format!("{:#}", Dataset::open(root, false).err().expect("refused"));
+        assert!(err.contains("row 3") && err.contains("first on row 2"), "{err}");
         std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,missing.png\n").unwrap();
         assert!(Dataset::open(root, false).unwrap_err().to_string().contains("out1.png"));
+    }
+
+    #[test]
+    fn names_a_spreadsheet_would_run_are_written_safe_and_read_back() {
+        for name in ["=HYPERLINK(1).png", "+1.png", "-x.png", "@a.png"] {
+            let safe = spreadsheet_safe(name);
+            assert!(safe.starts_with('\''), "{safe}");
+            assert_eq!(from_spreadsheet_safe(&safe), name);
+        }
+        assert_eq!(spreadsheet_safe("a.png"), "a.png");
+        assert_eq!(from_spreadsheet_safe("'quoted.png"), "'quoted.png", "a name that starts with ' itself is kept");
     }
 }

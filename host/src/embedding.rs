@@ -87,7 +87,7 @@ impl EmbeddingSession {
                 let embedder = Box::new(Embedder::load(&manifest)?);
                 let cache = match cache {
                     CacheChoice::Off => None,
-                    CacheChoice::At(root) => Some(EmbeddingCache::new(root, embedder.sha256(), embedder.dim())),
+                    CacheChoice::At(root) => Some(EmbeddingCache::open(root, embedder.sha256(), embedder.dim())?),
                 };
                 Backend::Model { embedder, cache }
             }

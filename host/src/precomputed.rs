@@ -171,10 +171,36 @@ fn read_folder(folder: &Path, model: &ModelInfo, by_content: &mut HashMap<[u8; 3
         if let Some(bad) = embedding.iter().position(|v| !v.is_finite()) {
             bail!("{} row {row}: value {bad} is {} (NaN or infinite); embed that file again", npy_path.display(), embedding[bad]);
         }
-        by_content.entry(*content).or_insert_with(|| embedding.to_vec());
+        if let Some(bad) = embedding.iter().position(|v| v.abs() > MAX_ABS_VALUE) {
+            bail!(
+                "{} row {row}: value {bad} is {:e}, beyond the {MAX_ABS_VALUE:e} no embedding model here makes; embed that file again",
+                npy_path.display(),
+                embedding[bad]
+            );
+        }
+        match by_content.entry(*content) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(embedding.to_vec());
+            }
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let gap = first.get().iter().zip(embedding).map(|(a, b)| (a - b).abs() / a.abs().max(b.abs()).max(1.0)).fold(0.0, f32::max);
+                if gap > 1e-4 {
+                    bail!(
+                        "{} row {row}: the file with sha256 {} has another embedding in an earlier folder (largest relative difference {gap:.2e}); shards of one model agree, so one of them is not what it says: embed again",
+                        npy_path.display(),
+                        hex::encode(content)
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }
+
+/// Largest embedding value accepted from a precomputed folder: the bundled
+/// models' values stay within a few hundred (EfficientNet's are within 6),
+/// and a value of 1e6 or more made every DS 1 without a word.
+const MAX_ABS_VALUE: f32 = 1e4;
 
 /// The content sha256 of each row of an index, checking the rows are numbered in order.
 fn read_index(path: &Path) -> Result<Vec<[u8; 32]>> {
@@ -265,6 +291,31 @@ mod tests {
         assert_eq!(all.get(&[9; 32]), None);
         let err = Precomputed::load(&[dir.path().to_path_buf()], &model("other", 3)).err().unwrap().to_string();
         assert!(err.contains("model.json") && err.contains("from model m") && err.contains("not other"), "{err}");
+    }
+
+    /// Two shards with other vectors for the same file contents (the first
+    /// won silently), or an absurd but finite value (every DS became 1): refused.
+    #[test]
+    fn conflicting_shards_and_absurd_values_are_refused() {
+        let m = model("m", 2);
+        let write_rows = |dir: &Path, rows: &[([u8; 32], Vec<f32>)]| {
+            let names: Vec<PathBuf> = (0..rows.len()).map(|i| PathBuf::from(format!("f{i}.png"))).collect();
+            let rows: Vec<Row> = rows.iter().zip(&names).map(|((c, e), f)| Row { file: f, content: *c, embedding: e }).collect();
+            write(dir, &m, &rows).unwrap();
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_rows(&dir.path().join("0"), &[([1; 32], vec![1.0, 2.0])]);
+        write_rows(&dir.path().join("1"), &[([1; 32], vec![1.0, 2.0 + 1e-6])]);
+        assert_eq!(Precomputed::load(&[dir.path().to_path_buf()], &m).unwrap().len(), 1, "agreeing within rounding");
+        write_rows(&dir.path().join("2"), &[([1; 32], vec![1.0, 3.0])]);
+        let err = Precomputed::load(&[dir.path().to_path_buf()], &m).err().unwrap().to_string();
+        assert!(err.contains("2/embeddings.npy row 0") && err.contains(&hex::encode([1u8; 32])), "{err}");
+        for absurd in [1e6f32, -3e38] {
+            let dir = tempfile::tempdir().unwrap();
+            write_rows(dir.path(), &[([2; 32], vec![0.5, absurd])]);
+            let err = Precomputed::load(&[dir.path().to_path_buf()], &m).err().unwrap().to_string();
+            assert!(err.contains("row 0: value 1") && err.contains("beyond"), "{err}");
+        }
     }
 
     #[test]

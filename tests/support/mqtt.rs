@@ -25,10 +25,6 @@ pub fn readable_tempdir() -> tempfile::TempDir {
     dir
 }
 
-pub fn have(program: &str) -> bool {
-    Command::new(program).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
 /// mosquitto on 127.0.0.1:port, persisting sessions across its own restarts.
 pub struct Mosquitto {
     pub port: u16,

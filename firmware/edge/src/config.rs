@@ -185,6 +185,24 @@ fn read_small(path: &Path, what: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Warns when a secret's file can be read by group or others.
+fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.mode() & 0o044 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                mode = format!("{:o}", meta.mode() & 0o777),
+                "the password file can be read by other users; chmod 600 it"
+            );
+        }
+    }
+}
+
+/// Longest settle time accepted, in milliseconds: a pair's files are
+/// complete well within a minute, and a stop never waits longer than this.
+pub const MAX_SETTLE_MS: u64 = 60_000;
+
 impl Settings {
     /// Resolves and checks the options.
     pub fn resolve(options: Options) -> Result<Settings> {
@@ -209,6 +227,7 @@ impl Settings {
         };
         let credentials = match (options.username, options.password_file) {
             (Some(user), Some(file)) => {
+                warn_if_others_can_read(&file);
                 let password = read_small(&file, "password file")?;
                 let password = String::from_utf8(password).with_context(|| format!("the password file {} is not UTF-8", file.display()))?;
                 Some((user, password.trim_end_matches(['\n', '\r']).to_string()))
@@ -223,6 +242,10 @@ impl Settings {
             bail!("--max-packet {max_packet} is too small for spanwatch's messages (at least 1024)");
         }
         let alarm_gpio = options.alarm_gpio.as_deref().map(parse_gpio).transpose()?;
+        let settle_ms = options.settle_ms.unwrap_or(300);
+        if settle_ms > MAX_SETTLE_MS {
+            bail!("settle_ms {settle_ms} is longer than the {MAX_SETTLE_MS} ms allowed (a pair's files settle within a minute)");
+        }
         Ok(Settings {
             state_dir: options.state_dir.unwrap_or_else(|| input.join(".spanwatch")),
             bundle,
@@ -233,14 +256,22 @@ impl Settings {
             alarm_gpio,
             ha_discovery: options.ha_discovery.unwrap_or(false),
             buffer: options.buffer.unwrap_or(DEFAULT_BUFFER).max(16),
-            settle: Duration::from_millis(options.settle_ms.unwrap_or(300)),
+            settle: Duration::from_millis(settle_ms),
             orphan_after: Duration::from_secs(options.orphan_after_s.unwrap_or(600)),
         })
     }
 }
 
 /// `mqtt://host:port` or `mqtts://host:port` (port defaults 1883 / 8883).
+/// A URL with user info (`user:password@host`) is refused without repeating
+/// it: the password goes in `password_file`, never in a URL that is logged.
 fn parse_broker(url: &str) -> Result<(bool, String, u16)> {
+    if url.contains('@') {
+        bail!(
+            "the broker URL holds user info (user:password@host), which spanwatch does not take: it would be shown in logs; \
+             give the user name as --username (`username`) and the password in --password-file (`password_file`)"
+        );
+    }
     let (tls, rest) = if let Some(rest) = url.strip_prefix("mqtts://") {
         (true, rest)
     } else if let Some(rest) = url.strip_prefix("mqtt://") {
@@ -304,6 +335,12 @@ mod tests {
         assert!(error(Options { input: None, ..base() }).contains("spool directory"));
         assert_eq!(parse_gpio("gpiochip1:4").unwrap(), GpioLine { chip: "/dev/gpiochip1".into(), line: 4 });
         assert_eq!(parse_broker("mqtts://h").unwrap(), (true, "h".into(), 8883));
+        // User info in the URL: refused, and the secret is not repeated.
+        for url in ["mqtt://u:s3cret@host", "mqtts://u:s3cret@host:8883", "mqtt://s3cret@host"] {
+            let error = format!("{:#}", parse_broker(url).unwrap_err());
+            assert!(error.contains("--password-file") && !error.contains("s3cret"), "{error}");
+        }
+        assert!(error(Options { settle_ms: Some(MAX_SETTLE_MS + 1), ..base() }).contains("settle_ms"));
         // A device or a huge file named as a TLS or password file: refused, not read forever.
         let zero = Some(PathBuf::from("/dev/zero"));
         let tls = Options { broker: Some("mqtts://h".into()), tls_ca: zero.clone(), ..base() };

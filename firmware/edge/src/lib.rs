@@ -65,11 +65,13 @@ pub struct Edge {
 }
 
 /// What `--check-config` checks, without touching the spool, the state or
-/// the broker: the bundle reads and is consistent, the model is found and
+/// the broker: the bundle reads and is consistent, the monitor can run it
+/// (dimension, window), the model is found and
 /// is the bundle's (sha256 and dimension), and the spool is a folder.
 /// Returns a summary of what would run.
 pub fn check(settings: &Settings) -> Result<String> {
     let calibration = Calibration::load(&settings.bundle)?;
+    Monitor::check(&calibration).with_context(|| format!("the daemon would refuse {}", settings.bundle.display()))?;
     let embedder = load_checked_model(&calibration, settings.model.as_deref(), &settings.bundle)?;
     anyhow::ensure!(settings.input.is_dir(), "the spool {} is not a folder (create it, or fix `input`)", settings.input.display());
     let c = &calibration;
@@ -168,6 +170,9 @@ struct Worker {
     alerts: u32,
 }
 
+/// How many stray spool entries one scan names one by one.
+const STRANGERS_LISTED: usize = 20;
+
 impl Worker {
     fn run(mut self, stop: &AtomicBool) -> (u32, u32, u32) {
         let (wake_tx, wake) = std_mpsc::channel();
@@ -177,8 +182,23 @@ impl Worker {
             let wait = match self.edge.spool.scan(SystemTime::now()) {
                 Ok(scan) => {
                     self.logged.remove("");
-                    for (path, why) in &scan.strangers {
+                    // Each entry is reported once; a scan that finds thousands says so in one line.
+                    for (path, why) in scan.strangers.iter().take(STRANGERS_LISTED) {
                         tracing::warn!(entry = %Escaped(path.display()), "spool entry {why}");
+                    }
+                    if scan.strangers.len() > STRANGERS_LISTED {
+                        tracing::warn!(
+                            more = scan.strangers.len() - STRANGERS_LISTED,
+                            spool = %Escaped(self.edge.spool.root().display()),
+                            "more spool entries that are not pair files: left alone, not listed one by one"
+                        );
+                    }
+                    for (path, ahead) in &scan.future {
+                        tracing::warn!(
+                            entry = %Escaped(path.display()),
+                            ahead_s = ahead.as_secs(),
+                            "spool file modified in the future (clock skew?): settled from when it was first seen"
+                        );
                     }
                     self.take(scan, stop)
                 }
@@ -240,6 +260,11 @@ impl Worker {
 
     /// Scores one embedded pair and records it; false if it could not be recorded.
     fn handle(&mut self, pair: &PairFiles, embedded: Result<EmbeddedPair>, waiting: usize) -> bool {
+        if !self.edge.spool.unchanged(pair) {
+            // What was read may be the replacement: not scored; the next scan takes the files as they are now.
+            tracing::warn!(pair = %Escaped(&pair.id), "a file of the pair was replaced while it was read; not scored, taken again");
+            return true;
+        }
         match embedded.and_then(|embedded| self.edge.monitor.score(&pair.source, &pair.synthetic, &embedded)) {
             Ok(scored) => self.record_scored(pair, &scored, waiting),
             Err(e) => self.record_failed(&pair.id, &[&pair.source, &pair.synthetic], &format!("{e:#}"), waiting),
@@ -264,7 +289,7 @@ impl Worker {
         });
         let window = c.band.window as usize;
         let difference = self.edge.monitor.difference().to_vec();
-        let settle = self.edge.spool.settle_of(&pair.id, &[&pair.source, &pair.synthetic], Destination::Done);
+        let settle = self.edge.spool.settle_of_pair(pair, Destination::Done);
         if !self.commit(settle, messages, Some(&difference), alert, waiting) {
             // Not recorded, so not scored: the window and the alert as they were.
             let recent: Vec<Vec<f32>> = self.recent.iter().cloned().collect();

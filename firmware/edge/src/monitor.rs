@@ -196,6 +196,13 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// Checks that the monitor can run this calibration (its dimension is
+    /// one the edge is built for, its window fits, its seeds are sound),
+    /// exactly as starting would, without starting.
+    pub fn check(calibration: &Calibration) -> Result<()> {
+        Tracker::new(calibration).map(drop)
+    }
+
     /// A monitor for `calibration` with a checked `embedder`, resuming
     /// where a previous run left off: its alert in `state` and its window
     /// holding the seeds followed by `recent` (the latest pairs'
@@ -250,8 +257,8 @@ impl Monitor {
         let mut queued: HashMap<[u8; 32], usize> = HashMap::new();
         let mut plans = Vec::with_capacity(pairs.len());
         for &(source, synthetic) in pairs {
-            let source_plan = match std::fs::read(source) {
-                Err(error) => SourcePlan::Unreadable(EmbedError::Io { path: source.into(), error }),
+            let source_plan = match spanwatch_embed::preprocess::read_image_file(source) {
+                Err(error) => SourcePlan::Unreadable(error),
                 Ok(bytes) => {
                     let content = spanwatch_embed::sha256(&bytes);
                     if let Some(embedding) = self.sources.get(&content) {
@@ -459,5 +466,29 @@ mod tests {
         let remembered: Vec<bool> = embedded.iter().map(|r| r.as_ref().map(|p| p.source_remembered).unwrap_or(false)).collect();
         assert_eq!(remembered, [false, true, false, false, false]);
         assert!(embedded[2].is_err() && embedded[3].is_err());
+    }
+
+    /// A 3 GiB file (sparse: no disk is used) or a FIFO named like a pair's
+    /// image fails its pair alone, at once and from its size or type, never
+    /// read into memory (a daemon in a 1 GiB cgroup was OOM-killed on every
+    /// start by such a file) nor waited on.
+    #[test]
+    fn a_huge_file_or_a_fifo_fails_its_pair_before_it_is_read() {
+        let images = images();
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("pair-1.synthetic.png");
+        std::fs::File::create(&huge).unwrap().set_len(3 << 30).unwrap();
+        let fifo = dir.path().join("pair-2.source.png");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let mut monitor = monitor();
+        let started = std::time::Instant::now();
+        let pairs: [(&Path, &Path); 4] = [(&images[0], &huge), (&huge, &images[1]), (&fifo, &images[1]), (&images[0], &images[1])];
+        let results = monitor.embed(&pairs);
+        for (result, name) in results[..3].iter().zip(["pair-1.synthetic.png", "pair-1.synthetic.png", "pair-2.source.png"]) {
+            let error = format!("{:#}", result.as_ref().err().expect("refused"));
+            assert!(error.contains(name) && error.contains("refused before reading"), "{error}");
+        }
+        assert!(results[3].is_ok(), "the good pair beside them is embedded");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "nothing waited on the FIFO");
     }
 }

@@ -11,8 +11,15 @@
 //! restart. While the broker is away the outbox holds up to its capacity,
 //! dropping the oldest metrics first (from the store too) and never an
 //! alert. The connection runs in its own task, which backs off between
-//! reconnects (0.5 s doubling to 30 s); every ConnAck re-subscribes and
-//! re-announces `online` and the health.
+//! reconnects (0.5 s doubling to 30 s, back to 0.5 s only once a connection
+//! has lasted 10 s, so a broker that closes every connection right after
+//! accepting it is not hammered); every ConnAck re-subscribes and
+//! re-announces `online`, the health and Home Assistant discovery (one copy
+//! of each discovery message waits, however often it is asked for). A link
+//! that dies within 10 s of its ConnAck is logged with what usually causes
+//! it: another client with the same client id, or an incoming message over
+//! the packet limit; if the latter is a retained message on Home Assistant's
+//! status topic, that topic is not subscribed again.
 
 use crate::config::BrokerSettings;
 use crate::messages::{Kind, Message, Topics};
@@ -28,6 +35,9 @@ use tokio::time::Instant;
 pub const HA_STATUS_TOPIC: &str = "homeassistant/status";
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a connection must last before the backoff starts again at
+/// [`FIRST_BACKOFF`], and before its loss is no longer "right after accepting".
+const STABLE: Duration = Duration::from_secs(10);
 
 /// What the publisher did, for the shutdown log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,6 +89,8 @@ enum Link {
     Down {
         reason: String,
         retry_in: Duration,
+        /// It was lost within [`STABLE`] of the broker accepting it.
+        short_lived: bool,
     },
     Closed,
 }
@@ -86,10 +98,11 @@ enum Link {
 /// Runs the connection: forwards what matters and backs off after errors.
 async fn drive(mut eventloop: EventLoop, links: mpsc::UnboundedSender<Link>) {
     let mut backoff = FIRST_BACKOFF;
+    let mut accepted: Option<Instant> = None;
     loop {
         let link = match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff = FIRST_BACKOFF;
+                accepted = Some(Instant::now());
                 Link::Connected
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => Link::PubAck,
@@ -102,7 +115,12 @@ async fn drive(mut eventloop: EventLoop, links: mpsc::UnboundedSender<Link>) {
             }
             Ok(_) => continue,
             Err(e) => {
-                if links.send(Link::Down { reason: e.to_string(), retry_in: backoff }).is_err() {
+                let lasted = accepted.take().map(|at| at.elapsed());
+                if lasted.is_some_and(|lasted| lasted >= STABLE) {
+                    backoff = FIRST_BACKOFF;
+                }
+                let short_lived = lasted.is_some_and(|lasted| lasted < STABLE);
+                if links.send(Link::Down { reason: e.to_string(), retry_in: backoff, short_lived }).is_err() {
                     return;
                 }
                 tokio::time::sleep(backoff).await;
@@ -137,6 +155,14 @@ impl Outbox {
     fn push(&mut self, item: Queued, in_flight: bool) -> Option<u64> {
         let mut dropped_key = None;
         let first_droppable = usize::from(in_flight);
+        if item.message.kind == Kind::Discovery {
+            // One copy of each discovery message waits (the one in flight stays).
+            let mut i = 0;
+            self.queue.retain(|q| {
+                i += 1;
+                i <= first_droppable || q.message.kind != Kind::Discovery || q.message.topic != item.message.topic
+            });
+        }
         if item.message.kind == Kind::Health {
             // Only the latest health matters (the one in flight stays).
             let mut i = 0;
@@ -165,6 +191,12 @@ impl Outbox {
     }
 }
 
+/// Whether rumqttc lost the link over a packet larger than the limit.
+fn is_oversize(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    reason.contains("payload size") || reason.contains("packet size") || reason.contains("size limit")
+}
+
 /// Forgets `keys` in the store; a failure only means a repeat after a restart.
 fn forget(store: &Store, keys: &[u64]) {
     if let Err(e) = store.forget(keys) {
@@ -182,6 +214,7 @@ pub async fn publish(
     mut messages: mpsc::UnboundedReceiver<Queued>,
 ) -> Delivery {
     let topics = settings.topics.clone();
+    let (client_id, broker_max_packet) = (broker.client_id.clone(), broker.max_packet);
     let (client, eventloop) = AsyncClient::new(mqtt_options(&broker, &topics), 64);
     let (link_tx, mut links) = mpsc::unbounded_channel();
     let connection = tokio::spawn(drive(eventloop, link_tx));
@@ -194,6 +227,9 @@ pub async fn publish(
         }
     }
     let (mut connected, mut in_flight, mut delivered) = (false, false, 0u64);
+    // Cleared when a retained message on Home Assistant's status topic is
+    // over the packet limit: receiving it would drop every connection.
+    let mut subscribe_ha_status = true;
     let mut closing: Option<Instant> = None;
     loop {
         if connected && !in_flight {
@@ -218,7 +254,10 @@ pub async fn publish(
                     connected = true;
                     in_flight = false;
                     if !settings.discovery.is_empty() {
-                        let _ = client.try_subscribe(HA_STATUS_TOPIC, QoS::AtLeastOnce);
+                        if subscribe_ha_status {
+                            let _ = client.try_subscribe(HA_STATUS_TOPIC, QoS::AtLeastOnce);
+                        }
+                        outbox.queue.retain(|q| q.message.kind != Kind::Discovery);
                         settings.discovery.iter().rev().for_each(|m| outbox.queue.push_front(Queued { key: None, message: m.clone() }));
                     }
                     outbox.announce(online.clone());
@@ -234,12 +273,26 @@ pub async fn publish(
                 Some(Link::HomeAssistantOnline) => settings.discovery.iter().for_each(|m| {
                     let _ = outbox.push(Queued { key: None, message: m.clone() }, in_flight);
                 }),
-                Some(Link::Down { reason, retry_in }) => {
+                Some(Link::Down { reason, retry_in, short_lived }) => {
                     // Every failed attempt is logged: the backoff (0.5 s doubling
                     // to 30 s) bounds the rate, and a broker that never answers,
                     // or a TLS setup that cannot work, is never silent.
                     let broker = format!("{}:{}", broker.host, broker.port);
-                    if connected {
+                    let oversize = is_oversize(&reason);
+                    if oversize && subscribe_ha_status && !settings.discovery.is_empty() {
+                        subscribe_ha_status = false;
+                        tracing::error!(
+                            %broker, %reason, max_packet = broker_max_packet,
+                            "a message larger than max_packet arrived, most likely retained on {HA_STATUS_TOPIC}; \
+                             no longer subscribing to it (discovery is still sent on every connection)"
+                        );
+                    } else if short_lived && !oversize {
+                        tracing::warn!(
+                            %broker, %reason, client_id = %client_id, ?retry_in,
+                            "the broker closed the connection right after accepting it: is another client connected with \
+                             this client id? each daemon needs its own --device or --client-id"
+                        );
+                    } else if connected {
                         tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "lost the broker; buffering and reconnecting");
                     } else {
                         tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "cannot connect to the broker; retrying");
@@ -315,5 +368,37 @@ mod tests {
         outbox.push(health("paused"), false);
         outbox.push(health("ok"), false);
         assert_eq!(payloads(&outbox), ["online", "x", "2", "3", "ok"], "only the latest health waits");
+    }
+
+    /// A flood of Home Assistant `online` births queued 4 discovery messages
+    /// each, never dropped, until metrics were evicted (8 of 20 lost with
+    /// the broker up): one copy of each discovery message waits.
+    #[test]
+    fn repeated_discovery_keeps_one_copy_of_each_and_evicts_nothing() {
+        let mut outbox = Outbox { queue: VecDeque::new(), capacity: 8, dropped: 0 };
+        let discovery = |topic: &str| Queued {
+            key: None,
+            message: Message { topic: topic.into(), payload: "{}".into(), retain: true, kind: Kind::Discovery },
+        };
+        for n in 0..4 {
+            outbox.push(data(n), false);
+        }
+        for _ in 0..1000 {
+            for topic in ["ha/a", "ha/b", "ha/c", "ha/d"] {
+                assert_eq!(outbox.push(discovery(topic), false), None);
+            }
+        }
+        assert_eq!(outbox.queue.len(), 8, "4 metrics and one copy of each of the 4 discovery messages");
+        assert_eq!(outbox.dropped, 0, "no metrics evicted");
+        // The copy in flight stays; a newer one waits behind it.
+        let mut outbox = Outbox { queue: VecDeque::from([discovery("ha/a")]), capacity: 8, dropped: 0 };
+        outbox.push(discovery("ha/a"), true);
+        assert_eq!(outbox.queue.len(), 2);
+    }
+
+    #[test]
+    fn rumqttcs_packet_limit_error_is_recognised() {
+        assert!(is_oversize(&rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(102_400).to_string()));
+        assert!(!is_oversize("connection closed by peer"));
     }
 }

@@ -7,11 +7,17 @@
 //! without a word: a pair name that is not a regular file (a symbolic link,
 //! a folder) is refused into `failed/` (never followed), and any other entry
 //! is reported once (a hidden one once it is older than the orphan timeout).
+//!
+//! A half waits for its partner for the orphan timeout counted from when the
+//! spool first saw it, not from its modification time: files moved in with
+//! their old times (`mv`, `cp -p`, `rsync -t`) are not orphans on arrival.
+//! A file whose modification time lies in the future (clock skew) is
+//! reported once and settles from first sight too.
 
 use crate::store::{Destination, Settle, SpoolEntry};
 use anyhow::{Context, Result};
 use rustix::fs::{statat, AtFlags, Mode, OFlags, CWD};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -31,6 +37,9 @@ pub struct PairFiles {
     pub source: PathBuf,
     /// The synthetic defect image.
     pub synthetic: PathBuf,
+    /// The inodes of source and synthetic when the scan found them: the pair
+    /// is those files, whatever is renamed over their names later.
+    pub inodes: [u64; 2],
 }
 
 /// What the spool found on one scan.
@@ -48,6 +57,17 @@ pub struct Scan {
     /// Other entries the spool leaves alone, each reported on one scan only:
     /// path and why.
     pub strangers: Vec<(PathBuf, &'static str)>,
+    /// Pair files whose modification time is in the future (clock skew),
+    /// each reported on one scan only: path and how far ahead.
+    pub future: Vec<(PathBuf, Duration)>,
+}
+
+/// When the spool first saw a pair file, and its modification time and inode then.
+#[derive(Clone, Copy, Debug)]
+struct Sighting {
+    modified: SystemTime,
+    first: SystemTime,
+    inode: u64,
 }
 
 /// A spool directory with its done/ and failed/ folders.
@@ -64,8 +84,10 @@ pub struct Spool {
     /// The daemon's own folders in the spool: done/, failed/ and the state
     /// folder (when it is inside the spool).
     own: [PathBuf; 3],
-    /// Strangers already reported.
+    /// Strangers (and pair files from the future) already reported.
     reported: HashSet<PathBuf>,
+    /// The pair files of the last scan, with when they were first seen.
+    seen: HashMap<PathBuf, Sighting>,
 }
 
 /// Which half of a pair a file is.
@@ -97,7 +119,7 @@ impl Spool {
         };
         let (done_dir, failed_dir) = (sub("done")?, sub("failed")?);
         let own = [root.join("done"), root.join("failed"), state_dir.to_path_buf()];
-        Ok(Spool { root: root.to_path_buf(), root_dir, done_dir, failed_dir, settle, orphan_after, own, reported: HashSet::new() })
+        Ok(Spool { root: root.to_path_buf(), root_dir, done_dir, failed_dir, settle, orphan_after, own, reported: HashSet::new(), seen: HashMap::new() })
     }
 
     /// The spool's root folder.
@@ -108,12 +130,16 @@ impl Spool {
     /// Lists complete, settled pairs, expired orphans, refused entries and
     /// strangers not reported before.
     pub fn scan(&mut self, now: SystemTime) -> Result<Scan> {
-        let mut halves: BTreeMap<String, [Option<(PathBuf, SystemTime)>; 2]> = BTreeMap::new();
-        let (mut refused, mut strangers) = (Vec::new(), Vec::new());
+        let mut halves: BTreeMap<String, [Option<(PathBuf, Sighting)>; 2]> = BTreeMap::new();
+        let (mut refused, mut strangers, mut future) = (Vec::new(), Vec::new(), Vec::new());
+        let mut seen = HashMap::new();
         let entries = std::fs::read_dir(&self.root).with_context(|| format!("cannot read the spool {}", self.root.display()))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read the spool {}", self.root.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let raw_name = entry.file_name();
+            let name = raw_name.to_string_lossy().into_owned();
+            // Lossy names of two files can be equal (q\xfe.png, q\xff.png): such a name is no pair's.
+            let text = raw_name.to_str().is_some();
             // DirEntry::metadata does not follow symbolic links.
             let Ok(meta) = entry.metadata() else { continue };
             let modified = meta.modified().unwrap_or(now);
@@ -122,9 +148,24 @@ impl Spool {
                 continue;
             }
             match classify(&name) {
-                Some((id, half)) if meta.is_file() => halves.entry(id).or_default()[half as usize] = Some((path, modified)),
+                Some((id, half)) if meta.is_file() && text => {
+                    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+                    let sighting = match self.seen.get(&path) {
+                        Some(before) if before.modified == modified && before.inode == inode => *before,
+                        _ => Sighting { modified, first: now, inode },
+                    };
+                    if let Ok(ahead) = modified.duration_since(now) {
+                        if ahead > Duration::from_secs(2) && self.reported.insert(path.clone()) {
+                            future.push((path.clone(), ahead));
+                        }
+                    }
+                    seen.insert(path.clone(), sighting);
+                    halves.entry(id).or_default()[half as usize] = Some((path, sighting));
+                }
                 Some((id, _)) => {
-                    let why = if meta.is_symlink() {
+                    let why = if !text {
+                        "has a name that is not valid UTF-8, so it cannot be told from other such names; rename it"
+                    } else if meta.is_symlink() {
                         "is a symbolic link; the spool follows no links"
                     } else if meta.is_dir() {
                         "is a folder, not an image file"
@@ -146,23 +187,26 @@ impl Spool {
                 }
             }
         }
-        let settled = |t: SystemTime| now.duration_since(t).unwrap_or_default() >= self.settle;
+        self.seen = seen;
+        // Unchanged for the settle time; a time from the future counts from first sight.
+        let settled = |s: &Sighting| now.duration_since(s.modified).or_else(|_| now.duration_since(s.first)).unwrap_or_default() >= self.settle;
+        let waited_out = |s: &Sighting| now.duration_since(s.first).unwrap_or_default() >= self.orphan_after;
         let mut ready = Vec::new();
         let mut orphans = Vec::new();
         let mut waiting = 0;
         for (id, [source, synthetic]) in halves {
             match (source, synthetic) {
-                (Some((source, t1)), Some((synthetic, t2))) if settled(t1) && settled(t2) => {
-                    ready.push((t1.max(t2), PairFiles { id, source, synthetic }));
+                (Some((source, s1)), Some((synthetic, s2))) if settled(&s1) && settled(&s2) => {
+                    ready.push((s1.modified.max(s2.modified), PairFiles { id, source, synthetic, inodes: [s1.inode, s2.inode] }));
                 }
-                (Some((path, t)), None) | (None, Some((path, t))) if now.duration_since(t).unwrap_or_default() >= self.orphan_after => {
+                (Some((path, s)), None) | (None, Some((path, s))) if waited_out(&s) => {
                     orphans.push((id, path));
                 }
                 _ => waiting += 1,
             }
         }
         ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting, refused, strangers })
+        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting, refused, strangers, future })
     }
 
     /// What moving `files` of pair `id` into `into` means, recorded before
@@ -177,6 +221,24 @@ impl Spool {
             })
             .collect();
         Settle { id: id.to_string(), files, into }
+    }
+
+    /// The move of a scanned pair's files: the very files the scan found
+    /// (by their inodes then), not whatever holds their names now.
+    pub fn settle_of_pair(&self, pair: &PairFiles, into: Destination) -> Settle {
+        let files = [(&pair.source, pair.inodes[0]), (&pair.synthetic, pair.inodes[1])]
+            .into_iter()
+            .map(|(file, inode)| SpoolEntry { name: file.file_name().unwrap_or_default().as_bytes().to_vec(), inode })
+            .collect();
+        Settle { id: pair.id.clone(), files, into }
+    }
+
+    /// Whether the pair's names still hold the files the scan found (a file
+    /// renamed over one of them meanwhile means what was read may not be it).
+    pub fn unchanged(&self, pair: &PairFiles) -> bool {
+        [(&pair.source, pair.inodes[0]), (&pair.synthetic, pair.inodes[1])]
+            .into_iter()
+            .all(|(file, inode)| self.inode(file.file_name().unwrap_or_default()) == Some(inode))
     }
 
     /// Carries out a recorded move; safe to repeat after a crash. A file is
@@ -424,6 +486,7 @@ mod tests {
         let planted = outside.path().join("created-by-the-daemon");
         std::os::unix::fs::symlink(&planted, dir.path().join("failed/x.reason.txt")).unwrap();
         std::fs::write(dir.path().join("x.source.png"), b"x").unwrap();
+        assert!(spool.scan(SystemTime::now()).unwrap().orphans.is_empty(), "first seen now");
         let scan = spool.scan(SystemTime::now() + Duration::from_secs(120)).unwrap();
         spool.settle(&spool.settle_of("x", &[&scan.orphans[0].1], failed("no partner"))).unwrap();
         assert!(!planted.exists(), "the link's target was not created");
@@ -448,5 +511,90 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(error.contains("symbolic link"), "{error}");
+    }
+
+    /// A half moved in with an old modification time waits the orphan
+    /// timeout from first sight (a bulk `mv` lost 18% of its pairs as false
+    /// orphans), and its partner arriving later makes a pair; a file from
+    /// the future is reported once and settles from first sight.
+    #[test]
+    fn orphans_are_timed_from_first_sight_and_future_times_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_secs(1), Duration::from_secs(600), &dir.path().join(".spanwatch")).unwrap();
+        let old = SystemTime::now() - Duration::from_secs(86_400);
+        let source = dir.path().join("a.source.png");
+        std::fs::write(&source, b"x").unwrap();
+        std::fs::File::options().write(true).open(&source).unwrap().set_modified(old).unwrap();
+        let t0 = SystemTime::now();
+        let scan = spool.scan(t0).unwrap();
+        assert!(scan.orphans.is_empty() && scan.waiting == 1, "a day-old file just moved in is not an orphan");
+        assert!(spool.scan(t0 + Duration::from_secs(599)).unwrap().orphans.is_empty());
+        let synthetic = dir.path().join("a.synthetic.png");
+        std::fs::write(&synthetic, b"y").unwrap();
+        std::fs::File::options().write(true).open(&synthetic).unwrap().set_modified(old).unwrap();
+        let scan = spool.scan(t0 + Duration::from_secs(599)).unwrap();
+        assert_eq!(scan.ready.len(), 1, "the partner arrived: a pair, settled by its old times");
+        std::fs::remove_file(&synthetic).unwrap();
+        // Gone and back with another time: first sight again.
+        std::fs::write(&synthetic, b"y").unwrap();
+        std::fs::remove_file(&source).unwrap();
+        let later = t0 + Duration::from_secs(700);
+        let scan = spool.scan(later).unwrap();
+        assert!(scan.orphans.is_empty(), "first seen at {later:?}");
+        assert_eq!(spool.scan(later + Duration::from_secs(600)).unwrap().orphans.len(), 1);
+
+        let ahead = dir.path().join("b.source.png");
+        std::fs::write(&ahead, b"x").unwrap();
+        std::fs::write(dir.path().join("b.synthetic.png"), b"x").unwrap();
+        let now = SystemTime::now();
+        std::fs::File::options().write(true).open(&ahead).unwrap().set_modified(now + Duration::from_secs(300)).unwrap();
+        let scan = spool.scan(now).unwrap();
+        assert_eq!(scan.future.len(), 1, "{:?}", scan.future);
+        assert!(scan.future[0].1 > Duration::from_secs(290));
+        let scan = spool.scan(now + Duration::from_secs(2)).unwrap();
+        assert!(scan.future.is_empty(), "reported once");
+        assert!(scan.ready.iter().any(|p| p.id == "b"), "settled from first sight, not minutes later");
+    }
+
+    /// Names that are not UTF-8 looked alike once made text (q\xfe, q\xff)
+    /// and were paired with each other: they are refused, each alone.
+    #[test]
+    fn names_that_are_not_utf8_are_refused_not_paired() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        for name in [&b"q\xfe.source.png"[..], b"q\xff.synthetic.png"] {
+            std::fs::write(dir.path().join(OsStr::from_bytes(name)), b"x").unwrap();
+        }
+        let scan = spool.scan(SystemTime::now() + Duration::from_secs(1)).unwrap();
+        assert!(scan.ready.is_empty(), "{:?}", scan.ready);
+        assert_eq!(scan.refused.len(), 2);
+        assert!(scan.refused.iter().all(|(_, _, why)| why.contains("not valid UTF-8")));
+        for (id, path, why) in &scan.refused {
+            spool.settle(&spool.settle_of(id, &[path], failed(why))).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path().join("failed")).unwrap().count(), 4, "both files and a reason for each");
+    }
+
+    /// A synthetic renamed over right after the daemon read it: the pair no
+    /// longer counts as unchanged (it is not scored), and its move takes the
+    /// files the scan found, never the replacement (which was moved to done/
+    /// unscored).
+    #[test]
+    fn a_file_renamed_over_after_the_scan_is_not_taken_for_the_scanned_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        std::fs::write(dir.path().join("a.source.png"), b"s").unwrap();
+        std::fs::write(dir.path().join("a.synthetic.png"), b"old").unwrap();
+        let scan = spool.scan(SystemTime::now() + Duration::from_secs(1)).unwrap();
+        let pair = &scan.ready[0];
+        assert!(spool.unchanged(pair));
+        std::fs::write(dir.path().join(".new"), b"new").unwrap();
+        std::fs::rename(dir.path().join(".new"), dir.path().join("a.synthetic.png")).unwrap();
+        assert!(!spool.unchanged(pair), "the synthetic's name now holds another file");
+        spool.settle(&spool.settle_of_pair(pair, Destination::Done)).unwrap();
+        assert!(dir.path().join("done/a.source.png").exists());
+        assert_eq!(std::fs::read(dir.path().join("a.synthetic.png")).unwrap(), b"new", "the replacement stays in the spool");
+        assert!(!dir.path().join("done/a.synthetic.png").exists());
     }
 }

@@ -119,16 +119,44 @@ pub struct Store {
 impl Store {
     /// Opens (creating) `<dir>/state.redb` for the calibration `calibration`
     /// (a bundle digest) with a window of `window` pairs. The folder is made
-    /// private (0700); one that is a symbolic link, or another user's, is
-    /// refused. A window recorded under another calibration is dropped.
+    /// private (0700); one that is a symbolic link, another user's, or
+    /// writable by others is refused. A window recorded under another
+    /// calibration is dropped. A damaged state file (redb finds it corrupt,
+    /// panics on it, or it ends early) is moved aside to
+    /// `state.redb.damaged-<unix seconds>` and the daemon starts from a fresh
+    /// one, saying so: what it held (unsent messages, the window) is lost,
+    /// but the line is watched again.
     pub fn open(dir: &Path, calibration: &str, window: usize) -> Result<(Store, Restored)> {
-        private_folder(dir)?;
+        spanwatch_embed::private::private_folder(dir, "state folder")?;
         let path = dir.join("state.redb");
         if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file()) {
             anyhow::bail!("refusing the state file {}: it is not a regular file (a symbolic link?)", path.display());
         }
-        let db = Database::create(&path).with_context(|| format!("cannot open the state file {}", path.display()))?;
-        let store = Store { db: Mutex::new(Some(db)), path, window: window as u64 };
+        let attempt = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Store::open_file(&path, calibration, window)));
+        let why = match attempt() {
+            Ok(Ok(opened)) => return Ok(opened),
+            Ok(Err(e)) if !is_damage(&e) => return Err(e),
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(panic) => format!("redb panicked reading it: {}", panic_text(&*panic)),
+        };
+        let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let aside = dir.join(format!("state.redb.damaged-{seconds}"));
+        std::fs::rename(&path, &aside)
+            .with_context(|| format!("the state file {} is damaged ({why}) and cannot be moved aside", path.display()))?;
+        tracing::error!(
+            state = %path.display(),
+            moved_to = %aside.display(),
+            "the state file is damaged ({why}); moved aside, starting from a fresh state (its unsent messages and window are lost)"
+        );
+        match attempt() {
+            Ok(opened) => opened,
+            Err(panic) => anyhow::bail!("a fresh state file {} cannot be made: redb panicked: {}", path.display(), panic_text(&*panic)),
+        }
+    }
+
+    fn open_file(path: &Path, calibration: &str, window: usize) -> Result<(Store, Restored)> {
+        let db = Database::create(path).with_context(|| format!("cannot open the state file {}", path.display()))?;
+        let store = Store { db: Mutex::new(Some(db)), path: path.to_path_buf(), window: window as u64 };
         let restored = store
             .write(Durability::Immediate, |txn| store.restore(txn, calibration))
             .with_context(|| format!("cannot read the state file {}", store.path.display()))?;
@@ -150,6 +178,14 @@ impl Store {
                 }
                 window.retain(|_, _| false)?;
                 meta.insert(CALIBRATION_KEY, calibration.as_bytes())?;
+                // An alert raised under another calibration says nothing about
+                // this one: start clear (and the alarm line low), keeping the
+                // sequence numbers increasing.
+                if let Some(alert) = restored.alert.as_mut().filter(|a| a.raised) {
+                    tracing::warn!("the saved alert was raised under another calibration; starting clear");
+                    alert.raised = false;
+                    meta.insert(ALERT_KEY, serde_json::to_vec(&*alert)?.as_slice())?;
+                }
             }
             for item in window.iter()? {
                 let (_, bytes) = item?;
@@ -250,28 +286,47 @@ impl Store {
     }
 }
 
-/// Makes `dir` (0700) if it is missing, and checks that it is a real folder
-/// owned by the daemon's user: state must not be readable by others, nor
-/// planted by them.
-fn private_folder(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    if std::fs::symlink_metadata(dir).is_err() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+/// Whether opening the state failed because the file is damaged (redb
+/// calls it corrupt or not its own, or it ends early), not because it is in
+/// use or the disk or its permissions failed.
+fn is_damage(error: &anyhow::Error) -> bool {
+    let mut damaged = false;
+    for cause in error.chain() {
+        if let Some(redb::DatabaseError::DatabaseAlreadyOpen) = cause.downcast_ref() {
+            return false;
+        }
+        let io = cause.downcast_ref::<std::io::Error>().or_else(|| match storage_error(cause) {
+            Some(redb::StorageError::Io(e)) => Some(e),
+            _ => None,
+        });
+        if let Some(io) = io {
+            // redb reports a file that is not one of its own (a bad magic number) as invalid data.
+            return matches!(io.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData);
+        }
+        damaged |= matches!(storage_error(cause), Some(redb::StorageError::Corrupted(_)))
+            || matches!(cause.downcast_ref(), Some(redb::Error::Corrupted(_)))
+            || cause.downcast_ref::<serde_json::Error>().is_some();
     }
-    let meta = std::fs::symlink_metadata(dir).with_context(|| format!("cannot read the state folder {}", dir.display()))?;
-    if !meta.file_type().is_dir() {
-        anyhow::bail!("refusing the state folder {}: it is not a folder (a symbolic link or a file)", dir.display());
+    damaged
+}
+
+/// The storage error inside one of redb's error types, if any.
+fn storage_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a redb::StorageError> {
+    if let Some(e) = cause.downcast_ref::<redb::StorageError>() {
+        return Some(e);
     }
-    // /proc/self belongs to the process's effective user.
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).context("cannot read /proc/self to learn this process's user")?;
-    if meta.uid() != me {
-        anyhow::bail!("refusing the state folder {}: it belongs to user {}, not to this daemon's user {me}", dir.display(), meta.uid());
+    match (cause.downcast_ref(), cause.downcast_ref(), cause.downcast_ref(), cause.downcast_ref()) {
+        (Some(redb::DatabaseError::Storage(e)), _, _, _)
+        | (_, Some(redb::TableError::Storage(e)), _, _)
+        | (_, _, Some(redb::TransactionError::Storage(e)), _)
+        | (_, _, _, Some(redb::CommitError::Storage(e))) => Some(e),
+        _ => None,
     }
-    Ok(())
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "(no message)".into())
 }
 
 #[cfg(test)]
@@ -320,10 +375,12 @@ mod tests {
         assert_eq!(keys, [6]);
         drop(store);
 
-        // Another calibration: the window goes, the rest stays.
+        // Another calibration: the window and a raised alert go (the
+        // sequence goes on), the rest stays.
         let (_, restored) = Store::open(dir.path(), "bundle-b", 2).unwrap();
         assert!(restored.recent.is_empty());
-        assert_eq!((restored.alert, restored.outbox.len()), (Some(alert), 4));
+        let cleared = AlertRecord { raised: false, ..alert };
+        assert_eq!((restored.alert, restored.outbox.len()), (Some(cleared), 4));
     }
 
     #[test]
@@ -358,6 +415,47 @@ mod tests {
             assert!(error.contains("belongs to user 65534"), "{error}");
         } else {
             println!("not root: the foreign-owner case is not checked here");
+        }
+    }
+
+    /// A state file with flipped bytes or cut short never panics the daemon
+    /// (redb did, exit 101, on every start): it is moved aside, named, and a
+    /// fresh state begins; a state in use is still refused, not moved.
+    #[test]
+    fn a_damaged_state_file_is_moved_aside_and_a_fresh_one_begins() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("state");
+        let make = || {
+            let (store, _) = Store::open(&dir, "b", 4).unwrap();
+            for n in 0..20 {
+                let settle = settle(&format!("p{n}"));
+                store.record(Entry { messages: &[message(n, Kind::Data)], difference: Some(&[n as f32; 8]), alert: None, settle: &settle }).unwrap();
+            }
+        };
+        let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+            ("cut in half", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() / 2))),
+            ("cut to 100 bytes", Box::new(|b: &mut Vec<u8>| b.truncate(100))),
+            ("header byte flipped", Box::new(|b: &mut Vec<u8>| b[9] ^= 0xff)),
+            ("region header flipped", Box::new(|b: &mut Vec<u8>| b[4096 + 3] ^= 0xff)),
+            ("zeros", Box::new(|b: &mut Vec<u8>| b.iter_mut().for_each(|x| *x = 0))),
+        ];
+        for (what, damage) in damages {
+            let _ = std::fs::remove_dir_all(&dir);
+            make();
+            let path = dir.join("state.redb");
+            let mut bytes = std::fs::read(&path).unwrap();
+            damage(&mut bytes);
+            std::fs::write(&path, &bytes).unwrap();
+            let opened = Store::open(&dir, "b", 4);
+            let (store, restored) = opened.unwrap_or_else(|e| panic!("{what}: {e:#}"));
+            let aside: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            if aside.iter().any(|n| n.starts_with("state.redb.damaged-")) {
+                assert!(restored.recent.is_empty() && restored.outbox.is_empty(), "{what}: a fresh state");
+            } else {
+                // redb recovered the file itself (its repair on open): then the state is whole.
+                assert_eq!(restored.outbox.len(), 20, "{what}: recovered whole or moved aside");
+            }
+            drop(store);
         }
     }
 }

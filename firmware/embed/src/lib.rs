@@ -6,8 +6,9 @@
 //! decoding with limits and preprocessing ([`preprocess`], with Pillow's
 //! resize in [`resample`]), inference with
 //! tract ([`model`]) with optional spatial pooling ([`pooling`]), models made
-//! on first use by their recipe ([`provision`]) and an on-disk embedding cache
-//! keyed by model and file content ([`cache`]).
+//! on first use by their recipe ([`provision`]), an on-disk embedding cache
+//! keyed by model and file content ([`cache`]), and the checks that keep the
+//! folders they trust private ([`private`]).
 #![warn(missing_docs)]
 // `!(x > 0.0)` is how this crate turns NaN away with the values out of range.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
@@ -20,6 +21,7 @@ pub mod manifest;
 pub mod model;
 pub mod pooling;
 pub mod preprocess;
+pub mod private;
 pub mod provision;
 pub mod resample;
 

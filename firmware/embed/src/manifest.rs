@@ -151,11 +151,12 @@ impl Manifest {
 
     /// Path of the ONNX file: beside the manifest when it is there, else,
     /// for a model made by a recipe, in the model store
-    /// ([`crate::provision::model_store`]), where it may not exist yet.
+    /// ([`crate::provision::model_store`]), where it may not exist yet (with
+    /// no store, beside the manifest, where loading then says it is missing).
     pub fn onnx_path(&self) -> PathBuf {
         let beside = self.dir.join(&self.file);
         match &self.fetch {
-            Some(_) if !beside.is_file() => crate::provision::model_store().join(&self.file),
+            Some(_) if !beside.is_file() => crate::provision::model_store().map_or(beside, |store| store.join(&self.file)),
             _ => beside,
         }
     }

@@ -25,6 +25,31 @@ pub const MAX_PIXELS: u64 = 24_000_000;
 /// pixel limit. Decoding an accepted image needs at most the decoded image,
 /// its 8-bit RGB form and the resize's intermediate (see [`load_rgb`]).
 pub const MAX_DECODED_BYTES: u64 = MAX_PIXELS * 8;
+/// Largest image file read, in bytes: a little over the decoded size at the
+/// limits (an encoded image is never much larger than its pixels), so that a
+/// huge file is refused from its size before any of it is read.
+pub const MAX_FILE_BYTES: u64 = MAX_DECODED_BYTES + MAX_DECODED_BYTES / 16;
+
+/// Reads an image file whole, refusing, before reading, anything that is not
+/// a regular file (a FIFO would block, a device never end) or is larger than
+/// [`MAX_FILE_BYTES`]. The error names the file.
+pub fn read_image_file(path: &Path) -> Result<Vec<u8>, EmbedError> {
+    use std::io::Read;
+    let (file, len) = crate::private::open_regular(path, MAX_FILE_BYTES, true).map_err(|error| match error.kind() {
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+            EmbedError::Image { path: path.into(), reason: format!("{error}; refused before reading") }
+        }
+        _ => EmbedError::Io { path: path.into(), error },
+    })?;
+    let mut bytes = Vec::with_capacity(len as usize);
+    // A file that grows while it is read stops at the limit.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|error| EmbedError::Io { path: path.into(), error })?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(EmbedError::Image { path: path.into(), reason: format!("grew past {MAX_FILE_BYTES} bytes while it was read") });
+    }
+    Ok(bytes)
+}
+
 /// Largest long-side / short-side ratio accepted: beyond it the centre crop
 /// would see a sliver of the image and the resize would be enormous.
 pub const MAX_ASPECT_RATIO: u32 = 16;

@@ -8,6 +8,11 @@
 //! the model, whose sha256 is then checked against the manifest. A file lock
 //! in the store lets parallel processes (tests, several CLIs) wait for one
 //! build instead of racing.
+//!
+//! The store holds a Python that spanwatch runs, so it is private
+//! ([`crate::private::private_folder`]): never a shared temporary folder,
+//! never another user's or a folder others can write, and nothing in it is
+//! opened through a planted link.
 
 use crate::manifest::Manifest;
 use crate::{sha256, EmbedError};
@@ -20,12 +25,17 @@ pub const STORE_ENV: &str = "SPANWATCH_MODEL_STORE";
 /// Where made models live: `$SPANWATCH_MODEL_STORE`, else
 /// `$XDG_CACHE_HOME/spanwatch/models`, else `~/.cache/spanwatch/models`.
 /// It is shared by every embedding cache, so `--cache` folders never hold a
-/// copy of an 87 MB model.
-pub fn model_store() -> PathBuf {
-    if let Some(dir) = std::env::var_os(STORE_ENV) {
-        return PathBuf::from(dir);
+/// copy of an 87 MB model. With none of the three variables there is no
+/// store (an error that says so): never a fallback to the shared temp folder.
+pub fn model_store() -> Result<PathBuf, EmbedError> {
+    if let Some(dir) = std::env::var_os(STORE_ENV).filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(dir));
     }
-    crate::cache::user_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("spanwatch")).join("models")
+    crate::cache::user_cache_dir().map(|dir| dir.join("models")).ok_or_else(|| EmbedError::Provision {
+        model: "(any made by a recipe)".into(),
+        step: "find the model store".into(),
+        reason: format!("none of ${STORE_ENV}, $XDG_CACHE_HOME and $HOME is set; set one (spanwatch never uses a shared temporary folder)"),
+    })
 }
 
 /// Makes sure the manifest's ONNX file exists, running its recipe when it
@@ -37,11 +47,11 @@ pub fn ensure_model(manifest: &Manifest, quiet: bool) -> Result<PathBuf, EmbedEr
     let Some(recipe) = manifest.fetch.as_ref().filter(|_| !path.is_file()) else {
         return Ok(path);
     };
-    let store = model_store();
+    let store = model_store()?;
     let fail = |step: &str, reason: String| EmbedError::Provision { model: manifest.name.clone(), step: step.into(), reason };
-    std::fs::create_dir_all(&store).map_err(|e| fail("create the model store", format!("{}: {e}", store.display())))?;
+    crate::private::private_folder(&store, "model store").map_err(|e| fail("check the model store", e.to_string()))?;
     let lock_path = store.join(".provision.lock");
-    let lock = std::fs::File::create(&lock_path).map_err(|e| fail("lock the model store", format!("{}: {e}", lock_path.display())))?;
+    let lock = open_lock(&lock_path).map_err(|e| fail("lock the model store", format!("{}: {e}", lock_path.display())))?;
     if lock.try_lock().is_err() {
         say(quiet, &format!("waiting for another spanwatch process that is making model {} ({})", manifest.name, lock_path.display()));
         lock.lock().map_err(|e| fail("lock the model store", format!("{}: {e}", lock_path.display())))?;
@@ -61,6 +71,9 @@ pub fn ensure_model(manifest: &Manifest, quiet: bool) -> Result<PathBuf, EmbedEr
         ),
     );
     let venv = store.join("venv");
+    if std::fs::symlink_metadata(&venv).is_ok_and(|m| !m.file_type().is_dir()) {
+        return Err(fail("check the model store", format!("{} is not a folder (a symbolic link?); remove it", venv.display())));
+    }
     let python = venv.join("bin").join("python");
     let installed_marker = venv.join("spanwatch-requirements.txt");
     let wanted = std::fs::read(&requirements).map_err(|e| fail("read the requirements", format!("{}: {e}", requirements.display())))?;
@@ -92,6 +105,13 @@ pub fn ensure_model(manifest: &Manifest, quiet: bool) -> Result<PathBuf, EmbedEr
     std::fs::rename(&partial, &path).map_err(|e| fail("move the model into place", format!("{}: {e}", path.display())))?;
     say(quiet, &format!("made {} (sha256 {}..)", path.display(), &actual[..12]));
     Ok(path)
+}
+
+/// The store's lock file, opened (made 0600 if new) without truncating it
+/// and never through a symbolic link.
+fn open_lock(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
 }
 
 fn say(quiet: bool, line: &str) {

@@ -117,9 +117,19 @@ pub struct SolverArgs {
     /// (exact truncated projection).
     #[arg(long, value_enum, default_value_t = SolverName::Nnls)]
     pub solver: SolverName,
-    /// Ridge parameter lambda (ridge only).
-    #[arg(long, default_value_t = 0.01)]
+    /// Ridge parameter lambda (ridge only): finite and not negative.
+    #[arg(long, default_value_t = 0.01, value_parser = non_negative)]
     pub lambda: f64,
+}
+
+/// A finite number >= 0 (NaN, infinities and negatives are refused: a NaN
+/// lambda made every DS 0 and a bundle whose edge published DS 1).
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Ok(value) => Err(format!("{value} is not a finite number >= 0")),
+        Err(e) => Err(format!("{text:?} is not a number: {e}")),
+    }
 }
 
 /// Solver names on the command line.
