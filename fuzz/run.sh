@@ -12,16 +12,19 @@ cd "$(dirname "$0")"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(bundle_decode config_parse image_decode spool_name)
+[ ${#targets[@]} -gt 0 ] || targets=(bundle_decode config_parse image_decode spool_name state_file pairs_csv)
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
-mkdir -p "$seeds"/{bundle_decode,config_parse,image_decode,spool_name} logs
+mkdir -p "$seeds"/{bundle_decode,config_parse,image_decode,spool_name,state_file,pairs_csv} logs
 cp ../firmware/mcu/data/calibration.bundle "$seeds/bundle_decode/"
 cp ../firmware/edge/debian/edge.toml "$seeds/config_parse/"
 cp ../tests/fixtures/images/*.png "$seeds/image_decode/"
+printf 'synthetic,source\ns1.png,a.png\ns2.png,../negative/b.png\n' > "$seeds/pairs_csv/pairs.csv"
+printf 'synthetic,source\ns1.png,../../real/other/x.png\n' > "$seeds/pairs_csv/outside.csv"
+printf 'redb' > "$seeds/state_file/short"
 for name in pair-0001.source.png a.b.synthetic.JPG .hidden.source.png notes.txt; do
     printf '%s' "$name" > "$seeds/spool_name/$name"
 done

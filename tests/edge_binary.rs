@@ -502,3 +502,113 @@ fn a_full_disk_pauses_taking_pairs_and_loses_nothing_and_a_failed_pair_is_report
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("cannot record pairs") && log_text.contains("cannot move a recorded pair's files"), "{log_text}");
 }
+
+/// Publishes `bytes` bytes retained on `topic` with mosquitto_pub.
+fn retain(port: u16, topic: &str, bytes: usize) {
+    let mut publish = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-r", "-q", "1", "-s"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut publish.stdin.take().unwrap(), &vec![b'x'; bytes]).unwrap();
+    assert!(publish.wait().unwrap().success());
+}
+
+/// How many lines of `log` contain `needle`.
+fn count_lines(log: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains(needle)).count()
+}
+
+/// A retained 100 KB message on homeassistant/status (over the daemon's
+/// 64 KiB packet limit) made it reconnect every 0.5 s forever with no
+/// metrics, its outbox growing by 4 discovery messages a time: now the
+/// subscription goes, once, with an error, and every pair's metrics arrive.
+#[test]
+fn a_retained_home_assistant_status_over_the_packet_limit_does_not_keep_the_daemon_offline() {
+    if !needs(&MOSQUITTO) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let broker = Mosquitto::start();
+    retain(broker.port, "homeassistant/status", 100_000);
+    let subscriber = Subscriber::start(broker.port, "ha-retained");
+    let spool = work.path().join("in");
+    let config = edge_config(work.path(), &bundle, &spool, broker.port, "line1", "ha_discovery = true");
+    let log = work.path().join("edge.log");
+    let _edge = spawn_edge(&config, &log);
+    drop_pairs(&spool, 5);
+    wait_logged("5 pairs' metrics", Duration::from_secs(90), &log, || metrics_of(&subscriber, "line1").len() == 5);
+    assert_eq!(count_lines(&log, "no longer subscribing"), 1, "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(count_lines(&log, "connected to the broker") <= 3, "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(subscriber.count_under("homeassistant/sensor/") + subscriber.count_under("homeassistant/binary_sensor/"), 4);
+}
+
+/// Two daemons with the same site and device (so the same client id) on
+/// one broker knocked each other off every second with only "connection
+/// closed by peer": the warning now says the client id is the likely cause
+/// and names it, and the backoff grows instead of restarting at 0.5 s.
+#[test]
+fn two_daemons_with_one_client_id_are_told_so_and_back_off() {
+    if !needs(&MOSQUITTO) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let broker = Mosquitto::start();
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let config_a = edge_config(&a, &bundle, &a.join("in"), broker.port, "line1", "");
+    let config_b = edge_config(&b, &bundle, &b.join("in"), broker.port, "line1", "");
+    let (log_a, log_b) = (work.path().join("a.log"), work.path().join("b.log"));
+    let _first = spawn_edge(&config_a, &log_a);
+    let _second = spawn_edge(&config_b, &log_b);
+    let hint = "another client connected with this client id";
+    wait_logged("the client-id hint", Duration::from_secs(30), &log_a, || count_lines(&log_a, hint) + count_lines(&log_b, hint) >= 2);
+    std::thread::sleep(Duration::from_secs(8));
+    let connects = count_lines(&log_a, "connected to the broker") + count_lines(&log_b, "connected to the broker");
+    let logs = std::fs::read_to_string(&log_a).unwrap() + &std::fs::read_to_string(&log_b).unwrap();
+    assert!(logs.contains("client_id=spanwatch-test-line1"), "{logs}");
+    // Without backoff growth: about 2 connects a second each, 30+ in the ~10 s.
+    assert!(connects <= 16, "{connects} connections in about 10 s: the backoff did not grow\n{logs}");
+}
+
+/// SIGTERM waited for the settle time (up to forever with a huge value):
+/// with the longest settle allowed (60 s) the daemon stops within 2 s; a
+/// password file others can read is warned about; a spool with 300 stray
+/// files logs 20 of them and one line for the rest (100,000 gave 19 MB of log).
+#[test]
+fn sigterm_is_prompt_with_a_long_settle_and_stray_files_and_readable_secrets_are_logged_briefly() {
+    if !needs(&MOSQUITTO) {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let broker = Mosquitto::start();
+    let spool = work.path().join("in");
+    std::fs::create_dir_all(&spool).unwrap();
+    for i in 0..300 {
+        std::fs::write(spool.join(format!("stray-{i:03}.txt")), b"x").unwrap();
+    }
+    let password = work.path().join("password");
+    std::fs::write(&password, "secret\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let more = format!("username = 'u'\npassword_file = {password:?}");
+    let config = edge_config(work.path(), &bundle, &spool, broker.port, "line1", &more);
+    let text = std::fs::read_to_string(&config).unwrap().replace("settle_ms = 20", "settle_ms = 60000");
+    std::fs::write(&config, text).unwrap();
+    let log = work.path().join("edge.log");
+    let mut edge = spawn_edge(&config, &log);
+    drop_pairs(&spool, 1); // settles for a minute: the daemon waits on it
+    wait_logged("the stray files are reported", Duration::from_secs(30), &log, || count_lines(&log, "more spool entries") == 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = std::time::Instant::now();
+    Command::new("kill").arg("-TERM").arg(edge.id().to_string()).status().unwrap();
+    let exit = edge.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(asked.elapsed() < Duration::from_secs(2), "SIGTERM took {:?} with settle_ms = 60000", asked.elapsed());
+    assert_eq!(count_lines(&log, "spool entry not named"), 20, "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(count_lines(&log, "can be read by other users"), 1, "{}", std::fs::read_to_string(&log).unwrap());
+}

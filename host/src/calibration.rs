@@ -85,6 +85,13 @@ pub struct Calibrated {
 
 /// Calibrates generator `name` of `prepared` and writes the bundle to `output` (atomically).
 pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSettings, output: &Path) -> Result<Calibrated> {
+    if name.len() > spanwatch_core::bundle::MAX_GENERATOR_NAME {
+        bail!(
+            "generator name of {} bytes; a bundle takes at most {} (it is sent with every alert): rename its folder",
+            name.len(),
+            spanwatch_core::bundle::MAX_GENERATOR_NAME
+        );
+    }
     let generator = prepared.generator(name)?;
     let n = generator.pairs.len();
     if n < MIN_CALIBRATION_PAIRS {

@@ -180,7 +180,10 @@ fn read_pairs_csv<'a>(
             bail!("{} row {row}: synthetic image {} does not exist", path.display(), dir.join(&synthetic).display());
         }
         if let Some(first) = rows.insert(synthetic.clone(), row) {
-            bail!("{} row {row}: synthetic image {synthetic:?} is listed again (first on row {first}); each has one source", path.display());
+            bail!(
+                "{} row {row}: synthetic image {synthetic:?} is listed again (first on row {first}); each has one source",
+                path.display()
+            );
         }
         let candidate = negative_dir.join(source);
         let Ok(real) = candidate.canonicalize() else { continue }; // missing: reported as unpaired
@@ -262,7 +265,7 @@ mod tests {
         let outside = root.join("real/other/x.png").display().to_string();
         for source in ["../other/x.png", "../../real/other/x.png", outside.as_str(), "../../../../../../etc/passwd"] {
             std::fs::write(root.join("synthetic/g/pairs.csv"), format!("synthetic,source\nout1.png,{source}\n")).unwrap();
-            let err = format!("{:#}", Dataset::open(root, false).err().expect("refused"));
+            let err = format!("{:#}", Dataset::open(root, false).expect_err("refused"));
             assert!(err.contains("row 2") && err.contains("not one of the real negatives"), "{source}: {err}");
         }
         // The same negative named another way is that negative.
@@ -273,7 +276,7 @@ mod tests {
         }
         // A synthetic listed twice, with two sources: refused, not the last row winning.
         std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,a.png\nout1.png,b.png\n").unwrap();
-        let err = format!("{:#}", Dataset::open(root, false).err().expect("refused"));
+        let err = format!("{:#}", Dataset::open(root, false).expect_err("refused"));
         assert!(err.contains("row 3") && err.contains("first on row 2"), "{err}");
         std::fs::write(root.join("synthetic/g/pairs.csv"), "synthetic,source\nout1.png,missing.png\n").unwrap();
         assert!(Dataset::open(root, false).unwrap_err().to_string().contains("out1.png"));
@@ -288,5 +291,29 @@ mod tests {
         }
         assert_eq!(spreadsheet_safe("a.png"), "a.png");
         assert_eq!(from_spreadsheet_safe("'quoted.png"), "'quoted.png", "a name that starts with ' itself is kept");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any pairs.csv (the fuzz target pairs_csv's twin): an error or
+        /// pairs whose sources are real negatives, never a panic.
+        #[test]
+        fn any_pairs_csv_pairs_with_real_negatives_or_fails(rows in proptest::collection::vec(
+            ("(s1|s2|s3|=s1|'s1)\\.png", "(a|b|x|\\.\\./negative/a|\\.\\./other/x|\\.\\./\\.\\./\\.\\./etc/passwd|/etc/passwd|[a-z./]{0,12})(\\.png)?"),
+            0..5,
+        ), header in "(synthetic,source|source,synthetic|[a-z,]{0,20})") {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            for f in ["real/negative/a.png", "real/negative/b.png", "real/positive/p.png", "real/other/x.png", "synthetic/g/s1.png", "synthetic/g/s2.png"] {
+                touch(&root.join(f));
+            }
+            let text: String = std::iter::once(header).chain(rows.iter().map(|(s, src)| format!("{s},{src}"))).collect::<Vec<_>>().join("\n");
+            std::fs::write(root.join("synthetic/g/pairs.csv"), text).unwrap();
+            if let Ok(data) = Dataset::open(root, true) {
+                for pair in data.generators.iter().flat_map(|g| &g.pairs) {
+                    proptest::prop_assert!(pair.source.starts_with(root.join("real/negative")), "{}", pair.source.display());
+                }
+            }
+        }
     }
 }

@@ -23,6 +23,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
 pub const FORMAT_VERSION: u16 = 2;
+/// Longest generator name a bundle should carry, in bytes: it goes into
+/// every alert message, which must fit a broker's packet limit.
+pub const MAX_GENERATOR_NAME: usize = 128;
 const HEADER_LEN: usize = 14;
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
@@ -45,7 +48,7 @@ impl<'a> F32Le<'a> {
     }
     /// The values in order.
     pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
-        self.0.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        self.0.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c))
     }
     /// Copies the values into `out`, which must have exactly [`Self::len`] slots.
     pub fn copy_into(&self, out: &mut [f32]) {

@@ -195,10 +195,10 @@ fn hypot(a: f64, b: f64) -> f64 {
 /// (which the compiler vectorizes).
 fn dot64(a: &[f64], b: &[f64]) -> f64 {
     const LANES: usize = 4;
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    let ((a_chunks, a_tail), (b_chunks, b_tail)) = (a.as_chunks::<LANES>(), b.as_chunks::<LANES>());
+    let tail: f64 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
     let mut lanes = [0.0; LANES];
-    for (x, y) in a_chunks.zip(b_chunks) {
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
         for k in 0..LANES {
             lanes[k] += x[k] * y[k];
         }

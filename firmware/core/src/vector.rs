@@ -18,10 +18,10 @@ pub fn distance2(a: &[f32], b: &[f32]) -> f64 {
 fn sum_pairs(a: &[f32], b: &[f32], term: impl Fn(f64, f64) -> f64) -> f64 {
     debug_assert_eq!(a.len(), b.len());
     const LANES: usize = 8;
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(&x, &y)| term(x as f64, y as f64)).sum();
+    let ((a_chunks, a_tail), (b_chunks, b_tail)) = (a.as_chunks::<LANES>(), b.as_chunks::<LANES>());
+    let tail: f64 = a_tail.iter().zip(b_tail).map(|(&x, &y)| term(x as f64, y as f64)).sum();
     let mut lanes = [0.0f64; LANES];
-    for (x, y) in a_chunks.zip(b_chunks) {
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
         for k in 0..LANES {
             lanes[k] += term(x[k] as f64, y[k] as f64);
         }

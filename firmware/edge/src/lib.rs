@@ -170,6 +170,9 @@ struct Worker {
     alerts: u32,
 }
 
+/// The longest the worker waits before looking at the stop flag again.
+const STOP_CHECK: Duration = Duration::from_millis(500);
+
 /// How many stray spool entries one scan names one by one.
 const STRANGERS_LISTED: usize = 20;
 
@@ -207,7 +210,8 @@ impl Worker {
                     Duration::from_secs(1)
                 }
             };
-            let _ = wake.recv_timeout(wait);
+            // Never longer than half a second, so a stop is seen at once whatever the settle time.
+            let _ = wake.recv_timeout(wait.min(STOP_CHECK));
             while wake.try_recv().is_ok() {}
         }
         (self.pairs, self.failed, self.alerts)

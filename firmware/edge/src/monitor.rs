@@ -59,6 +59,14 @@ impl Calibration {
     pub fn load(path: &Path) -> Result<Calibration> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration bundle {}", path.display()))?;
         let bundle = Bundle::decode(&bytes).map_err(|e| anyhow::anyhow!("calibration bundle {}: {e}", path.display()))?;
+        if bundle.generator.len() > spanwatch_core::bundle::MAX_GENERATOR_NAME {
+            bail!(
+                "calibration bundle {}: its generator name is {} bytes, more than the {} an alert message can carry; calibrate again",
+                path.display(),
+                bundle.generator.len(),
+                spanwatch_core::bundle::MAX_GENERATOR_NAME
+            );
+        }
         let d = bundle.model.dim as usize;
         let seeds = (0..bundle.rank())
             .map(|j| {

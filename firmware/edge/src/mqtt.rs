@@ -191,6 +191,15 @@ impl Outbox {
     }
 }
 
+/// After how many links lost with the same message in flight it is dropped as unsendable.
+const UNSENDABLE_AFTER: u32 = 3;
+
+/// The size of a QoS 1 PUBLISH of `message`: fixed header (at most 5
+/// bytes), topic (2 + its length), packet id (2) and payload.
+fn publish_size(message: &Message) -> usize {
+    5 + 2 + message.topic.len() + 2 + message.payload.len()
+}
+
 /// Whether rumqttc lost the link over a packet larger than the limit.
 fn is_oversize(reason: &str) -> bool {
     let reason = reason.to_ascii_lowercase();
@@ -231,8 +240,28 @@ pub async fn publish(
     // over the packet limit: receiving it would drop every connection.
     let mut subscribe_ha_status = true;
     let mut closing: Option<Instant> = None;
+    // Links lost while the same message was in flight: a broker whose
+    // max_packet_size is below it drops every connection it is sent on.
+    let mut lost_in_flight = 0u32;
     loop {
         if connected && !in_flight {
+            let too_large = outbox.queue.front().is_some_and(|q| publish_size(&q.message) > broker_max_packet);
+            if too_large || lost_in_flight >= UNSENDABLE_AFTER {
+                if let Some(Queued { key, message }) = outbox.queue.pop_front() {
+                    let why = if too_large {
+                        "is larger than max_packet"
+                    } else {
+                        "lost the link every time it was sent (over the broker's max_packet_size?)"
+                    };
+                    tracing::error!(topic = %message.topic, bytes = publish_size(&message), max_packet = broker_max_packet, "a message {why}: dropped");
+                    if let Some(key) = key {
+                        forget(&store, &[key]);
+                    }
+                    outbox.dropped += 1;
+                }
+                lost_in_flight = 0;
+                continue;
+            }
             if let Some(Queued { message: m, .. }) = outbox.queue.front() {
                 in_flight = client.try_publish(&m.topic, QoS::AtLeastOnce, m.retain, m.payload.clone()).is_ok();
             }
@@ -264,6 +293,7 @@ pub async fn publish(
                 }
                 Some(Link::PubAck) if in_flight => {
                     in_flight = false;
+                    lost_in_flight = 0;
                     delivered += 1;
                     if let Some(Queued { key: Some(key), .. }) = outbox.queue.pop_front() {
                         forget(&store, &[key]);
@@ -296,6 +326,9 @@ pub async fn publish(
                         tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "lost the broker; buffering and reconnecting");
                     } else {
                         tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "cannot connect to the broker; retrying");
+                    }
+                    if in_flight {
+                        lost_in_flight += 1;
                     }
                     connected = false;
                     in_flight = false;

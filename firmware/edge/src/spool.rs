@@ -119,7 +119,17 @@ impl Spool {
         };
         let (done_dir, failed_dir) = (sub("done")?, sub("failed")?);
         let own = [root.join("done"), root.join("failed"), state_dir.to_path_buf()];
-        Ok(Spool { root: root.to_path_buf(), root_dir, done_dir, failed_dir, settle, orphan_after, own, reported: HashSet::new(), seen: HashMap::new() })
+        Ok(Spool {
+            root: root.to_path_buf(),
+            root_dir,
+            done_dir,
+            failed_dir,
+            settle,
+            orphan_after,
+            own,
+            reported: HashSet::new(),
+            seen: HashMap::new(),
+        })
     }
 
     /// The spool's root folder.
@@ -189,7 +199,8 @@ impl Spool {
         }
         self.seen = seen;
         // Unchanged for the settle time; a time from the future counts from first sight.
-        let settled = |s: &Sighting| now.duration_since(s.modified).or_else(|_| now.duration_since(s.first)).unwrap_or_default() >= self.settle;
+        let settled =
+            |s: &Sighting| now.duration_since(s.modified).or_else(|_| now.duration_since(s.first)).unwrap_or_default() >= self.settle;
         let waited_out = |s: &Sighting| now.duration_since(s.first).unwrap_or_default() >= self.orphan_after;
         let mut ready = Vec::new();
         let mut orphans = Vec::new();
@@ -246,7 +257,12 @@ impl Spool {
     /// reason of a failed pair is written first, and only while some of its
     /// files are still to move. Entries are moved themselves, a symbolic
     /// link as a link, never its target, into the folders opened at start.
-    pub fn settle(&self, settle: &Settle) -> Result<()> {
+    pub fn settle(&mut self, settle: &Settle) -> Result<()> {
+        let folder = match settle.into {
+            Destination::Done => "done",
+            Destination::Failed { .. } => "failed",
+        };
+        self.reopen_if_replaced(folder)?;
         let present: Vec<&OsStr> = settle
             .files
             .iter()
@@ -267,6 +283,35 @@ impl Spool {
             rustix::fs::renameat(&self.root_dir, name, dir, &target).with_context(|| {
                 format!("cannot move {} to {}", self.root.join(name).display(), self.root.join(folder).join(&target).display())
             })?;
+        }
+        Ok(())
+    }
+
+    /// Notices that `done/` or `failed/` was removed, or replaced by another
+    /// real folder (deleted and made again, renamed and made again), since
+    /// it was opened, and opens the one now there (making it again when it
+    /// is gone), so moves neither fail until a restart nor go on into a
+    /// renamed folder. A link or a file in its place is never opened: moves
+    /// keep going into the folder opened before.
+    fn reopen_if_replaced(&mut self, name: &str) -> Result<()> {
+        use rustix::fs::FileType;
+        let held = if name == "done" { &self.done_dir } else { &self.failed_dir };
+        let before = rustix::fs::fstat(held).with_context(|| format!("cannot read the spool folder {}", self.root.join(name).display()))?;
+        match statat(&self.root_dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(now) if (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino) => return Ok(()),
+            Ok(now) if FileType::from_raw_mode(now.st_mode) != FileType::Directory => return Ok(()),
+            Ok(_) => {}
+            Err(_) => rustix::fs::mkdirat(&self.root_dir, name, Mode::from_raw_mode(0o755))
+                .with_context(|| format!("cannot make the spool folder {} again", self.root.join(name).display()))?,
+        }
+        let directory = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fresh = rustix::fs::openat(&self.root_dir, name, directory, Mode::empty())
+            .with_context(|| format!("cannot open the spool folder {}", self.root.join(name).display()))?;
+        tracing::warn!(folder = %self.root.join(name).display(), "the spool folder was removed or replaced while running; moving into the one there now");
+        if name == "done" {
+            self.done_dir = fresh;
+        } else {
+            self.failed_dir = fresh;
         }
         Ok(())
     }
@@ -353,7 +398,7 @@ mod tests {
     #[test]
     fn a_file_removed_before_its_move_is_skipped_not_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
         let (source, synthetic) = (dir.path().join("a.source.png"), dir.path().join("a.synthetic.png"));
         std::fs::write(&source, b"x").unwrap();
         std::fs::write(&synthetic, b"y").unwrap();
@@ -366,7 +411,7 @@ mod tests {
     #[test]
     fn a_reused_long_id_gets_a_numbered_name_that_fits() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
         let id = "é".repeat(120) + "x"; // 241 bytes: `<id>.synthetic.png` is 255, the longest name there is
         for round in 0..3 {
             let file = dir.path().join(format!("{id}.synthetic.png"));
@@ -596,5 +641,34 @@ mod tests {
         assert!(dir.path().join("done/a.source.png").exists());
         assert_eq!(std::fs::read(dir.path().join("a.synthetic.png")).unwrap(), b"new", "the replacement stays in the spool");
         assert!(!dir.path().join("done/a.synthetic.png").exists());
+    }
+
+    /// done/ deleted and made again, or renamed and made again, while the
+    /// daemon runs: moves go into the folder there now (every move failed
+    /// until a restart, or went on into the renamed folder); removed and not
+    /// made again, it is made again.
+    #[test]
+    fn a_done_folder_removed_or_replaced_while_running_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), Duration::from_millis(0), Duration::from_secs(60), &dir.path().join(".spanwatch")).unwrap();
+        let pair = |id: &str| {
+            for half in ["source", "synthetic"] {
+                std::fs::write(dir.path().join(format!("{id}.{half}.png")), id).unwrap();
+            }
+            let files = [dir.path().join(format!("{id}.source.png")), dir.path().join(format!("{id}.synthetic.png"))];
+            spool.settle_of(id, &[&files[0], &files[1]], Destination::Done)
+        };
+        let (a, b, c) = (pair("a"), pair("b"), pair("c"));
+        std::fs::remove_dir(dir.path().join("done")).unwrap();
+        std::fs::create_dir(dir.path().join("done")).unwrap();
+        spool.settle(&a).unwrap();
+        assert!(dir.path().join("done/a.source.png").exists(), "into the folder made again");
+        std::fs::rename(dir.path().join("done"), dir.path().join("done.1")).unwrap();
+        std::fs::create_dir(dir.path().join("done")).unwrap();
+        spool.settle(&b).unwrap();
+        assert!(dir.path().join("done/b.synthetic.png").exists() && !dir.path().join("done.1/b.synthetic.png").exists());
+        std::fs::rename(dir.path().join("done"), dir.path().join("done.2")).unwrap();
+        spool.settle(&c).unwrap();
+        assert!(dir.path().join("done/c.source.png").exists(), "removed: made again");
     }
 }

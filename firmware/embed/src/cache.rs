@@ -68,7 +68,7 @@ impl EmbeddingCache {
         if checksum != CRC32.checksum(values).to_le_bytes() {
             return None;
         }
-        let values: Vec<f32> = values.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values: Vec<f32> = values.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c)).collect();
         values.iter().all(|v| v.is_finite()).then_some(values)
     }
 

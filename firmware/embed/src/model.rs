@@ -124,11 +124,7 @@ impl Embedder {
     /// Embeds an image file and returns the sha256 of the very bytes that
     /// were embedded (so a file rewritten meanwhile cannot pair one file's
     /// hash with another's embedding), reading and filling `cache` when given.
-    pub fn embed_file_with_content(
-        &self,
-        path: &Path,
-        cache: Option<&EmbeddingCache>,
-    ) -> Result<(Vec<f32>, [u8; 32], Origin), EmbedError> {
+    pub fn embed_file_with_content(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, [u8; 32], Origin), EmbedError> {
         let bytes = preprocess::read_image_file(path)?;
         self.embed_read(path, &bytes, cache)
     }

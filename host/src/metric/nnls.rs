@@ -270,7 +270,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut sums = [0.0; 4];
     let (head_a, tail_a) = a.split_at(a.len() - a.len() % 4);
     let (head_b, tail_b) = b.split_at(head_a.len());
-    for (x, y) in head_a.chunks_exact(4).zip(head_b.chunks_exact(4)) {
+    for (x, y) in head_a.as_chunks::<4>().0.iter().zip(head_b.as_chunks::<4>().0) {
         for lane in 0..4 {
             sums[lane] += x[lane] * y[lane];
         }
