@@ -117,6 +117,23 @@ fn cache_hit_returns_the_computed_embedding() {
     assert_eq!(first, second);
 }
 
+/// The content hash comes from the bytes that were embedded (one read):
+/// the same embedding as `embed_file`, the file's own sha256, and a cache
+/// entry found by it.
+#[test]
+fn the_content_hash_is_of_the_bytes_embedded() {
+    use spanwatch_embed::model::Origin;
+    let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
+    let image = fixtures().join("images/coins_gray.png");
+    let root = tempfile::tempdir().unwrap();
+    let cache = spanwatch_embed::EmbeddingCache::open(root.path(), embedder.sha256(), embedder.dim()).unwrap();
+    let (embedding, content, origin) = embedder.embed_file_with_content(&image, Some(&cache)).unwrap();
+    assert_eq!(origin, Origin::Computed);
+    assert_eq!(content, spanwatch_embed::sha256(&std::fs::read(&image).unwrap()));
+    assert_eq!(embedding, embedder.embed_file(&image, None).unwrap().0);
+    assert_eq!(cache.get(&content), Some(embedding));
+}
+
 #[test]
 fn wrong_model_file_is_refused_by_checksum() {
     let dir = tempfile::tempdir().unwrap();

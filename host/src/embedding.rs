@@ -74,6 +74,9 @@ pub struct EmbeddingSession {
     quiet: bool,
 }
 
+/// An embedding and the sha256 of the file bytes it was made from.
+pub type Embedded = (Vec<f32>, [u8; 32]);
+
 impl EmbeddingSession {
     /// Opens the model named by `model` (name or manifest path): loads it,
     /// making it first from its recipe when it is not there yet, or reads the
@@ -101,32 +104,43 @@ impl EmbeddingSession {
         self.model.clone()
     }
 
-    /// The embedding of one image, or why there is none.
-    fn embed_one(&self, path: &Path) -> Result<Vec<f32>, String> {
+    /// The embedding of one image and the sha256 of the very bytes it was
+    /// made from (the file is read once), or why there is none.
+    fn embed_one(&self, path: &Path) -> Result<Embedded, String> {
         match &self.backend {
-            Backend::Model { embedder, cache } => embedder.embed_file(path, cache.as_ref()).map(|(e, _)| e).map_err(|e| e.to_string()),
+            Backend::Model { embedder, cache } => {
+                embedder.embed_file_with_content(path, cache.as_ref()).map(|(e, content, _)| (e, content)).map_err(|e| e.to_string())
+            }
             Backend::Precomputed(precomputed) => {
-                let bytes = std::fs::read(path).map_err(|e| format!("image {}: cannot read: {e}", path.display()))?;
-                precomputed.get(&spanwatch_embed::sha256(&bytes)).map(<[f32]>::to_vec).ok_or_else(|| {
+                let bytes = spanwatch_embed::preprocess::read_image_file(path).map_err(|e| e.to_string())?;
+                let content = spanwatch_embed::sha256(&bytes);
+                let embedding = precomputed.get(&content).map(<[f32]>::to_vec).ok_or_else(|| {
                     format!(
                         "image {}: none of the {} embeddings in {} is of this file's contents (embed it with `spanwatch embed`)",
                         path.display(),
                         precomputed.len(),
                         precomputed.folders().iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
                     )
-                })
+                })?;
+                Ok((embedding, content))
             }
         }
     }
 
-    /// Embeds every path once, on all cores. Fails after trying them all,
-    /// listing every file that could not be embedded and why.
+    /// Embeds every path once, on all cores (see [`Self::embed_all_with_content`]).
     pub fn embed_all<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<BTreeMap<PathBuf, Vec<f32>>> {
+        Ok(self.embed_all_with_content(paths)?.into_iter().map(|(path, (embedding, _))| (path, embedding)).collect())
+    }
+
+    /// Embeds every path once, on all cores, with the sha256 of the bytes
+    /// each embedding was made from. Fails after trying them all, listing
+    /// every file that could not be embedded and why.
+    pub fn embed_all_with_content<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<BTreeMap<PathBuf, Embedded>> {
         let unique: Vec<&Path> = paths.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let bar = progress::bar(unique.len(), "embedding", self.quiet);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(unique.len().max(1));
         let chunk = unique.len().div_ceil(threads).max(1);
-        let results: Vec<(PathBuf, Result<Vec<f32>, String>)> = std::thread::scope(|scope| {
+        let results: Vec<(PathBuf, Result<Embedded, String>)> = std::thread::scope(|scope| {
             let workers: Vec<_> = unique
                 .chunks(chunk)
                 .map(|part| {

@@ -40,16 +40,17 @@ pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
     let all = images.len();
     let images = args.shard.map_or(&images[..], |shard| shard.part(&images));
     let session = EmbeddingSession::open(&args.model, &EmbeddingSource::Model(global.cache_choice()), global.quiet)?;
-    let embeddings = session.embed_all(images.iter().map(|p| p.as_path()))?;
-    let mut rows = Vec::with_capacity(images.len());
-    for path in images {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        rows.push(Row {
-            file: path.strip_prefix(&args.input).unwrap_or(path),
-            content: spanwatch_embed::sha256(&bytes),
-            embedding: &embeddings[path],
-        });
-    }
+    // Each row's sha256 is of the very bytes its embedding was made from (one
+    // read), so an image rewritten meanwhile cannot pair one file's hash with
+    // another's embedding.
+    let embeddings = session.embed_all_with_content(images.iter().map(|p| p.as_path()))?;
+    let rows: Vec<Row> = images
+        .iter()
+        .map(|path| {
+            let (embedding, content) = &embeddings[path];
+            Row { file: path.strip_prefix(&args.input).unwrap_or(path.as_path()), content: *content, embedding }
+        })
+        .collect();
     let model = session.model();
     precomputed::write(&args.output, &model, &rows)?;
     let part = args.shard.map_or(String::new(), |s| format!(" (shard {}/{} of {all} images)", s.index, s.count));
