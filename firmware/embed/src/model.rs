@@ -110,15 +110,14 @@ impl Embedder {
     }
 
     /// Embeds an image file, reading and filling `cache` when given (the
-    /// file's content is hashed only then, as the cache's key).
-    /// The file is read once ([`preprocess::read_image_file`]: bounded, regular files only).
+    /// file's content is hashed only then, as the cache's key). The file is
+    /// read once ([`preprocess::read_image_file`]: bounded, regular files only).
     pub fn embed_file(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, Origin), EmbedError> {
+        if cache.is_some() {
+            return self.embed_file_with_content(path, cache).map(|(embedding, _, origin)| (embedding, origin));
+        }
         let bytes = preprocess::read_image_file(path)?;
-        let Some(cache) = cache else {
-            return Ok((self.embed_bytes(path, &bytes)?, Origin::Computed));
-        };
-        let (embedding, _, origin) = self.embed_read(path, &bytes, Some(cache))?;
-        Ok((embedding, origin))
+        Ok((self.embed_bytes(path, &bytes)?, Origin::Computed))
     }
 
     /// Embeds an image file and returns the sha256 of the very bytes that
@@ -126,15 +125,11 @@ impl Embedder {
     /// hash with another's embedding), reading and filling `cache` when given.
     pub fn embed_file_with_content(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, [u8; 32], Origin), EmbedError> {
         let bytes = preprocess::read_image_file(path)?;
-        self.embed_read(path, &bytes, cache)
-    }
-
-    fn embed_read(&self, path: &Path, bytes: &[u8], cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, [u8; 32], Origin), EmbedError> {
-        let content = sha256(bytes);
+        let content = sha256(&bytes);
         if let Some(hit) = cache.and_then(|cache| cache.get(&content)) {
             return Ok((hit, content, Origin::Cached));
         }
-        let embedding = self.embed_bytes(path, bytes)?;
+        let embedding = self.embed_bytes(path, &bytes)?;
         if let Some(cache) = cache {
             // A cache that cannot be written costs speed next time, nothing else.
             let _ = cache.put(&content, &embedding);
