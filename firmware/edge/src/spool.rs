@@ -42,6 +42,13 @@ pub struct PairFiles {
     pub inodes: [u64; 2],
 }
 
+impl PairFiles {
+    /// The pair's file names in the spool with the inodes the scan found.
+    fn entries(&self) -> [(&OsStr, u64); 2] {
+        [(self.source.file_name().unwrap_or_default(), self.inodes[0]), (self.synthetic.file_name().unwrap_or_default(), self.inodes[1])]
+    }
+}
+
 /// What the spool found on one scan.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -237,19 +244,14 @@ impl Spool {
     /// The move of a scanned pair's files: the very files the scan found
     /// (by their inodes then), not whatever holds their names now.
     pub fn settle_of_pair(&self, pair: &PairFiles, into: Destination) -> Settle {
-        let files = [(&pair.source, pair.inodes[0]), (&pair.synthetic, pair.inodes[1])]
-            .into_iter()
-            .map(|(file, inode)| SpoolEntry { name: file.file_name().unwrap_or_default().as_bytes().to_vec(), inode })
-            .collect();
+        let files = pair.entries().into_iter().map(|(name, inode)| SpoolEntry { name: name.as_bytes().to_vec(), inode }).collect();
         Settle { id: pair.id.clone(), files, into }
     }
 
     /// Whether the pair's names still hold the files the scan found (a file
     /// renamed over one of them meanwhile means what was read may not be it).
     pub fn unchanged(&self, pair: &PairFiles) -> bool {
-        [(&pair.source, pair.inodes[0]), (&pair.synthetic, pair.inodes[1])]
-            .into_iter()
-            .all(|(file, inode)| self.inode(file.file_name().unwrap_or_default()) == Some(inode))
+        pair.entries().into_iter().all(|(name, inode)| self.inode(name) == Some(inode))
     }
 
     /// Carries out a recorded move; safe to repeat after a crash. A file is
