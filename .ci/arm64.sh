@@ -83,7 +83,7 @@ done
 #    above), so this run calibrates EfficientNet-Lite0, alerting on its cone
 #    DS over a window of 8, on the demo's data.
 #    Both must publish every metric in order and raise the alert at the same pair.
-"$host_target/release/spanwatch" --quiet calibrate "$demo" --generator faithful --model efficientnet-lite0 --alert-on span --window 8 -o "$work/short.bundle"
+"$host_target/release/spanwatch" --quiet calibrate "$demo" --generator faithful --model efficientnet-lite0 --window 8 -o "$work/short.bundle"
 mkdir -p "$work/stream"
 n=0
 add_pair() {  # add_pair SOURCE SYNTHETIC

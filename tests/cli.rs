@@ -184,15 +184,20 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     assert_eq!(info["k"], faithful["k"]);
     assert_eq!(info["n_pairs"], faithful["n_pairs"]);
     assert!((info["reference"]["ds"].as_f64().unwrap() - faithful["ds"].as_f64().unwrap()).abs() < 1e-12);
-    let alert = &info["alert"];
-    assert!(alert["raise_below"].as_f64().unwrap() <= alert["clear_above"].as_f64().unwrap());
-    assert_eq!(alert["window"], 30, "window is capped at the 30 calibration pairs");
+    assert_eq!(info["window"], 30, "window is capped at the 30 calibration pairs");
+    let detector = &info["detector"];
     assert_eq!(
-        (alert["statistic"].as_str(), alert["min_pairs"].as_u64(), alert["horizon"].as_u64()),
-        (Some("MeanAlignment"), Some(30), Some(500))
+        (detector["kind"].as_str(), detector["k"].as_f64(), detector["false_alarm_every"].as_u64()),
+        (Some("cusum"), Some(0.5), Some(30_000))
     );
-    let rate = alert["false_alarm"].as_f64().unwrap();
-    assert!(rate > 0.0 && rate <= 0.05, "simulated false-alarm rate {rate} at the 5% target");
+    let (h, simulated) = (detector["h"].as_f64().unwrap(), detector["simulated_every"].as_f64().unwrap());
+    assert!((5.0..20.0).contains(&h), "h = {h}");
+    assert!((simulated / 30_000.0 - 1.0).abs() < 0.1, "the simulation's ARL0 {simulated} at the 30000 target");
+    assert_eq!(
+        (detector["alignment_knots"].as_u64(), detector["size_knots"].as_u64()),
+        (Some(30), Some(30)),
+        "one knot per calibration pair"
+    );
 
     let human = String::from_utf8(spanwatch(&["inspect", b]).stdout).unwrap();
     assert!(human.contains("checksum ok") && human.contains("faithful"), "{human}");

@@ -6,7 +6,7 @@
 //! numbers do not matter to these tests; the host's calibration is tested
 //! with the host, and the edge's scores against it in spanwatch-demo).
 
-use spanwatch_core::bundle::{AlertBand, AlertStatistic, Bundle, F32Le, ModelIdentity};
+use spanwatch_core::bundle::{Bundle, DetectorSpec, F32Le, ModelIdentity, ScoreTable};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_embed::{Embedder, Manifest};
 use std::collections::HashSet;
@@ -27,20 +27,18 @@ fn fixture_images() -> Vec<PathBuf> {
 }
 
 /// A valid bundle for EfficientNet-Lite0: mu the mean of the fixture images'
-/// embeddings, unit sigma, w and the one basis vector differences of them.
-/// Its alert band never fires (mean alignment below -1).
+/// embeddings, unit sigma, w and the one basis vector differences of them,
+/// a window of 8 pairs. Its drift detector never fires (h = 1e9).
 fn small_bundle(dir: &Path) -> PathBuf {
-    bundle_with_band(dir, -1.0, -0.5)
+    bundle_with_detector(dir, None, 8)
 }
 
-/// The same bundle with an alert raised below `raise_below` and cleared above
-/// `clear_above` (window and minimum 8 pairs).
-fn bundle_with_band(dir: &Path, raise_below: f64, clear_above: f64) -> PathBuf {
-    bundle_with_window(dir, raise_below, clear_above, 8)
-}
-
-/// The bundle with an alert window (and minimum) of `window` pairs.
-fn bundle_with_window(dir: &Path, raise_below: f64, clear_above: f64, window: u32) -> PathBuf {
+/// The bundle with a window of `window` pairs and a detector that raises
+/// the alert at pair `fires_at` (1-based) whatever the pairs are, and never
+/// clears it: every alignment (at most 1) scores far below its table's
+/// knots (-6 after the clamp, 5.5 a pair with k = 0.5) while the size's
+/// table is wide enough that no size CUSUM moves by more than 0.5 a pair.
+fn bundle_with_detector(dir: &Path, fires_at: Option<u32>, window: u32) -> PathBuf {
     let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
     let e: Vec<Vec<f32>> = fixture_images().iter().map(|p| embedder.embed_file(p, None).unwrap().0).collect();
     let d = embedder.dim();
@@ -49,7 +47,16 @@ fn bundle_with_window(dir: &Path, raise_below: f64, clear_above: f64, window: u3
     let change: Vec<f32> = (0..d).map(|j| e[2][j] - e[3][j]).collect();
     let norm = change.iter().map(|v| v * v).sum::<f32>().sqrt();
     let basis: Vec<f32> = change.iter().map(|v| v / norm).collect();
-    let encoded = [F32Le::encode(&mu), F32Le::encode(&vec![1.0; d]), F32Le::encode(&w), F32Le::encode(&basis), F32Le::encode(&[norm])];
+    let encoded = [
+        F32Le::encode(&mu),
+        F32Le::encode(&vec![1.0; d]),
+        F32Le::encode(&w),
+        F32Le::encode(&basis),
+        F32Le::encode(&[norm]),
+        F32Le::encode(&[10.0, 11.0]),
+        F32Le::encode(&[-1.0, 1.0]),
+        F32Le::encode(&[-100.0, 100.0]),
+    ];
     let view = |i: usize| F32Le::from_bytes(&encoded[i]).unwrap();
     let bundle = Bundle {
         model: ModelIdentity { sha256: *embedder.sha256(), name: "efficientnet-lite0", dim: d as u32 },
@@ -62,14 +69,16 @@ fn bundle_with_window(dir: &Path, raise_below: f64, clear_above: f64, window: u3
         basis: view(3),
         singular_values: view(4),
         reference: SpanScore { rpe: 0.9, ds: 0.1, capture: 0.19, chance_ds: 0.0004, corrected: 0.19 },
-        alert: AlertBand {
-            statistic: AlertStatistic::MeanAlignment,
-            window,
-            min_pairs: window,
-            raise_below,
-            clear_above,
-            horizon: 500,
-            false_alarm: 0.05,
+        window,
+        detector: DetectorSpec {
+            alignment: ScoreTable { values: view(5), scores: view(6), tail: 0.1 },
+            size: ScoreTable { values: view(7), scores: view(6), tail: 100.0 },
+            k: 0.5,
+            // Pair n leaves the alignment CUSUM at 5.5 n: above h first at n = fires_at.
+            h: fires_at.map_or(1e9, |n| 5.5 * n as f64 - 1.0),
+            clear_after: 1_000_000,
+            false_alarm_every: 30_000,
+            simulated_every: 30_000.0,
         },
     };
     let path = dir.join("faithful.bundle");
@@ -179,7 +188,7 @@ fn check_config_validates_the_config_bundle_and_model_without_starting() {
     assert!(!missing.status.success() && stderr.contains("nowhere") && stderr.contains("not a folder"), "{stderr}");
     // A window the daemon cannot hold: the check refuses it as starting would (it said ok).
     std::fs::create_dir_all(work.path().join("wide")).unwrap();
-    let wide = bundle_with_window(&work.path().join("wide"), -1.0, -0.5, 65);
+    let wide = bundle_with_detector(&work.path().join("wide"), None, 65);
     let refused = check(&["--bundle", wide.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && stderr.contains("would refuse") && stderr.contains("window"), "{stderr}");
@@ -328,8 +337,8 @@ fn a_daemon_killed_with_the_broker_down_loses_no_message_and_resumes_on_the_same
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    // Mean alignment is always below 2: the alert is raised once 8 pairs are in, and stays.
-    let bundle = bundle_with_band(work.path(), 2.0, 3.0);
+    // The alert is raised at the 8th pair, and stays.
+    let bundle = bundle_with_detector(work.path(), Some(8), 8);
     let mut broker = Mosquitto::start();
     let subscriber = Subscriber::start(broker.port, "killed");
     let log = work.path().join("edge.log");
@@ -373,12 +382,15 @@ fn a_daemon_killed_with_the_broker_down_loses_no_message_and_resumes_on_the_same
     assert_eq!(alerts.len(), 1, "raised once, recorded before the kill, not raised again after it: {alerts:?}");
     assert_eq!((alerts[0].seq, alerts[0].pair.as_str()), (1, "pair-0007"));
 
-    // Pairs 10 and 11 were judged on the window the killed daemon had: the
-    // same scores as the daemon that never stopped.
+    // Pairs 10 and 11 were judged on the window and detector the killed
+    // daemon had: the same scores as the daemon that never stopped.
     let reference = metrics_of(&subscriber, "reference");
     for (after, before) in metrics[10..].iter().zip(&reference[10..]) {
         assert_eq!(after.pair, before.pair);
         assert_eq!((after.window, after.seeds, after.alert), (before.window, before.seeds, before.alert), "{}", after.pair);
+        // The detector resumed from the state recorded with pair 9: the
+        // same CUSUMs, exactly (each pair's statistics are its own).
+        assert_eq!(after.drift, before.drift, "{}", after.pair);
         // The same vectors, pushed in another history (so in other slots):
         // equal up to rounding. The scores are within [-1, 1], and a DS near
         // 1 is 1 - sqrt(a residual at rounding level), so 1e-7 absolute.
@@ -541,7 +553,11 @@ fn a_retained_home_assistant_status_over_the_packet_limit_does_not_keep_the_daem
     wait_logged("5 pairs' metrics", Duration::from_secs(90), &log, || metrics_of(&subscriber, "line1").len() == 5);
     assert_eq!(count_lines(&log, "no longer subscribing"), 1, "{}", std::fs::read_to_string(&log).unwrap());
     assert!(count_lines(&log, "connected to the broker") <= 3, "{}", std::fs::read_to_string(&log).unwrap());
-    assert_eq!(subscriber.count_under("homeassistant/sensor/") + subscriber.count_under("homeassistant/binary_sensor/"), 4);
+    assert_eq!(
+        subscriber.count_under("homeassistant/sensor/") + subscriber.count_under("homeassistant/binary_sensor/"),
+        5,
+        "4 sensors and the alert, once each"
+    );
 }
 
 /// Two daemons with the same site and device (so the same client id) on

@@ -3,13 +3,15 @@
 //! thumbv7em-none-eabihf, runs it in qemu-system-arm, decodes its defmt log
 //! (semihosting) with the firmware's own symbol table (firmware/mcu-log), and checks every
 //! pair's window scores against the host's SVD and NNLS on the same window
-//! within 1e-4, and its alert and alarm LED against the host's replay of the
-//! bundle's band. The data is the committed demo stream (ViT-S/14 embeddings
+//! within 1e-4, and its drift detector's CUSUMs (within 1e-4), alert and
+//! alarm LED against the host's replay of the bundle's detector. The data is the committed demo stream (ViT-S/14 embeddings
 //! of CC0 texture tiles with DRAWN defects; see firmware/mcu/data/README.md).
 
 use nalgebra::DMatrix;
 use spanwatch::metric::SpanFit;
+use spanwatch_core::alert::AlertState;
 use spanwatch_core::bundle::Bundle;
+use spanwatch_core::detector::{DetectorState, PairStatistics};
 use spanwatch_core::span::{alignment, Solver};
 use spanwatch_core::standardize::difference_into;
 use std::collections::BTreeMap;
@@ -158,8 +160,9 @@ fn firmware_under_qemu_scores_like_the_host_batch() {
     let stream: Vec<f32> =
         std::fs::read(data.join("stream.f32")).unwrap().as_chunks::<4>().0.iter().map(|b| f32::from_le_bytes(*b)).collect();
     let (w, sigma) = (bundle.w.to_vec(), bundle.sigma.to_vec());
-    let band = bundle.alert;
-    let window = band.window as usize;
+    let window = bundle.window as usize;
+    // The host's replay of the detector, on the host's own statistics of each pair.
+    let mut detector = bundle.detector.detector(DetectorState::default()).unwrap();
     let seeds: Vec<Vec<f32>> = (0..bundle.rank().min(window))
         .map(|j| {
             let mut seed = vec![0.0; d];
@@ -197,12 +200,17 @@ fn firmware_under_qemu_scores_like_the_host_batch() {
             assert!(difference <= 1e-4, "pair {t} {name}: firmware {} vs host batch {batch}", value(name));
             worst = worst.max(difference);
         }
-        // The host's replay of the band on its own batch statistic.
-        if expected_raise.is_none() && t + 1 >= band.min_pairs as usize && mean_alignment < band.raise_below {
+        let step = detector.update(PairStatistics::of(&w, &pairs[t]));
+        for (name, host) in ["low_alignment", "small_change", "large_change"].into_iter().zip(step.sums) {
+            let difference = (value(name) - host).abs();
+            assert!(difference <= 1e-4, "pair {t} {name}: firmware {} vs host {host}", value(name));
+            worst = worst.max(difference);
+        }
+        if expected_raise.is_none() && step.change.is_some_and(|c| c.state == AlertState::Raised) {
             expected_raise = Some(t);
         }
     }
-    println!("largest difference between the firmware's and the host's batch scores over {} pairs: {worst:.2e}", pairs.len());
+    println!("largest difference between the firmware's and the host's scores and CUSUMs over {} pairs: {worst:.2e}", pairs.len());
 
     let raise = expected_raise.expect("the degraded half of the demo stream raises the alert on the host");
     let alert = log.iter().find(|l| l.starts_with("warn alert raised")).expect("the firmware raises the alert");

@@ -23,7 +23,6 @@ use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::metric::SpanFit;
 use spanwatch::pipeline::prepare;
-use spanwatch_core::bundle::AlertStatistic;
 use spanwatch_core::dot;
 use spanwatch_core::span::Solver;
 use spanwatch_core::tracker::SpanTracker;
@@ -64,7 +63,7 @@ fn bench_cone_only<const D: usize>(vectors: &[[f32; D]], window: usize) -> f64 {
         let energy = dot(v, v);
         let slot = gram.insert(false, dot(v, w), 0.0, |slot, i| if i == slot { energy } else { inner[i] });
         ring[slot] = *v;
-        gram.statistic(AlertStatistic::Span, Solver::Nnls)
+        gram.span_ds(Solver::Nnls)
     };
     let mut sink = 0.0;
     for v in &vectors[..window] {

@@ -8,7 +8,7 @@
 //! cargo run --release -p spanwatch-demo --example mcu_stream [-- OUT_DIR]
 
 use anyhow::{Context, Result};
-use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
+use spanwatch::calibration::{write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::embedding::{CacheChoice, EmbeddingSource};
@@ -35,7 +35,7 @@ fn main() -> Result<()> {
     let data = build(&scratch.path().join("demo"), size, SEED)?;
     let cache = CacheChoice::from_flags(None, false);
     let prepared = prepare(&data, DEFAULT_MODEL, &EmbeddingSource::Model(cache), false, true)?;
-    let settings = CalibrationSettings { statistic: AlertOn::Alignment.statistic(), ..CalibrationSettings::default() };
+    let settings = CalibrationSettings::default();
     let bundle = out.join("calibration.bundle");
     let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
 
@@ -53,12 +53,11 @@ fn main() -> Result<()> {
     }
     file.flush()?;
     println!(
-        "{}: {} bytes, alert below {} on {} of the last {} pairs; {}: {} pairs x 2 x {} f32 ({} faithful, then {} photometric)",
+        "{}: {} bytes, CUSUM drift alert above h = {:.3}, window of {} pairs; {}: {} pairs x 2 x {} f32 ({} faithful, then {} photometric)",
         bundle.display(),
         calibrated.bytes,
-        calibrated.alert.raise_below,
-        calibrated.alert.statistic.name(),
-        calibrated.alert.window,
+        calibrated.detector.params.h,
+        calibrated.window,
         path.display(),
         stream.len(),
         embedder.dim(),

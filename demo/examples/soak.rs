@@ -64,7 +64,7 @@ struct Args {
     /// Most good pairs fed after a detection to clear the alert.
     #[arg(long, default_value_t = 300)]
     most_recovery: usize,
-    /// The alert window the calibration is asked for (clamped to the calibration's pairs).
+    /// The window the calibration is asked for (clamped to the calibration's pairs).
     #[arg(long, default_value_t = 32)]
     window: usize,
     /// Working folder (kept); a temporary one by default.
@@ -318,12 +318,9 @@ fn main() -> Result<()> {
     };
     let prepared = prepare(&data, "efficientnet-lite0", &EmbeddingSource::Model(CacheChoice::Off), false, true)?;
     let bundle = work.join("faithful.bundle");
-    let settings = CalibrationSettings { horizon: args.good, window: args.window, ..CalibrationSettings::default() };
-    let band = write_bundle(&prepared, "faithful", &settings, &bundle)?.alert;
-    println!(
-        "calibrated: mean alignment over a window of {}, raise below {:.5}, clear above {:.5} (false-alarm target {} over {} pairs)",
-        band.window, band.raise_below, band.clear_above, band.false_alarm, band.horizon
-    );
+    let settings = CalibrationSettings { window: args.window, ..CalibrationSettings::default() };
+    let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
+    println!("calibrated: {}", spanwatch::calibration::summary(&bundle, "faithful", &settings, &calibrated));
 
     // A broker, a subscriber, the daemon.
     let (port, mosquitto) = if Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {

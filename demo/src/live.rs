@@ -140,10 +140,12 @@ fn describe(topic: &str, payload: &str) -> Option<String> {
     if topic.ends_with("/metrics") {
         if let Ok(m) = serde_json::from_str::<Metrics>(payload) {
             return Some(format!(
-                "  {topic:<27} {}  align {:>+.3} novelty {:.2} | window of {:>2} (seeds {:>2}): mean align {:>+.4}  {} DS {:.4} (k {:>2})  alert {}",
+                "  {topic:<27} {}  align {:>+.3} size {:.2} | CUSUM {:>5.2} of {:.2} | window of {:>2} (seeds {:>2}): mean align {:>+.4}  {} DS {:.4} (k {:>2})  alert {}",
                 m.pair,
                 m.alignment.unwrap_or(0.0),
-                m.novelty,
+                m.drift.log_size,
+                m.drift.statistic,
+                m.drift.threshold,
                 m.window,
                 m.seeds,
                 m.mean_alignment,

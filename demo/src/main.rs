@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use clap::Parser;
-use spanwatch::calibration::{write_bundle, AlertOn, CalibrationSettings};
+use spanwatch::calibration::{summary, write_bundle, CalibrationSettings};
 use spanwatch::defects::Generator;
 use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::embedding::{CacheChoice, EmbeddingSource};
@@ -49,9 +49,6 @@ struct DemoArgs {
     /// Pairs of the live stream before and after its generator degrades.
     #[arg(long, default_value_t = 40)]
     stream: usize,
-    /// What the edge's alert watches (see `spanwatch calibrate --alert-on`).
-    #[arg(long, value_enum, default_value_t = AlertOn::Alignment)]
-    alert_on: AlertOn,
     /// What the live stream's generator degrades to.
     #[arg(long, value_enum, default_value_t = Degradation::Photometric)]
     degrade: Degradation,
@@ -125,21 +122,13 @@ fn run(args: DemoArgs) -> Result<()> {
     );
 
     let bundle = data.join("faithful.bundle");
-    let settings = CalibrationSettings { statistic: args.alert_on.statistic(), ..CalibrationSettings::default() };
+    let settings = CalibrationSettings::default();
     let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
-    let alert = calibrated.alert;
-    println!(
-        "2. Calibrating the edge on the faithful generator: {} ({} bytes), alert when the {} of the last {} pairs\n   \
-         falls below {:.4} (clears above {:.4}); {:.1}% of simulated good streams of {} pairs raise it.\n",
-        bundle.display(),
-        calibrated.bytes,
-        alert.statistic.name(),
-        alert.window,
-        alert.raise_below,
-        alert.clear_above,
-        alert.false_alarm * 100.0,
-        alert.horizon
-    );
+    println!("2. Calibrating the edge on the faithful generator:");
+    for line in summary(&bundle, "faithful", &settings, &calibrated).lines() {
+        println!("   {line}");
+    }
+    println!();
 
     let degraded = args.degrade.generator();
     let stream = degrading_stream(size, args.seed, args.stream, args.stream, degraded)?;
@@ -160,15 +149,16 @@ fn run(args: DemoArgs) -> Result<()> {
         Some(raised) => {
             let at: usize = raised.pair.trim_start_matches("pair-").parse().unwrap_or(0);
             println!(
-                "\nThe alert was raised at {} ({} pairs after the generator degraded at {first_bad}): {} {:.4} < {:.4}.",
+                "\nThe alert was raised at {} ({} pairs after the generator degraded at {first_bad}): its {} CUSUM reached {:.3} > h = {:.3}\n({}).",
                 raised.pair,
                 (at + 1).saturating_sub(args.stream),
-                raised.statistic,
+                raised.watch.name(),
                 raised.value,
-                raised.threshold
+                raised.threshold,
+                raised.reason
             );
         }
-        None => println!("\nNo alert was raised: the degraded pairs stayed inside the calibrated band."),
+        None => println!("\nNo alert was raised: no CUSUM of the degraded pairs' statistics reached its threshold."),
     }
     let summary = outcome.summary;
     println!(

@@ -1,75 +1,48 @@
 //! Writing the edge's calibration bundle for one generator of a prepared
 //! dataset: probe, standardization, oriented reference basis, reference
-//! score and the alert band.
+//! score and the drift detector, calibrated out of sample.
 
-use crate::metric::band::{alert_band, BandSettings};
+use crate::metric::drift::{self, CalibratedDetector, CalibrationStatistics, DetectorSettings, ScoreTableData};
+use crate::metric::probe;
 use crate::metric::SpanFit;
-use crate::pipeline::Prepared;
+use crate::pipeline::{GeneratorDiffs, Prepared};
 use anyhow::{bail, Context, Result};
 use nalgebra::DMatrix;
-use spanwatch_core::bundle::{AlertBand, AlertStatistic, Bundle, F32Le, ModelIdentity};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use spanwatch_core::bundle::{Bundle, DetectorSpec, F32Le, ModelIdentity, ScoreTable};
+use spanwatch_core::detector::PairStatistics;
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_core::tracker::WINDOW_CAPACITY;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-/// Fewest pairs a calibration accepts: the alert band needs windows of at
-/// least 4 pairs drawn from at least twice as many distinct pairs.
+/// Fewest pairs a calibration accepts: the detector's score tables and its
+/// simulation need at least this many distinct pairs.
 pub const MIN_CALIBRATION_PAIRS: usize = 8;
-
-/// What the edge's alert watches, as the CLIs' `--alert-on` choices.
-#[derive(clap::ValueEnum, Clone, Copy)]
-pub enum AlertOn {
-    /// Mean alignment of the window's pairs with the probe.
-    Alignment,
-    /// The window's span score with --solver (cone DS for nnls).
-    Span,
-}
-
-impl AlertOn {
-    /// The bundle's statistic.
-    pub fn statistic(self) -> AlertStatistic {
-        match self {
-            AlertOn::Alignment => AlertStatistic::MeanAlignment,
-            AlertOn::Span => AlertStatistic::Span,
-        }
-    }
-}
 
 /// How to calibrate.
 #[derive(Clone, Copy, Debug)]
 pub struct CalibrationSettings {
-    /// The span score the edge computes (and watches, for `AlertStatistic::Span`).
+    /// The span score the edge computes over its window.
     pub solver: Solver,
-    /// The windowed statistic the alert watches.
-    pub statistic: AlertStatistic,
     /// Pairs per window (clamped to 4..=min(pairs, 64)).
     pub window: usize,
-    /// Target share of good streams of `horizon` pairs that may raise the alert.
-    pub false_alarm: f64,
-    /// Pairs per simulated good stream.
-    pub horizon: usize,
-    /// Simulated good streams.
-    pub streams: usize,
-    /// Seed of the simulation.
-    pub seed: u64,
+    /// The drift detector's calibration.
+    pub detector: DetectorSettings,
+    /// Folds of the cross-fitting (by source image).
+    pub folds: usize,
 }
 
 impl Default for CalibrationSettings {
     fn default() -> Self {
-        CalibrationSettings {
-            solver: Solver::Nnls,
-            statistic: AlertStatistic::MeanAlignment,
-            window: 32,
-            false_alarm: 0.05,
-            horizon: 500,
-            streams: 200,
-            seed: 0,
-        }
+        CalibrationSettings { solver: Solver::Nnls, window: 32, detector: DetectorSettings::default(), folds: 5 }
     }
 }
 
 /// What was written.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Calibrated {
     /// Bundle size in bytes.
     pub bytes: usize,
@@ -79,8 +52,12 @@ pub struct Calibrated {
     pub k: usize,
     /// The calibration set's own score.
     pub reference: SpanScore,
-    /// The alert band.
-    pub alert: AlertBand,
+    /// The edge's window.
+    pub window: usize,
+    /// The drift detector.
+    pub detector: CalibratedDetector,
+    /// Folds the alignments were cross-fitted in (0: no pair's source was a probe negative).
+    pub folds: usize,
 }
 
 /// Calibrates generator `name` of `prepared` and writes the bundle to `output` (atomically).
@@ -97,32 +74,23 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
     if n < MIN_CALIBRATION_PAIRS {
         bail!("generator {name:?} has {n} pairs; calibration needs at least {MIN_CALIBRATION_PAIRS}");
     }
-    if !(settings.false_alarm > 0.0 && settings.false_alarm < 1.0) || settings.horizon == 0 || settings.streams < 20 {
-        bail!("the false-alarm target must be in (0, 1), the horizon at least 1 pair and the streams at least 20");
+    if !(settings.detector.k > 0.0 && settings.detector.k.is_finite()) || settings.detector.false_alarm_every < 100 {
+        bail!("the detector needs k > 0 and a false-alarm target of at least 100 good pairs");
     }
     let solver = settings.solver;
     let w = &prepared.probe.w;
     let fit = SpanFit::new(generator.diffs.clone());
     let reference = fit.score(w, solver);
     let window = settings.window.clamp(4, n.min(WINDOW_CAPACITY));
-    let band_settings = BandSettings {
-        statistic: settings.statistic,
-        window,
-        streams: settings.streams,
-        horizon: settings.horizon.max(window),
-        false_alarm: settings.false_alarm,
-        seed: settings.seed,
-    };
-    let alert = alert_band(&generator.diffs, w, solver, &band_settings);
+    let (statistics, sources, folds) = cross_fitted_statistics(prepared, generator, settings.folds.max(2), settings.detector.seed)?;
+    let detector = drift::calibrate(&CalibrationStatistics { statistics: &statistics, sources: &sources }, &settings.detector);
     let singular: Vec<f32> = fit.singular_values()[..fit.k()].iter().map(|&s| s as f32).collect();
     let oriented = oriented_basis(fit.basis(), fit.k(), &generator.diffs);
     let sha256: [u8; 32] = hex::decode(&prepared.model.sha256)?.try_into().map_err(|_| anyhow::anyhow!("model sha256 is not 32 bytes"))?;
     let (mu, sigma, w_bytes) =
         (F32Le::encode(&prepared.standardization.mu), F32Le::encode(&prepared.standardization.sigma), F32Le::encode(w));
     let (basis, singular_bytes) = (F32Le::encode(&oriented), F32Le::encode(&singular));
-    fn view(bytes: &[u8]) -> F32Le<'_> {
-        F32Le::from_bytes(bytes).expect("encoded f32 values")
-    }
+    let tables = EncodedTables::of(&detector);
     let bundle = Bundle {
         model: ModelIdentity { sha256, name: &prepared.model.name, dim: prepared.model.dim as u32 },
         generator: name,
@@ -134,13 +102,148 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
         basis: view(&basis),
         singular_values: view(&singular_bytes),
         reference,
-        alert,
+        window: window as u32,
+        detector: DetectorSpec {
+            alignment: tables.alignment(),
+            size: tables.size(),
+            k: detector.params.k,
+            h: detector.params.h,
+            clear_after: detector.params.clear_after,
+            false_alarm_every: detector.false_alarm_every,
+            simulated_every: detector.simulated_every,
+        },
     };
     let bytes = bundle.encode().map_err(|e| anyhow::anyhow!("cannot encode the bundle: {e}"))?;
     let temporary = output.with_extension("partial");
     std::fs::write(&temporary, &bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, output).with_context(|| format!("cannot write {}", output.display()))?;
-    Ok(Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, alert })
+    Ok(Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, window, detector, folds })
+}
+
+/// What `calibrate` prints about a bundle it wrote to `output`.
+pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: &Calibrated) -> String {
+    let d = &done.detector;
+    let folds = if done.folds > 0 {
+        format!("cross-fitted in {} folds by source image", done.folds)
+    } else {
+        "no pair's source was a probe negative".into()
+    };
+    format!(
+        "wrote {} ({} bytes): generator {name:?}, {} pairs, k = {}, DS = {:.4} ({}), window of {} pairs;\n\
+         drift alert: CUSUM on each pair's alignment ({folds}) and change size, k = {}, h = {:.3},\n\
+         calibrated for one false alarm per {} good pairs (simulated: one per {:.0} in {} pairs); clears after {} quiet pairs",
+        output.display(),
+        done.bytes,
+        done.pairs,
+        done.k,
+        done.reference.ds,
+        settings.solver.name(),
+        done.window,
+        d.params.k,
+        d.params.h,
+        d.false_alarm_every,
+        d.simulated_every,
+        d.simulated_pairs,
+        d.params.clear_after
+    )
+}
+
+/// The statistics of `generator`'s pairs as the edge computes them, each
+/// pair's alignment with a probe fitted without its source image: the
+/// sources that are probe negatives are split into `folds` folds, and the
+/// pairs of each fold are scored with a probe fitted on the other folds'
+/// negatives and every positive (a pair whose source is no probe negative
+/// is scored with the full probe, which never saw it). The standardization
+/// stays the one fitted on every real image. Returns the statistics, each
+/// pair's source label, and the folds used.
+fn cross_fitted_statistics(
+    prepared: &Prepared,
+    generator: &GeneratorDiffs,
+    folds: usize,
+    seed: u64,
+) -> Result<(Vec<PairStatistics>, Vec<usize>, usize)> {
+    let negative_index: BTreeMap<&PathBuf, usize> = prepared.dataset.negatives.iter().enumerate().map(|(i, p)| (p, i)).collect();
+    let mut labels: BTreeMap<&PathBuf, usize> = BTreeMap::new();
+    let sources: Vec<usize> = generator
+        .pairs
+        .iter()
+        .map(|p| {
+            let next = labels.len();
+            *labels.entry(&p.source).or_insert(next)
+        })
+        .collect();
+    let mut seen: Vec<&PathBuf> =
+        generator.pairs.iter().map(|p| &p.source).filter(|s| negative_index.contains_key(s)).collect::<BTreeSet<_>>().into_iter().collect();
+    seen.shuffle(&mut StdRng::seed_from_u64(seed));
+    let folds = folds.min(seen.len());
+    let fold_of: BTreeMap<&PathBuf, usize> = seen.iter().enumerate().map(|(i, s)| (*s, i % folds.max(1))).collect();
+    let probes: Vec<Vec<f32>> = (0..folds)
+        .map(|f| {
+            let kept: Vec<&Vec<f32>> = prepared
+                .negatives
+                .iter()
+                .zip(&prepared.dataset.negatives)
+                .filter(|(_, p)| fold_of.get(p) != Some(&f))
+                .map(|(z, _)| z)
+                .collect();
+            if kept.len() < 2 {
+                bail!(
+                    "cross-fitting the alignments: fold {} of {folds} leaves {} real negatives for its probe; the probe needs at least 2",
+                    f + 1,
+                    kept.len()
+                );
+            }
+            Ok(probe::fit_classes(&kept, &prepared.positives)
+                .with_context(|| format!("cross-fitting the alignments: fold {} of {folds}", f + 1))?
+                .w)
+        })
+        .collect::<Result<_>>()?;
+    let statistics = generator
+        .pairs
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| {
+            let w = fold_of.get(&pair.source).map_or(&prepared.probe.w, |&f| &probes[f]);
+            let d = generator.diffs.row(i);
+            let (h, w_norm2, energy) = d
+                .iter()
+                .zip(w)
+                .fold((0.0, 0.0, 0.0), |(h, ww, dd), (&di, &wi)| (h + di * wi as f64, ww + (wi as f64).powi(2), dd + di * di));
+            PairStatistics::from_dots(h, w_norm2, energy)
+        })
+        .collect();
+    Ok((statistics, sources, folds))
+}
+
+/// The detector's tables as little-endian f32 bytes, for the bundle to borrow.
+struct EncodedTables {
+    alignment: [Vec<u8>; 2],
+    size: [Vec<u8>; 2],
+    tails: [f64; 2],
+}
+
+impl EncodedTables {
+    fn of(detector: &CalibratedDetector) -> EncodedTables {
+        let encode = |t: &ScoreTableData| [F32Le::encode(&t.values), F32Le::encode(&t.scores)];
+        EncodedTables {
+            alignment: encode(&detector.alignment),
+            size: encode(&detector.size),
+            tails: [detector.alignment.tail, detector.size.tail],
+        }
+    }
+
+    fn alignment(&self) -> ScoreTable<'_> {
+        ScoreTable { values: view(&self.alignment[0]), scores: view(&self.alignment[1]), tail: self.tails[0] }
+    }
+
+    fn size(&self) -> ScoreTable<'_> {
+        ScoreTable { values: view(&self.size[0]), scores: view(&self.size[1]), tail: self.tails[1] }
+    }
+}
+
+/// Encoded f32 values as the bundle's view.
+fn view(bytes: &[u8]) -> F32Le<'_> {
+    F32Le::from_bytes(bytes).expect("encoded f32 values")
 }
 
 /// The k x d basis with each row v_j signed so that the calibration

@@ -15,6 +15,7 @@
 //! the file buffer when decoding, so a device can read a bundle straight from
 //! flash without an allocator.
 
+use crate::detector::{CusumParams, DetectorError, DetectorState, DriftDetector, NormalScores};
 use crate::span::{Solver, SpanScore};
 use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -22,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -47,7 +48,7 @@ impl<'a> F32Le<'a> {
         self.0.is_empty()
     }
     /// The values in order.
-    pub fn iter(&self) -> impl Iterator<Item = f32> + 'a {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = f32> + 'a {
         self.0.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c))
     }
     /// Copies the values into `out`, which must have exactly [`Self::len`] slots.
@@ -97,47 +98,60 @@ pub struct ModelIdentity<'a> {
     pub dim: u32,
 }
 
-/// Which windowed statistic the drift alert watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum AlertStatistic {
-    /// The window's span score with the bundle's solver (cone DS for nnls).
-    Span,
-    /// The mean alignment of the window's pairs with the probe (a pair
-    /// without any change counts 0).
-    MeanAlignment,
+/// A normal-score table as the bundle stores it: the calibration
+/// quantiles of one per-pair statistic and their normal scores (see
+/// [`NormalScores`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreTable<'a> {
+    /// The statistic's values at the knots, non-decreasing.
+    #[serde(borrow)]
+    pub values: F32Le<'a>,
+    /// Their normal scores, increasing.
+    #[serde(borrow)]
+    pub scores: F32Le<'a>,
+    /// The tail scale: past the outer knots a score moves by 1 per this much of the statistic.
+    pub tail: f64,
 }
 
-impl AlertStatistic {
-    /// Its name in messages: "span" or "mean_alignment".
-    pub fn name(&self) -> &'static str {
-        match self {
-            AlertStatistic::Span => "span",
-            AlertStatistic::MeanAlignment => "mean_alignment",
-        }
+impl ScoreTable<'_> {
+    /// The table the detector evaluates.
+    pub fn normal_scores(&self) -> Result<NormalScores, DetectorError> {
+        NormalScores::new(self.values.iter(), self.scores.iter(), self.tail)
     }
 }
 
-/// When the edge raises and clears its drift alert.
+/// The drift detector's calibration (see [`crate::detector`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct AlertBand {
-    /// The windowed statistic the thresholds apply to.
-    pub statistic: AlertStatistic,
-    /// Number of recent pairs the edge scores together.
-    pub window: u32,
-    /// Pairs the edge must have seen before the alert may fire.
-    pub min_pairs: u32,
-    /// The alert is raised when the windowed statistic falls below this.
-    pub raise_below: f64,
-    /// A raised alert clears when the windowed statistic rises above this
-    /// (>= `raise_below`: the gap is the hysteresis).
-    pub clear_above: f64,
-    /// Length in pairs of the simulated good streams the band was set on.
-    pub horizon: u32,
-    /// Share of those simulated good streams that raised the alert
-    /// somewhere in `horizon` pairs: the calibrated false-alarm rate.
-    pub false_alarm: f64,
+pub struct DetectorSpec<'a> {
+    /// Normal scores of the pairs' alignments with w (cross-fitted: each
+    /// calibration pair scored with a probe that did not see its source).
+    #[serde(borrow)]
+    pub alignment: ScoreTable<'a>,
+    /// Normal scores of the pairs' log change sizes.
+    #[serde(borrow)]
+    pub size: ScoreTable<'a>,
+    /// The CUSUMs' reference value k (normal-score units).
+    pub k: f64,
+    /// The CUSUMs' threshold h.
+    pub h: f64,
+    /// Quiet pairs in a row that clear a raised alert.
+    pub clear_after: u32,
+    /// The target it was calibrated for: good pairs between false alarms (ARL0).
+    pub false_alarm_every: u32,
+    /// The ARL0 the threshold simulation measured at h, in good pairs.
+    pub simulated_every: f64,
+}
+
+impl DetectorSpec<'_> {
+    /// The CUSUM tuning.
+    pub fn params(&self) -> CusumParams {
+        CusumParams { k: self.k, h: self.h, clear_after: self.clear_after }
+    }
+
+    /// The detector, in `state`.
+    pub fn detector(&self, state: DetectorState) -> Result<DriftDetector, DetectorError> {
+        DriftDetector::new(self.alignment.normal_scores()?, self.size.normal_scores()?, self.params(), state)
+    }
 }
 
 /// The calibration bundle's content.
@@ -172,8 +186,12 @@ pub struct Bundle<'a> {
     pub singular_values: F32Le<'a>,
     /// The calibration set's own score with `solver`.
     pub reference: SpanScore,
-    /// The alert band.
-    pub alert: AlertBand,
+    /// Recent pairs the edge scores together (its window's DS, k and mean
+    /// alignment, reported with every pair).
+    pub window: u32,
+    /// The drift detector.
+    #[serde(borrow)]
+    pub detector: DetectorSpec<'a>,
 }
 
 /// Why a bundle could not be read or used.
@@ -222,7 +240,7 @@ impl fmt::Display for BundleError {
             BundleError::TooShort(n) => write!(f, "only {n} bytes: too short to be a spanwatch bundle"),
             BundleError::BadMagic => write!(f, "not a spanwatch calibration bundle (bad magic bytes)"),
             BundleError::UnsupportedVersion(v) => {
-                write!(f, "bundle format version {v} is not supported (this build reads version {FORMAT_VERSION})")
+                write!(f, "bundle format version {v} is not supported (this build reads version {FORMAT_VERSION}): calibrate again with this release's spanwatch calibrate")
             }
             BundleError::LengthMismatch { declared, present } => {
                 write!(f, "bundle is truncated or padded: header declares {declared} payload bytes, {present} present")
@@ -319,8 +337,11 @@ impl<'a> Bundle<'a> {
         if self.sigma.iter().any(|s| s <= 0.0) {
             return fail("sigma holds a value <= 0");
         }
-        if !(self.alert.raise_below <= self.alert.clear_above) || self.alert.window == 0 {
-            return fail("alert band needs raise_below <= clear_above and a window of at least 1");
+        if self.window == 0 {
+            return fail("the window must hold at least 1 pair");
+        }
+        if self.detector.detector(DetectorState::default()).is_err() || !(self.detector.simulated_every >= 0.0) {
+            return fail("the drift detector's tables or parameters are invalid");
         }
         Ok(())
     }
@@ -379,6 +400,8 @@ mod tests {
         w: Vec<u8>,
         basis: Vec<u8>,
         s: Vec<u8>,
+        values: Vec<u8>,
+        scores: Vec<u8>,
     }
 
     fn parts() -> Parts {
@@ -388,6 +411,8 @@ mod tests {
             w: F32Le::encode(&[0.3, 0.4, -0.1]),
             basis: F32Le::encode(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
             s: F32Le::encode(&[4.0, 2.0]),
+            values: F32Le::encode(&[-0.5, 0.1, 0.2]),
+            scores: F32Le::encode(&[-1.0, 0.0, 1.0]),
         }
     }
 
@@ -406,14 +431,15 @@ mod tests {
             basis: f(&p.basis),
             singular_values: f(&p.s),
             reference: SpanScore { rpe: 0.2, ds: 0.8, capture: 0.9, chance_ds: 0.1, corrected: 0.8 },
-            alert: AlertBand {
-                statistic: AlertStatistic::Span,
-                window: 8,
-                min_pairs: 4,
-                raise_below: 0.5,
-                clear_above: 0.6,
-                horizon: 500,
-                false_alarm: 0.05,
+            window: 8,
+            detector: DetectorSpec {
+                alignment: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.3 },
+                size: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.5 },
+                k: 0.5,
+                h: 9.0,
+                clear_after: 40,
+                false_alarm_every: 30_000,
+                simulated_every: 31_000.0,
             },
         }
     }
@@ -460,9 +486,10 @@ mod tests {
         assert!(matches!(Bundle::decode(&bytes[..bytes.len() - 1]), Err(BundleError::LengthMismatch { .. })));
         assert_eq!(Bundle::decode(b"\x89PNG\r\n\x1a\n0000000000000"), Err(BundleError::BadMagic));
         assert_eq!(Bundle::decode(b"SPAN"), Err(BundleError::TooShort(4)));
-        let mut future = bytes.clone();
-        future[8] = 9;
-        assert_eq!(Bundle::decode(&future), Err(BundleError::UnsupportedVersion(9)));
+        let mut older = bytes.clone();
+        older[8] = 2;
+        assert_eq!(Bundle::decode(&older), Err(BundleError::UnsupportedVersion(2)));
+        assert!(std::format!("{}", BundleError::UnsupportedVersion(2)).contains("calibrate again"));
     }
 
     #[test]
@@ -483,6 +510,9 @@ mod tests {
         let mut p = parts();
         p.w = F32Le::encode(&[f32::NAN, 0.0, 0.0]);
         assert!(matches!(bundle(&p).encode(), Err(BundleError::Inconsistent(_))));
+        let mut p = parts();
+        p.scores = F32Le::encode(&[1.0, 0.0, -1.0]);
+        assert!(matches!(bundle(&p).encode(), Err(BundleError::Inconsistent(_))), "scores must increase");
     }
 
     // The properties of the fuzz target fuzz/fuzz_targets/bundle_decode.rs.

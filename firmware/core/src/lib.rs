@@ -6,8 +6,8 @@
 //! embeddings ([`standardize`]), scoring a probe vector against a span of
 //! difference vectors ([`span`]), the window of recent difference vectors
 //! that the edge and the host's calibration share ([`window`], on private
-//! fixed-size linear algebra), the streaming tracker over it ([`tracker`]), the alert policy
-//! ([`alert`]) and the alarm output over embedded-hal ([`alarm`]). Nothing
+//! fixed-size linear algebra), the streaming tracker over it ([`tracker`]), the drift detector
+//! ([`detector`]: CUSUMs on each pair's normalized statistics), the alert state ([`alert`]) and the alarm output over embedded-hal ([`alarm`]). Nothing
 //! here allocates; sizes are fixed at compile time or by the caller's slices. The `std` feature only adds bundle *encoding*
 //! (the host writes bundles, the device only reads them).
 #![no_std]
@@ -22,6 +22,7 @@ extern crate std;
 pub mod alarm;
 pub mod alert;
 pub mod bundle;
+pub mod detector;
 mod gram;
 pub mod span;
 pub mod standardize;

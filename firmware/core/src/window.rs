@@ -13,7 +13,6 @@
 //! reduction is kept, the QL rotations are applied to h alone, and a new
 //! vector's novelty is one tridiagonal solve on the kept reduction.
 
-use crate::bundle::AlertStatistic;
 use crate::gram::{nnls, Scratch, Square, Tridiagonal};
 use crate::span::{effective_rank, Solver, SpanScore};
 
@@ -43,14 +42,6 @@ impl WindowScores {
         match solver {
             Solver::Nnls => self.cone,
             Solver::Ridge { .. } | Solver::Lstsq => self.ridge,
-        }
-    }
-
-    /// The value the alert `statistic` watches, for the bundle's `solver`.
-    pub fn statistic(&self, statistic: AlertStatistic, solver: Solver) -> f64 {
-        match statistic {
-            AlertStatistic::Span => self.of(solver).ds,
-            AlertStatistic::MeanAlignment => self.mean_alignment,
         }
     }
 }
@@ -226,14 +217,13 @@ impl<const W: usize> GramWindow<W> {
         }
     }
 
-    /// The value of `statistic` for the window, computing only what it needs
-    /// (the span with `solver`: the cone for NNLS, else the ridge span).
-    pub fn statistic(&mut self, statistic: AlertStatistic, solver: Solver) -> f64 {
-        match (statistic, solver) {
-            (AlertStatistic::MeanAlignment, _) => self.mean_alignment(),
+    /// The window's span DS with `solver` (the cone for NNLS, else the
+    /// ridge span), computing only what it needs.
+    pub fn span_ds(&mut self, solver: Solver) -> f64 {
+        match solver {
             // The cone's DS does not depend on the rank k (only its chance level does).
-            (AlertStatistic::Span, Solver::Nnls) => self.cone(1).ds,
-            (AlertStatistic::Span, Solver::Ridge { .. } | Solver::Lstsq) => self.ridge().ds,
+            Solver::Nnls => self.cone(1).ds,
+            Solver::Ridge { .. } | Solver::Lstsq => self.ridge().ds,
         }
     }
 
@@ -364,7 +354,7 @@ mod tests {
             let slot = window.insert(false, dot(v, &w), alignment, |slot, i| dot(&vectors[if i == slot { t } else { slots[i] }], v));
             slots[slot] = t;
             assert_eq!(window.scores(), from_tracker, "pair {t}");
-            assert_eq!(window.statistic(AlertStatistic::Span, solver), from_tracker.ridge.ds);
+            assert_eq!(window.span_ds(solver), from_tracker.ridge.ds);
         }
     }
 }

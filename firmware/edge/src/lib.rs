@@ -23,7 +23,6 @@ use messages::{json, timestamp, Alert, Health, HealthState, Kind, Message, Metri
 use monitor::{load_checked_model, Calibration, EmbeddedPair, Monitor, Scored};
 use mqtt::{Delivery, PublisherSettings, Queued};
 use spanwatch_core::alarm::Alarm;
-use spanwatch_core::alert::AlertState;
 use spanwatch_embed::logtext::Escaped;
 use spool::{PairFiles, Spool};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -76,14 +75,13 @@ pub fn check(settings: &Settings) -> Result<String> {
     anyhow::ensure!(settings.input.is_dir(), "the spool {} is not a folder (create it, or fix `input`)", settings.input.display());
     let c = &calibration;
     Ok(format!(
-        "config ok: bundle {} (generator {}, {} of the last {} pairs, raise below {:.4}, clear above {:.4}); model {} from {} (d = {}); \
-         spool {}; state {}; broker {}:{}; topics {}/...; alarm {}",
+        "config ok: bundle {} (generator {}, window of {} pairs, CUSUM drift alert with h = {:.3} for one false alarm per {} good pairs); \
+         model {} from {} (d = {}); spool {}; state {}; broker {}:{}; topics {}/...; alarm {}",
         settings.bundle.display(),
         c.generator,
-        c.statistic(),
-        c.band.window,
-        c.band.raise_below,
-        c.band.clear_above,
+        c.window,
+        c.detector.params().h,
+        c.false_alarm_every,
         embedder.manifest().name,
         embedder.manifest().onnx_path().display(),
         embedder.dim(),
@@ -103,17 +101,17 @@ impl Edge {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let calibration = Calibration::load(&settings.bundle)?;
         let embedder = load_checked_model(&calibration, settings.model.as_deref(), &settings.bundle)?;
-        let (store, restored) = Store::open(&settings.state_dir, &calibration.digest, calibration.band.window as usize)?;
-        let record = restored.alert.unwrap_or(AlertRecord { raised: false, next_seq: 1 });
-        let monitor = Monitor::new(embedder, calibration, record.state(), &restored.recent)?;
+        let (store, restored) = Store::open(&settings.state_dir, &calibration.digest, calibration.window)?;
+        let record = restored.alert.unwrap_or(AlertRecord::FIRST);
+        let monitor = Monitor::new(embedder, calibration, record.detector, &restored.recent)?;
         let mut alarm = Alarm::new(alarm_line::AlarmLine::open(settings.alarm_gpio.as_ref())?).map_err(|e| anyhow::anyhow!("{e}"))?;
         alarm.show(record.state()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after, &settings.state_dir)?;
         let c = monitor.calibration();
         tracing::info!(
             bundle = %Escaped(settings.bundle.display()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
-            window = c.band.window, raise_below = c.band.raise_below, clear_above = c.band.clear_above,
-            alert = ?record.state(), resumed_pairs = restored.recent.len(), unsent = restored.outbox.len(), moves = restored.settles.len(),
+            window = c.window, h = c.detector.params().h, false_alarm_every = c.false_alarm_every,
+            alert = ?record.state(), cusums = ?record.detector.sums, resumed_pairs = restored.recent.len(), unsent = restored.outbox.len(), moves = restored.settles.len(),
             "edge monitor ready"
         );
         Ok(Edge { store: Arc::new(store), restored, settings, monitor, record, alarm, spool })
@@ -285,39 +283,40 @@ impl Worker {
             json(self.topics.pair(), &PairMessage::scored(now.clone(), &pair.id, report), false, Kind::Data),
         ];
         let before = self.edge.record;
-        let alert = scored.change.map(|change| {
+        let change = scored.step.change;
+        if let Some(change) = change {
             let seq = before.next_seq;
-            let body = Alert::from_change(seq, now.clone(), c, change, report.scores.window, &pair.id);
+            let body = Alert::from_change(seq, now.clone(), c, change, &pair.id);
             messages.push(json(self.topics.alert(), &body, true, Kind::Alert { seq }));
-            AlertRecord { raised: change.state == AlertState::Raised, next_seq: seq + 1 }
-        });
-        let window = c.band.window as usize;
+        }
+        let record = AlertRecord { next_seq: before.next_seq + u64::from(change.is_some()), detector: scored.detector };
+        let window = c.window;
         let difference = self.edge.monitor.difference().to_vec();
         let settle = self.edge.spool.settle_of_pair(pair, Destination::Done);
-        if !self.commit(settle, messages, Some(&difference), alert, waiting) {
-            // Not recorded, so not scored: the window and the alert as they were.
+        if !self.commit(settle, messages, Some(&difference), Some(record), waiting) {
+            // Not recorded, so not scored: the window and the detector as they were.
             let recent: Vec<Vec<f32>> = self.recent.iter().cloned().collect();
-            if let Err(e) = self.edge.monitor.resume(before.state(), &recent) {
+            if let Err(e) = self.edge.monitor.resume(before.detector, &recent) {
                 tracing::error!("cannot restore the window: {e:#}");
             }
             return false;
         }
         self.pairs += 1;
         tracing::info!(
-            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), alert_value = format!("{:.4}", scored.value), k = report.scores.k, window = report.scores.window,
-            alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %scored.state,
+            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), cusum = format!("{:.3}", scored.step.sums.iter().copied().fold(0.0, f64::max)), k = report.scores.k, window = report.scores.window,
+            alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %record.state(),
             source_remembered = scored.source_remembered, "scored"
         );
         self.recent.push_back(difference);
         while self.recent.len() > window {
             self.recent.pop_front();
         }
-        if let Some(record) = alert {
-            tracing::warn!(seq = before.next_seq, state = %scored.state, pair = %Escaped(&pair.id), value = scored.value, "drift alert");
-            self.edge.record = record;
+        self.edge.record = record;
+        if let Some(change) = change {
+            tracing::warn!(seq = before.next_seq, state = %change.state, pair = %Escaped(&pair.id), watch = change.watch.name(), value = change.value, threshold = change.threshold, "drift alert");
             self.alerts += 1;
         }
-        if let Err(e) = self.edge.alarm.show(scored.state) {
+        if let Err(e) = self.edge.alarm.show(record.state()) {
             tracing::error!("cannot set the alarm line: {e}");
         }
         true

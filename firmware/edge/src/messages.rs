@@ -3,8 +3,8 @@
 
 use crate::monitor::{Calibration, Scored};
 use serde::{Deserialize, Serialize};
-use spanwatch_core::alert::{pair_verdict, AlertChange, AlertState, PairVerdict};
-use spanwatch_core::bundle::AlertStatistic;
+use spanwatch_core::alert::{pair_verdict, AlertState, PairVerdict};
+use spanwatch_core::detector::{largest, AlertChange, DetectorStep, Watch};
 use spanwatch_core::span::Solver;
 use spanwatch_core::tracker::PairReport;
 use std::time::SystemTime;
@@ -112,43 +112,72 @@ impl ScoreName {
     }
 }
 
-/// What the drift alert watches: the window's mean alignment, or its span score.
+/// The drift detector a bundle carries: `cusum`, Page's CUSUM on each
+/// pair's normalized alignment and change size (the only one so far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Statistic {
-    /// Mean alignment of the window's pairs with the probe.
-    MeanAlignment,
-    /// The window's cone DS.
-    Cone,
-    /// The window's ridge span DS.
-    Ridge,
+pub enum DetectorName {
+    /// Three one-sided CUSUMs: low alignment, small change, large change.
+    Cusum,
 }
 
-impl Statistic {
-    /// The statistic of a bundle's alert band and solver.
-    pub fn of(statistic: AlertStatistic, solver: Solver) -> Statistic {
-        match (statistic, ScoreName::of(solver)) {
-            (AlertStatistic::MeanAlignment, _) => Statistic::MeanAlignment,
-            (AlertStatistic::Span, ScoreName::Cone) => Statistic::Cone,
-            (AlertStatistic::Span, ScoreName::Ridge) => Statistic::Ridge,
-        }
-    }
-
-    /// Its name in messages: "mean_alignment", "cone" or "ridge".
+impl DetectorName {
+    /// Its name in messages: "cusum".
     pub fn name(self) -> &'static str {
         match self {
-            Statistic::MeanAlignment => "mean_alignment",
-            Statistic::Cone => "cone",
-            Statistic::Ridge => "ridge",
+            DetectorName::Cusum => "cusum",
         }
     }
+}
 
-    /// What it is, in words.
-    fn describe(self) -> &'static str {
-        match self {
-            Statistic::MeanAlignment => "mean alignment with the probe",
-            Statistic::Cone | Statistic::Ridge => "span score",
+/// The drift detector after one pair (in `…/metrics`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DriftReading {
+    /// The detector.
+    pub detector: DetectorName,
+    /// The pair's log change size (ln of its difference's norm, standardized).
+    pub log_size: f64,
+    /// The pair's alignment as a normal score against the calibration pairs'.
+    pub alignment_score: f64,
+    /// Its log change size as a normal score against the calibration pairs'.
+    pub size_score: f64,
+    /// The CUSUM of low alignments after this pair.
+    pub low_alignment: f64,
+    /// The CUSUM of small changes after this pair.
+    pub small_change: f64,
+    /// The CUSUM of large changes after this pair.
+    pub large_change: f64,
+    /// The largest of the three: the statistic compared with `threshold`
+    /// (all three restart from 0 after it crosses).
+    pub statistic: f64,
+    /// The threshold h.
+    pub threshold: f64,
+}
+
+impl DriftReading {
+    /// The reading of a pair's detector step.
+    fn of(report: &PairReport, step: &DetectorStep, threshold: f64) -> DriftReading {
+        let [low_alignment, small_change, large_change] = step.sums;
+        DriftReading {
+            detector: DetectorName::Cusum,
+            log_size: report.statistics.log_size,
+            alignment_score: step.scores[0],
+            size_score: step.scores[1],
+            low_alignment,
+            small_change,
+            large_change,
+            statistic: largest(&step.sums).1,
+            threshold,
         }
+    }
+}
+
+/// What a crossing of `watch` means, in words.
+fn describe(watch: Watch) -> &'static str {
+    match watch {
+        Watch::LowAlignment => "the pairs' changes align with the probe less than the calibration pairs' (a defect of another kind?)",
+        Watch::SmallChange => "the pairs change less than the calibration pairs (faint defects, or none at all)",
+        Watch::LargeChange => "the pairs change more than the calibration pairs (noise or a photometric change?)",
     }
 }
 
@@ -182,7 +211,7 @@ macro_rules! display_by_name {
         }
     )*};
 }
-display_by_name!(ScoreName, Statistic);
+display_by_name!(ScoreName, DetectorName);
 
 /// The window's scores after one pair (`…/metrics`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -213,10 +242,8 @@ pub struct Metrics {
     pub novelty: f64,
     /// Mean alignment of the window's pairs.
     pub mean_alignment: f64,
-    /// What the alert watches.
-    pub alert_statistic: Statistic,
-    /// Its value over the window.
-    pub alert_value: f64,
+    /// The drift detector after this pair.
+    pub drift: DriftReading,
     /// Vectors in the window.
     pub window: usize,
     /// Calibration seeds still in the window.
@@ -247,13 +274,12 @@ impl Metrics {
             alignment: report.alignment,
             novelty: report.novelty,
             mean_alignment: report.scores.mean_alignment,
-            alert_statistic: calibration.statistic(),
-            alert_value: scored.value,
+            drift: DriftReading::of(report, &scored.step, calibration.detector.params().h),
             window: report.scores.window,
             seeds: report.scores.seeds,
             pairs: report.pairs,
             failed,
-            alert: scored.state,
+            alert: scored.detector.alert(),
         }
     }
 }
@@ -270,12 +296,16 @@ pub struct Alert {
     pub state: AlertState,
     /// Why, in words.
     pub reason: String,
-    /// What the alert watches.
-    pub statistic: Statistic,
-    /// The windowed value that crossed the threshold.
+    /// The detector that decided.
+    pub detector: DetectorName,
+    /// Its CUSUM that crossed the threshold (raised), or its largest (cleared).
+    pub watch: Watch,
+    /// That CUSUM's value.
     pub value: f64,
-    /// The threshold it crossed.
+    /// The threshold h.
     pub threshold: f64,
+    /// Good pairs between false alarms the detector was calibrated for (ARL0).
+    pub false_alarm_every: u32,
     /// The pair whose arrival crossed it.
     pub pair: String,
     /// The calibrated generator.
@@ -283,22 +313,24 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// Alert number `seq` for `change`, caused by pair `pair` in a window of `window` vectors.
-    pub fn from_change(seq: u64, timestamp: String, calibration: &Calibration, change: AlertChange, window: usize, pair: &str) -> Alert {
-        let statistic = calibration.statistic();
-        let what = statistic.describe();
+    /// Alert number `seq` for `change`, caused by pair `pair`.
+    pub fn from_change(seq: u64, timestamp: String, calibration: &Calibration, change: AlertChange, pair: &str) -> Alert {
         let reason = match change.state {
-            AlertState::Raised => format!("{what} over the last {window} pairs fell below the calibrated band"),
-            AlertState::Clear => format!("{what} over the last {window} pairs is back above the calibrated band"),
+            AlertState::Raised => format!("drift: {}", describe(change.watch)),
+            AlertState::Clear => {
+                format!("no drift: no CUSUM crossed its threshold in the last {} pairs", calibration.detector.params().clear_after)
+            }
         };
         Alert {
             seq,
             timestamp,
             state: change.state,
             reason,
-            statistic,
+            detector: DetectorName::Cusum,
+            watch: change.watch,
             value: change.value,
             threshold: change.threshold,
+            false_alarm_every: calibration.false_alarm_every,
             pair: pair.to_string(),
             generator: calibration.generator.clone(),
         }
@@ -421,15 +453,16 @@ mod tests {
     fn every_documented_message_round_trips_through_its_type() {
         let metrics: Vec<Metrics> = round_trip("metrics");
         assert_eq!(
-            (metrics[0].score, metrics[0].alert_statistic, metrics[0].alert),
-            (ScoreName::Cone, Statistic::MeanAlignment, AlertState::Clear)
+            (metrics[0].score, metrics[0].drift.detector, metrics[0].alert),
+            (ScoreName::Cone, DetectorName::Cusum, AlertState::Clear)
         );
         let pairs: Vec<PairMessage> = round_trip("pair");
         assert_eq!(pairs.iter().map(|p| p.verdict).collect::<Vec<_>>(), [Verdict::Useful, Verdict::Failed]);
         let health: Vec<Health> = round_trip("health");
         assert_eq!(health.iter().map(|h| h.state).collect::<Vec<_>>(), [HealthState::Paused, HealthState::Ok]);
         let alerts: Vec<Alert> = round_trip("alert");
-        assert_eq!((alerts[0].state, alerts[0].statistic), (AlertState::Raised, Statistic::MeanAlignment));
+        assert_eq!((alerts[0].state, alerts[0].watch), (AlertState::Raised, Watch::LowAlignment));
+        assert_eq!(alerts[1].state, AlertState::Clear);
     }
 
     #[test]
@@ -438,8 +471,10 @@ mod tests {
             assert_eq!(serde_json::to_value(ScoreName::of(solver)).unwrap(), score);
             assert_eq!(ScoreName::of(solver).to_string(), score);
         }
-        assert_eq!(Statistic::of(AlertStatistic::Span, Solver::Nnls), Statistic::Cone);
-        assert_eq!(serde_json::to_value(Statistic::MeanAlignment).unwrap(), Statistic::MeanAlignment.name());
+        assert_eq!(serde_json::to_value(DetectorName::Cusum).unwrap(), DetectorName::Cusum.name());
+        for watch in Watch::ALL {
+            assert_eq!(serde_json::to_value(watch).unwrap(), watch.name());
+        }
         assert_eq!(serde_json::to_value(AlertState::Clear).unwrap(), "clear");
         assert!(serde_json::from_str::<AlertState>("\"cleared\"").is_err(), "one spelling only");
     }

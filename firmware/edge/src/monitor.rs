@@ -1,6 +1,7 @@
 //! The monitor proper: a pair's two images are embedded, their standardized
-//! difference goes into the no_std span tracker, and the alert policy and
-//! alarm line follow the windowed score the bundle names.
+//! difference goes into the no_std span tracker (the window's scores for
+//! the metrics) and the pair's own statistics into the drift detector, which
+//! the alert and the alarm line follow.
 //!
 //! Embedding and scoring are two steps: pairs are embedded several at a
 //! time, one image per core ([`Monitor::embed`]), then scored one by one in
@@ -10,11 +11,12 @@
 //! used, keyed by their files' content (sha256), and embeds only the
 //! synthetic image of a pair whose source it remembers.
 
-use crate::messages::{ScoreName, Statistic};
+use crate::messages::ScoreName;
 use anyhow::{bail, Context, Result};
 use lru::LruCache;
-use spanwatch_core::alert::{AlertChange, AlertPolicy, AlertState};
-use spanwatch_core::bundle::{AlertBand, Bundle};
+use spanwatch_core::alert::AlertState;
+use spanwatch_core::bundle::Bundle;
+use spanwatch_core::detector::{DetectorState, DetectorStep, DriftDetector};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_core::standardize::difference_into;
 use spanwatch_core::tracker::{PairReport, SpanTracker, TrackerError, WINDOW_CAPACITY};
@@ -41,7 +43,7 @@ pub struct Calibration {
     pub dim: usize,
     /// The calibrated generator.
     pub generator: String,
-    /// The span score the edge computes (the alert's, for `AlertStatistic::Span`).
+    /// The span score the edge computes over its window.
     pub solver: Solver,
     /// Per-dimension standard deviation of the real embeddings (the mean
     /// cancels in a difference).
@@ -50,8 +52,12 @@ pub struct Calibration {
     pub w: Vec<f32>,
     /// Seeds s_j v_j / sqrt(n) of the reference basis (a typical pair's size).
     pub seeds: Vec<Vec<f32>>,
-    /// The alert band.
-    pub band: AlertBand,
+    /// Pairs in the window.
+    pub window: usize,
+    /// The drift detector, in its start state.
+    pub detector: DriftDetector,
+    /// Good pairs between false alarms the detector was calibrated for (ARL0).
+    pub false_alarm_every: u32,
 }
 
 impl Calibration {
@@ -68,6 +74,10 @@ impl Calibration {
             );
         }
         let d = bundle.model.dim as usize;
+        let detector = bundle
+            .detector
+            .detector(DetectorState::default())
+            .map_err(|e| anyhow::anyhow!("calibration bundle {}: {e}", path.display()))?;
         let seeds = (0..bundle.rank())
             .map(|j| {
                 let mut seed = vec![0.0; d];
@@ -85,18 +95,15 @@ impl Calibration {
             sigma: bundle.sigma.to_vec(),
             w: bundle.w.to_vec(),
             seeds,
-            band: bundle.alert,
+            window: bundle.window as usize,
+            detector,
+            false_alarm_every: bundle.detector.false_alarm_every,
         })
     }
 
     /// The span score of the bundle's solver.
     pub fn score(&self) -> ScoreName {
         ScoreName::of(self.solver)
-    }
-
-    /// What the alert watches.
-    pub fn statistic(&self) -> Statistic {
-        Statistic::of(self.band.statistic, self.solver)
     }
 }
 
@@ -135,7 +142,7 @@ pub const SUPPORTED_DIMS: [usize; 2] = [1280, 384];
 
 impl Tracker {
     fn new(calibration: &Calibration) -> Result<Tracker> {
-        let window = calibration.band.window as usize;
+        let window = calibration.window;
         let describe = |e: TrackerError| anyhow::anyhow!("calibration bundle: {e}");
         fn build<const D: usize>(c: &Calibration, window: usize) -> Result<Box<SpanTracker<D, WINDOW_CAPACITY>>, TrackerError> {
             let w: &[f32; D] = c.w.as_slice().try_into().expect("dimension checked");
@@ -180,12 +187,10 @@ pub struct Scored {
     pub report: PairReport,
     /// The span score of the bundle's solver.
     pub score: SpanScore,
-    /// The windowed statistic the alert watches.
-    pub value: f64,
-    /// The alert's change, if this pair caused one.
-    pub change: Option<AlertChange>,
-    /// The alert state after this pair.
-    pub state: AlertState,
+    /// What the pair did to the drift detector.
+    pub step: DetectorStep,
+    /// The detector's state after this pair (the alert's among it).
+    pub detector: DetectorState,
     /// Whether the source's embedding was remembered rather than computed.
     pub source_remembered: bool,
 }
@@ -195,7 +200,7 @@ pub struct Monitor {
     embedder: Embedder,
     calibration: Calibration,
     tracker: Tracker,
-    policy: AlertPolicy,
+    detector: DriftDetector,
     difference: Vec<f32>,
     /// Embeddings of recent sources by their files' sha256.
     sources: LruCache<[u8; 32], Vec<f32>>,
@@ -212,23 +217,24 @@ impl Monitor {
     }
 
     /// A monitor for `calibration` with a checked `embedder`, resuming
-    /// where a previous run left off: its alert in `state` and its window
-    /// holding the seeds followed by `recent` (the latest pairs'
-    /// differences, oldest first).
-    pub fn new(embedder: Embedder, calibration: Calibration, state: AlertState, recent: &[Vec<f32>]) -> Result<Monitor> {
+    /// where a previous run left off: its detector (and alert) in `state`
+    /// and its window holding the seeds followed by `recent` (the latest
+    /// pairs' differences, oldest first).
+    pub fn new(embedder: Embedder, calibration: Calibration, state: DetectorState, recent: &[Vec<f32>]) -> Result<Monitor> {
         let tracker = Tracker::resumed(&calibration, recent)?;
-        let policy = AlertPolicy::resume(calibration.band, state);
+        let mut detector = calibration.detector;
+        detector.resume(state);
         let difference = vec![0.0; calibration.dim];
         let sources = LruCache::new(NonZeroUsize::new(SOURCES_KEPT).expect("a positive constant"));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
-        Ok(Monitor { embedder, calibration, tracker, policy, difference, sources, threads })
+        Ok(Monitor { embedder, calibration, tracker, detector, difference, sources, threads })
     }
 
-    /// Puts the window and the alert back to `state` and the seeds followed
-    /// by `recent`: to forget a pair that could not be recorded.
-    pub fn resume(&mut self, state: AlertState, recent: &[Vec<f32>]) -> Result<()> {
+    /// Puts the detector back to `state` and the window to the seeds
+    /// followed by `recent`: to forget a pair that could not be recorded.
+    pub fn resume(&mut self, state: DetectorState, recent: &[Vec<f32>]) -> Result<()> {
         self.tracker = Tracker::resumed(&self.calibration, recent)?;
-        self.policy = AlertPolicy::resume(self.calibration.band, state);
+        self.detector.resume(state);
         Ok(())
     }
 
@@ -244,7 +250,7 @@ impl Monitor {
 
     /// The alert state.
     pub fn state(&self) -> AlertState {
-        self.policy.state()
+        self.detector.state().alert()
     }
 
     /// How many pairs [`Self::embed`] embeds at once to keep every core
@@ -316,9 +322,8 @@ impl Monitor {
         }
         let report = self.tracker.push(&self.difference);
         let score = report.scores.of(c.solver);
-        let value = report.scores.statistic(c.band.statistic, c.solver);
-        let change = self.policy.update(report.pairs, value);
-        Ok(Scored { report, score, value, change, state: self.policy.state(), source_remembered: pair.source_remembered })
+        let step = self.detector.update(report.statistics);
+        Ok(Scored { report, score, step, detector: self.detector.state(), source_remembered: pair.source_remembered })
     }
 }
 
@@ -382,7 +387,7 @@ fn run_jobs(embedder: &Embedder, jobs: &[Job], threads: usize) -> Vec<Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spanwatch_core::bundle::AlertStatistic;
+    use spanwatch_core::detector::{CusumParams, NormalScores};
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
@@ -393,15 +398,9 @@ mod tests {
         let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
         let d = embedder.dim();
         let w: Vec<f32> = (0..d).map(|j| if j % 2 == 0 { 1.0 } else { -0.5 }).collect();
-        let band = AlertBand {
-            statistic: AlertStatistic::MeanAlignment,
-            window: 8,
-            min_pairs: 8,
-            raise_below: -1.0,
-            clear_above: -0.5,
-            horizon: 500,
-            false_alarm: 0.05,
-        };
+        let table = NormalScores::new([-1.0f32, 1.0].into_iter(), [-1.0f32, 1.0].into_iter(), 1.0).unwrap();
+        let params = CusumParams { k: 0.5, h: 1e6, clear_after: 10 };
+        let detector = DriftDetector::new(table, table, params, DetectorState::default()).unwrap();
         let calibration = Calibration {
             digest: String::new(),
             model_name: "efficientnet-lite0".into(),
@@ -412,9 +411,11 @@ mod tests {
             sigma: vec![1.0; d],
             w,
             seeds: Vec::new(),
-            band,
+            window: 8,
+            detector,
+            false_alarm_every: 30_000,
         };
-        Monitor::new(embedder, calibration, AlertState::Clear, &[]).unwrap()
+        Monitor::new(embedder, calibration, DetectorState::default(), &[]).unwrap()
     }
 
     /// Embeds and scores one pair.

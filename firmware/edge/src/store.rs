@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use spanwatch_core::alert::AlertState;
+use spanwatch_core::detector::DetectorState;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -26,23 +27,24 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ALERT_KEY: &str = "alert";
 const CALIBRATION_KEY: &str = "calibration";
 
-/// The persisted alert state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The persisted drift detector and alert, written with every scored pair.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
-    /// Whether the alert was raised.
-    pub raised: bool,
     /// The sequence number the next alert gets.
     pub next_seq: u64,
+    /// The detector's CUSUMs and the alert (clear for a record written
+    /// before the detector existed).
+    #[serde(default)]
+    pub detector: DetectorState,
 }
 
 impl AlertRecord {
-    /// The core's state.
+    /// The record of a first start: clear, sequence 1.
+    pub const FIRST: AlertRecord = AlertRecord { next_seq: 1, detector: DetectorState { sums: [0.0; 3], quiet: 0, raised: false } };
+
+    /// The alert state.
     pub fn state(&self) -> AlertState {
-        if self.raised {
-            AlertState::Raised
-        } else {
-            AlertState::Clear
-        }
+        self.detector.alert()
     }
 }
 
@@ -86,7 +88,7 @@ pub struct Entry<'a> {
     pub messages: &'a [Message],
     /// Its standardized difference, if it was scored.
     pub difference: Option<&'a [f32]>,
-    /// The new alert state, if the pair changed it.
+    /// The detector and alert after the pair, if it was scored.
     pub alert: Option<AlertRecord>,
     /// Its files' move.
     pub settle: &'a Settle,
@@ -183,12 +185,14 @@ impl Store {
                 }
                 window.retain(|_, _| false)?;
                 meta.insert(CALIBRATION_KEY, calibration.as_bytes())?;
-                // An alert raised under another calibration says nothing about
-                // this one: start clear (and the alarm line low), keeping the
-                // sequence numbers increasing.
-                if let Some(alert) = restored.alert.as_mut().filter(|a| a.raised) {
-                    tracing::warn!("the saved alert was raised under another calibration; starting clear");
-                    alert.raised = false;
+                // A detector (and an alert) of another calibration says nothing
+                // about this one: start clear with the CUSUMs at 0 (and the
+                // alarm line low), keeping the sequence numbers increasing.
+                if let Some(alert) = restored.alert.as_mut() {
+                    if alert.detector.raised {
+                        tracing::warn!("the saved alert was raised under another calibration; starting clear");
+                    }
+                    alert.detector = DetectorState::default();
                     meta.insert(ALERT_KEY, serde_json::to_vec(&*alert)?.as_slice())?;
                 }
             }
@@ -368,7 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, restored) = Store::open(dir.path(), "bundle-a", 2).unwrap();
         assert!(restored.alert.is_none() && restored.recent.is_empty() && restored.outbox.is_empty());
-        let alert = AlertRecord { raised: true, next_seq: 2 };
+        let alert = AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25], quiet: 3, raised: true } };
         for (i, id) in ["p1", "p2", "p3"].into_iter().enumerate() {
             let messages = [message(2 * i as u64, Kind::Data), message(2 * i as u64 + 1, Kind::Alert { seq: 1 })];
             let difference = [i as f32, -0.5];
@@ -396,12 +400,20 @@ mod tests {
         assert_eq!(keys, [6]);
         drop(store);
 
-        // Another calibration: the window and a raised alert go (the
-        // sequence goes on), the rest stays.
+        // Another calibration: the window, the CUSUMs and a raised alert go
+        // (the sequence goes on), the rest stays.
         let (_, restored) = Store::open(dir.path(), "bundle-b", 2).unwrap();
         assert!(restored.recent.is_empty());
-        let cleared = AlertRecord { raised: false, ..alert };
+        let cleared = AlertRecord { detector: DetectorState::default(), ..alert };
         assert_eq!((restored.alert, restored.outbox.len()), (Some(cleared), 4));
+    }
+
+    /// A record written before the detector existed reads as clear with
+    /// the CUSUMs at 0, keeping its sequence number.
+    #[test]
+    fn an_alert_record_without_a_detector_reads_as_clear() {
+        let record: AlertRecord = serde_json::from_str(r#"{"raised":true,"next_seq":5}"#).unwrap();
+        assert_eq!(record, AlertRecord { next_seq: 5, detector: DetectorState::default() });
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! spanwatch's drift monitor as microcontroller firmware (Cortex-M4F, QEMU's
-//! MPS2 AN386 board): the no_std core's span tracker, alert policy and alarm
+//! MPS2 AN386 board): the no_std core's span tracker, drift detector and alarm
 //! on a compiled-in calibration bundle, fed a stored stream of real pairs'
 //! embeddings through an SPSC queue from the SysTick interrupt. It logs every
 //! pair's scores with defmt over semihosting (decoded on the host), drives
@@ -18,7 +18,8 @@ use cortex_m_rt::entry;
 use defmt::Display2Format;
 use defmt_semihosting as _;
 use spanwatch_core::alarm::Alarm;
-use spanwatch_core::alert::{AlertPolicy, AlertState};
+use spanwatch_core::alert::AlertState;
+use spanwatch_core::detector::DetectorState;
 use spanwatch_core::bundle::Bundle;
 use spanwatch_core::standardize::difference_into;
 use spanwatch_core::tracker::SpanTracker;
@@ -69,7 +70,7 @@ fn run() -> Result<(), Refusal> {
         defmt::error!("calibration bundle: {}", Display2Format(&e));
         Refusal::Calibration
     })?;
-    let (solver, band) = (bundle.solver, bundle.alert);
+    let solver = bundle.solver;
     if bundle.model.dim as usize != D {
         defmt::error!("calibration bundle is for d = {=u32}; this firmware is built for d = {=usize}", bundle.model.dim, D);
         return Err(Refusal::Calibration);
@@ -83,7 +84,7 @@ fn run() -> Result<(), Refusal> {
     bundle.w.copy_into(&mut w);
     bundle.sigma.copy_into(&mut sigma);
 
-    let window = band.window as usize;
+    let window = bundle.window as usize;
     let tracker = TRACKER.take();
     tracker.restart(&w, solver, window).map_err(|e| {
         defmt::error!("calibration bundle: {}", e);
@@ -94,18 +95,22 @@ fn run() -> Result<(), Refusal> {
         bundle.seed_into(j, &mut seed);
         tracker.seed(&seed);
     }
-    let mut policy = AlertPolicy::new(band);
+    let mut detector = bundle.detector.detector(DetectorState::default()).map_err(|e| {
+        defmt::error!("calibration bundle: {}", e);
+        Refusal::Calibration
+    })?;
+    let params = detector.params();
     let Ok(mut alarm) = Alarm::new(led::FpgaLed::take());
     defmt::info!(
-        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, alert on {=str} of the last {=usize} pairs below {=f64} (clears above {=f64}), {=usize} seeds; {=usize} stored pairs",
+        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above h = {=f64} (k = {=f64}, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
         bundle.model.name,
         D,
         bundle.generator,
         solver.name(),
-        band.statistic.name(),
         window,
-        band.raise_below,
-        band.clear_above,
+        params.h,
+        params.k,
+        bundle.detector.false_alarm_every,
         bundle.rank().min(window),
         stream.len()
     );
@@ -129,12 +134,12 @@ fn run() -> Result<(), Refusal> {
             continue;
         }
         let report = tracker.push(&difference);
-        let value = report.scores.statistic(band.statistic, solver);
-        let change = policy.update(report.pairs, value);
-        let Ok(()) = alarm.show(policy.state());
+        let step = detector.update(report.statistics);
+        let state = detector.state().alert();
+        let Ok(()) = alarm.show(state);
         let s = report.scores;
         defmt::info!(
-            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} statistic={=f64} state={=str}",
+            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} state={=str}",
             pair.id.as_str(),
             report.pairs,
             s.ridge.ds,
@@ -144,16 +149,18 @@ fn run() -> Result<(), Refusal> {
             s.seeds,
             s.mean_alignment,
             report.novelty,
-            value,
-            policy.state().name()
+            step.sums[0],
+            step.sums[1],
+            step.sums[2],
+            state.name()
         );
-        if let Some(change) = change {
+        if let Some(change) = step.change {
             raised += u32::from(change.state == AlertState::Raised);
             defmt::warn!(
                 "alert {=str} at {=str}: {=str} {=f64} crossed {=f64}; alarm LED {=bool}",
                 change.state.name(),
                 pair.id.as_str(),
-                band.statistic.name(),
+                change.watch.name(),
                 change.value,
                 change.threshold,
                 led::led0_is_lit()
@@ -165,7 +172,7 @@ fn run() -> Result<(), Refusal> {
         tracker.pairs(),
         failed,
         raised,
-        policy.state().name(),
+        detector.state().alert().name(),
         input::waits()
     );
     defmt::info!(

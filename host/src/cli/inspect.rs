@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
-use spanwatch_core::bundle::{Bundle, FORMAT_VERSION};
+use spanwatch_core::bundle::{Bundle, ScoreTable, FORMAT_VERSION};
 use spanwatch_core::norm;
 use spanwatch_embed::Manifest;
 use std::path::PathBuf;
@@ -44,7 +44,17 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
         "k": bundle.rank(),
         "singular_values_top": bundle.singular_values.iter().take(5).collect::<Vec<_>>(),
         "reference": bundle.reference,
-        "alert": bundle.alert,
+        "window": bundle.window,
+        "detector": {
+            "kind": "cusum",
+            "k": bundle.detector.k,
+            "h": bundle.detector.h,
+            "clear_after": bundle.detector.clear_after,
+            "false_alarm_every": bundle.detector.false_alarm_every,
+            "simulated_every": bundle.detector.simulated_every,
+            "alignment_knots": bundle.detector.alignment.values.len(),
+            "size_knots": bundle.detector.size.values.len(),
+        },
         "w_norm": norm(&w),
         "sigma_range": [sigma.iter().copied().fold(f32::INFINITY, f32::min), sigma.iter().copied().fold(0f32, f32::max)],
     });
@@ -53,7 +63,7 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
         return Ok(());
     }
     let r = bundle.reference;
-    let a = bundle.alert;
+    let a = bundle.detector;
     println!("spanwatch calibration bundle {} (format {FORMAT_VERSION}, {} bytes, checksum ok)", path.display(), bytes.len());
     println!("  model        {} sha256 {} d = {}", bundle.model.name, hex::encode(bundle.model.sha256), bundle.model.dim);
     println!("  generator    {:?}, {} calibration pairs", bundle.generator, bundle.n_pairs);
@@ -61,16 +71,17 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     let top: Vec<String> = bundle.singular_values.iter().take(5).map(|s| format!("{s:.2}")).collect();
     println!("  span         k = {} basis vectors, top singular values {}", bundle.rank(), top.join(", "));
     println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
+    println!("  window       {} pairs (DS, k and mean alignment in every metrics message)", bundle.window);
+    let ends = |t: &ScoreTable| (t.values.iter().next().unwrap_or(f32::NAN), t.values.iter().last().unwrap_or(f32::NAN));
+    let ((a_low, a_high), (s_low, s_high)) = (ends(&a.alignment), ends(&a.size));
     println!(
-        "  alert        {} over windows of {} pairs: raise below {:.4}, clear above {:.4}, after {} pairs;\n               \
-         false alarms in {:.1}% of simulated good streams of {} pairs",
-        a.statistic.name(),
-        a.window,
-        a.raise_below,
-        a.clear_above,
-        a.min_pairs,
-        a.false_alarm * 100.0,
-        a.horizon
+        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}) and log change size ({s_low:.3} to {s_high:.3}): k = {}, h = {:.3};\n               \
+         one false alarm per {} good pairs (simulated: one per {:.0}); clears after {} quiet pairs",
+        a.k,
+        a.h,
+        a.false_alarm_every,
+        a.simulated_every,
+        a.clear_after
     );
     let sigma_low = sigma.iter().copied().fold(f32::INFINITY, f32::min);
     let sigma_high = sigma.iter().copied().fold(0f32, f32::max);

@@ -3,11 +3,12 @@
 //! vectors, the solvers, and what is built on them (bootstrap intervals,
 //! per-sample utility), and the probe shift beside them.
 
-pub mod band;
 pub mod baselines;
 pub mod bootstrap;
 pub mod downstream;
+pub mod drift;
 pub mod nnls;
+pub mod pair_window;
 pub mod per_sample;
 pub mod probe;
 pub mod score;

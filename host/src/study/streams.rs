@@ -17,8 +17,8 @@
 //! cone on exactly the window), the batch equivalent of the edge's tracker.
 
 use super::{Embeddings, Reference, StudyConfig, StudyGenerator, SurfaceImages};
-use crate::metric::band::{gram_alignment, PairWindow};
 use crate::metric::bootstrap::quantile;
+use crate::metric::pair_window::{gram_alignment, PairWindow};
 use crate::metric::probe;
 use crate::metric::shift::real_gap;
 use crate::metric::Standardization;
@@ -27,7 +27,6 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use spanwatch_core::bundle::AlertStatistic;
 use spanwatch_core::span::Solver;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -105,7 +104,7 @@ impl Pairs {
         for (t, &pair) in sequence.iter().enumerate() {
             ring.push(&self.gram, pair, self.h[pair], 0.0);
             if t + 1 >= WINDOW {
-                values.push(ring.statistic(AlertStatistic::Span, Solver::Nnls));
+                values.push(ring.span_ds(Solver::Nnls));
             }
         }
         values

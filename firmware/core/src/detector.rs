@@ -1,0 +1,390 @@
+//! The drift detector: Page's one-sided CUSUM on each pair's own
+//! statistics, normalized against the calibration pairs.
+//!
+//! A windowed mean forgets everything older than its window, so small
+//! shifts take long or are missed; for a shift in the mean of a per-pair
+//! score, the CUSUM is the optimal detector (Lorden 1971; Moustakides 1986).
+//! Each pair gives two statistics: its alignment with the probe (a defect of
+//! the wrong kind points elsewhere) and the log size of its change (an
+//! unchanged copy changes nothing, pixel noise or a photometric change far
+//! too much). Each is mapped to a normal score through the calibration
+//! pairs' quantiles (rank to normal scores, so non-Gaussian statistics are
+//! fine), and three CUSUMs watch them: low alignment, small changes, large
+//! changes. The first to pass the threshold h raises the alert; all three
+//! restart from 0 after every crossing, and a raised alert clears after
+//! `clear_after` pairs without one (the hysteresis).
+//!
+//! h is set by the host by simulation for a target average run length to a
+//! false alarm (ARL0), so the false-alarm budget is shared by the three.
+
+use crate::alert::AlertState;
+
+/// Most quantile knots a normal-score table holds.
+pub const MAX_KNOTS: usize = 64;
+/// Normal scores are clamped to +-this, so one pair can add at most this
+/// (less k) to a CUSUM: a single outlier cannot raise the alert alone.
+pub const SCORE_CAP: f64 = 6.0;
+/// The smallest change size counted: an unchanged copy's log size is ln of this.
+pub const MIN_CHANGE_SIZE: f64 = 1e-12;
+
+/// The statistics of one pair the detector watches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PairStatistics {
+    /// Cosine of the probe w and the pair's difference (0 without change).
+    pub alignment: f64,
+    /// ln of the difference's norm in standardized space (at least ln [`MIN_CHANGE_SIZE`]).
+    pub log_size: f64,
+}
+
+impl PairStatistics {
+    /// The statistics of a difference with dot product `h` with w, squared
+    /// norm `energy`, for a probe of squared norm `w_norm2`.
+    pub fn from_dots(h: f64, w_norm2: f64, energy: f64) -> PairStatistics {
+        let norm = libm::sqrt(w_norm2 * energy);
+        let alignment = if norm > 0.0 { h / norm } else { 0.0 };
+        let log_size = libm::log(libm::sqrt(energy.max(0.0)).max(MIN_CHANGE_SIZE));
+        PairStatistics { alignment, log_size }
+    }
+
+    /// The statistics of difference `d` for probe `w`.
+    pub fn of(w: &[f32], d: &[f32]) -> PairStatistics {
+        PairStatistics::from_dots(crate::dot(w, d), crate::dot(w, w), crate::dot(d, d))
+    }
+}
+
+/// Why a detector cannot be built from its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DetectorError {
+    /// A normal-score table has fewer than 2 or more than [`MAX_KNOTS`] knots,
+    /// or its values and scores differ in number.
+    KnotCount,
+    /// A table's values are not finite and non-decreasing, or its scores
+    /// not finite and increasing.
+    KnotOrder,
+    /// The tail scale, k or h is not a positive finite number.
+    Parameter,
+}
+
+impl core::fmt::Display for DetectorError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DetectorError::KnotCount => "a normal-score table needs 2 to 64 knots, as many values as scores",
+            DetectorError::KnotOrder => "a normal-score table needs finite non-decreasing values and finite increasing scores",
+            DetectorError::Parameter => "the tail scale, k and h must be positive finite numbers",
+        })
+    }
+}
+
+impl core::error::Error for DetectorError {}
+
+/// The map from a statistic to its normal score: piecewise linear through
+/// the calibration quantiles (value, normal score), continued past the
+/// outermost knots with slope 1 / `tail` (a normal tail of the statistic's
+/// robust spread), clamped to +-[`SCORE_CAP`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NormalScores {
+    values: [f32; MAX_KNOTS],
+    scores: [f32; MAX_KNOTS],
+    len: usize,
+    tail: f64,
+}
+
+impl NormalScores {
+    /// A table from its knots (values non-decreasing, scores increasing) and tail scale.
+    pub fn new(
+        values: impl ExactSizeIterator<Item = f32>,
+        scores: impl ExactSizeIterator<Item = f32>,
+        tail: f64,
+    ) -> Result<NormalScores, DetectorError> {
+        let len = values.len();
+        if !(2..=MAX_KNOTS).contains(&len) || scores.len() != len {
+            return Err(DetectorError::KnotCount);
+        }
+        if !(tail > 0.0 && tail.is_finite()) {
+            return Err(DetectorError::Parameter);
+        }
+        let mut table = NormalScores { values: [0.0; MAX_KNOTS], scores: [0.0; MAX_KNOTS], len, tail };
+        table.values.iter_mut().zip(values).for_each(|(o, v)| *o = v);
+        table.scores.iter_mut().zip(scores).for_each(|(o, z)| *o = z);
+        let (v, z) = (&table.values[..len], &table.scores[..len]);
+        let ordered = v.iter().chain(z).all(|x| x.is_finite()) && v.windows(2).all(|p| p[0] <= p[1]) && z.windows(2).all(|p| p[0] < p[1]);
+        if !ordered {
+            return Err(DetectorError::KnotOrder);
+        }
+        Ok(table)
+    }
+
+    /// The normal score of `x` (0, no evidence either way, for NaN).
+    pub fn score(&self, x: f64) -> f64 {
+        if x.is_nan() {
+            return 0.0;
+        }
+        let (v, z) = (&self.values[..self.len], &self.scores[..self.len]);
+        let last = self.len - 1;
+        let (first_value, last_value) = (v[0] as f64, v[last] as f64);
+        let score = if x <= first_value {
+            z[0] as f64 - (first_value - x) / self.tail
+        } else if x >= last_value {
+            z[last] as f64 + (x - last_value) / self.tail
+        } else {
+            // v[i - 1] <= x < v[i], so v[i] > v[i - 1].
+            let i = v.partition_point(|&value| value as f64 <= x);
+            let (x0, x1, z0, z1) = (v[i - 1] as f64, v[i] as f64, z[i - 1] as f64, z[i] as f64);
+            z0 + (x - x0) / (x1 - x0) * (z1 - z0)
+        };
+        score.clamp(-SCORE_CAP, SCORE_CAP)
+    }
+}
+
+/// One of the detector's three CUSUMs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Watch {
+    /// Alignments below the calibration's: changes that point away from the defect side.
+    LowAlignment,
+    /// Changes smaller than the calibration's: faint or no change at all.
+    SmallChange,
+    /// Changes larger than the calibration's: noise, photometric changes.
+    LargeChange,
+}
+
+impl Watch {
+    /// The three, in the order of [`DetectorState::sums`].
+    pub const ALL: [Watch; 3] = [Watch::LowAlignment, Watch::SmallChange, Watch::LargeChange];
+
+    /// Its name in messages: "low_alignment", "small_change" or "large_change".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Watch::LowAlignment => "low_alignment",
+            Watch::SmallChange => "small_change",
+            Watch::LargeChange => "large_change",
+        }
+    }
+}
+
+/// The detector's tuning, from the bundle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CusumParams {
+    /// Reference value k, in normal-score units: half the shift the CUSUM is tuned for.
+    pub k: f64,
+    /// Threshold h: a CUSUM above it raises the alert.
+    pub h: f64,
+    /// Pairs in a row without a crossing that clear a raised alert.
+    pub clear_after: u32,
+}
+
+/// What the detector carries from pair to pair: all a restarted monitor
+/// needs to go on with the same statistic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DetectorState {
+    /// The three CUSUMs, in the order of [`Watch::ALL`].
+    pub sums: [f64; 3],
+    /// Pairs since the last crossing (or since the start).
+    pub quiet: u32,
+    /// Whether the alert is raised.
+    pub raised: bool,
+}
+
+impl DetectorState {
+    /// The alert state.
+    pub fn alert(&self) -> AlertState {
+        if self.raised {
+            AlertState::Raised
+        } else {
+            AlertState::Clear
+        }
+    }
+
+    /// The largest of the three CUSUMs, with its watch.
+    pub fn largest(&self) -> (Watch, f64) {
+        largest(&self.sums)
+    }
+}
+
+/// The largest of three CUSUMs (in the order of [`Watch::ALL`]), with its watch.
+pub fn largest(sums: &[f64; 3]) -> (Watch, f64) {
+    let mut best = (Watch::LowAlignment, sums[0]);
+    for (watch, &sum) in Watch::ALL.iter().zip(sums).skip(1) {
+        if sum > best.1 {
+            best = (*watch, sum);
+        }
+    }
+    best
+}
+
+/// A change of the alert state and what caused it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AlertChange {
+    /// The new state.
+    pub state: AlertState,
+    /// The CUSUM that crossed h (raised), or the largest one (cleared).
+    pub watch: Watch,
+    /// That CUSUM's value when it crossed (raised), or now (cleared).
+    pub value: f64,
+    /// The threshold h.
+    pub threshold: f64,
+}
+
+/// What one pair did to the detector.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DetectorStep {
+    /// The pair's normal scores: alignment, log size.
+    pub scores: [f64; 2],
+    /// The three CUSUMs after this pair, before a crossing restarts them
+    /// (in the order of [`Watch::ALL`]).
+    pub sums: [f64; 3],
+    /// The CUSUM that crossed h on this pair (all then restart from 0).
+    pub crossed: Option<(Watch, f64)>,
+    /// The alert's change, if this pair caused one.
+    pub change: Option<AlertChange>,
+}
+
+/// The calibrated detector with its state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DriftDetector {
+    alignment: NormalScores,
+    size: NormalScores,
+    params: CusumParams,
+    state: DetectorState,
+}
+
+impl DriftDetector {
+    /// A detector in `state` (the default for a first start).
+    pub fn new(alignment: NormalScores, size: NormalScores, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if !positive(params.k) || !positive(params.h) {
+            return Err(DetectorError::Parameter);
+        }
+        Ok(DriftDetector { alignment, size, params, state })
+    }
+
+    /// The state to persist.
+    pub fn state(&self) -> DetectorState {
+        self.state
+    }
+
+    /// Puts the detector back to `state` (to forget a pair that could not be recorded).
+    pub fn resume(&mut self, state: DetectorState) {
+        self.state = state;
+    }
+
+    /// The tuning.
+    pub fn params(&self) -> CusumParams {
+        self.params
+    }
+
+    /// The same tables with other tuning, in the start state.
+    pub fn with_params(&self, params: CusumParams) -> Result<Self, DetectorError> {
+        DriftDetector::new(self.alignment, self.size, params, DetectorState::default())
+    }
+
+    /// The pair's normal scores (alignment, log size), as [`Self::update`] computes them.
+    pub fn scores(&self, pair: PairStatistics) -> [f64; 2] {
+        [self.alignment.score(pair.alignment), self.size.score(pair.log_size)]
+    }
+
+    /// Feeds one pair.
+    pub fn update(&mut self, pair: PairStatistics) -> DetectorStep {
+        self.update_scores(self.scores(pair))
+    }
+
+    /// Feeds one pair by its normal scores (alignment, log size): what
+    /// [`Self::update`] does after [`Self::scores`], for simulations that
+    /// draw scores directly.
+    pub fn update_scores(&mut self, scores: [f64; 2]) -> DetectorStep {
+        let evidence = [-scores[0], -scores[1], scores[1]];
+        let CusumParams { k, h, clear_after } = self.params;
+        for (sum, e) in self.state.sums.iter_mut().zip(evidence) {
+            *sum = (*sum + e - k).max(0.0);
+        }
+        let sums = self.state.sums;
+        let (watch, value) = self.state.largest();
+        let crossed = (value > h).then_some((watch, value));
+        let mut change = None;
+        if crossed.is_some() {
+            self.state.sums = [0.0; 3];
+            self.state.quiet = 0;
+            if !self.state.raised {
+                self.state.raised = true;
+                change = Some(AlertChange { state: AlertState::Raised, watch, value, threshold: h });
+            }
+        } else {
+            self.state.quiet = self.state.quiet.saturating_add(1);
+            if self.state.raised && self.state.quiet >= clear_after {
+                self.state.raised = false;
+                change = Some(AlertChange { state: AlertState::Clear, watch, value, threshold: h });
+            }
+        }
+        DetectorStep { scores, sums, crossed, change }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> NormalScores {
+        NormalScores::new([0.0f32, 1.0, 1.0, 3.0].into_iter(), [-1.5f32, -0.5, 0.5, 1.5].into_iter(), 2.0).unwrap()
+    }
+
+    #[test]
+    fn scores_interpolate_between_knots_and_continue_past_them() {
+        let t = table();
+        assert_eq!(t.score(0.5), -1.0);
+        assert_eq!(t.score(2.0), 1.0, "past the tie at 1, between 1 (0.5) and 3 (1.5)");
+        assert_eq!(t.score(-1.0), -2.0, "below the first knot: slope 1 / tail");
+        assert_eq!(t.score(5.0), 2.5);
+        assert_eq!(t.score(-100.0), -SCORE_CAP);
+        assert_eq!(t.score(f64::INFINITY), SCORE_CAP);
+        assert_eq!(t.score(f64::NAN), 0.0);
+    }
+
+    #[test]
+    fn bad_tables_and_parameters_are_refused() {
+        let z = [-1.0f32, 1.0];
+        assert_eq!(NormalScores::new([1.0f32].into_iter(), [0.0f32].into_iter(), 1.0), Err(DetectorError::KnotCount));
+        assert_eq!(NormalScores::new([2.0f32, 1.0].into_iter(), z.into_iter(), 1.0), Err(DetectorError::KnotOrder));
+        assert_eq!(NormalScores::new([1.0f32, f32::NAN].into_iter(), z.into_iter(), 1.0), Err(DetectorError::KnotOrder));
+        assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), [1.0f32, 1.0].into_iter(), 1.0), Err(DetectorError::KnotOrder));
+        assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), z.into_iter(), 0.0), Err(DetectorError::Parameter));
+        let params = CusumParams { k: 0.5, h: f64::NAN, clear_after: 3 };
+        assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
+    }
+
+    /// A zero change pushes the small-change CUSUM by SCORE_CAP - k per
+    /// pair; the alert rises on the first crossing, every crossing restarts
+    /// the sums, and `clear_after` quiet pairs clear it.
+    #[test]
+    fn copies_raise_the_alert_and_good_pairs_clear_it() {
+        let params = CusumParams { k: 0.5, h: 10.0, clear_after: 3 };
+        let mut detector = DriftDetector::new(table(), table(), params, DetectorState::default()).unwrap();
+        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0);
+        assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP]);
+        assert!(detector.update(copy).change.is_none());
+        assert_eq!(detector.state().sums, [1.0, 5.5, 0.0]);
+        let step = detector.update(copy);
+        assert_eq!((step.crossed, step.sums), (Some((Watch::SmallChange, 11.0)), [2.0, 11.0, 0.0]));
+        let change = step.change.unwrap();
+        assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 11.0, 10.0));
+        assert_eq!(detector.state(), DetectorState { sums: [0.0; 3], quiet: 0, raised: true });
+        // A good pair (scores 1, 1) stays under h and counts as quiet.
+        let good = PairStatistics { alignment: 2.0, log_size: 2.0 };
+        assert_eq!(detector.scores(good), [1.0, 1.0]);
+        assert!(detector.update(good).change.is_none());
+        assert!(detector.update(good).change.is_none());
+        assert_eq!(detector.update(good).change.map(|c| c.state), Some(AlertState::Clear));
+        // Resumed from a saved state, the detector goes on from it.
+        let saved = DetectorState { sums: [0.0, 9.0, 0.0], quiet: 7, raised: false };
+        detector.resume(saved);
+        assert_eq!(detector.update(copy).crossed, Some((Watch::SmallChange, 14.5)));
+    }
+}

@@ -1,0 +1,282 @@
+//! The edge's drift detector, calibrated: the normal-score tables of the
+//! calibration pairs' statistics, and the CUSUM threshold h set by
+//! simulation for a target average run length to a false alarm (ARL0).
+//!
+//! The simulation resamples the calibration pairs in blocks by source image
+//! (a drawn source contributes all its pairs, in random order), so pairs
+//! that share a source stay together as they do on a line. It is a smoothed
+//! bootstrap: each resampled normal score gets Gaussian jitter of Silverman's
+//! bandwidth for as many blocks, so the simulated streams also hold values
+//! between and past the calibration's (a plain bootstrap never leaves them,
+//! and a line does). The jitter widens the scores' spread, which sets h a
+//! little higher than the calibration alone would: margin for the shift
+//! between calibration pairs and the line's. Every simulated pair goes
+//! through the core's own [`DriftDetector`], as the edge runs it.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NormalScores, PairStatistics, MAX_KNOTS};
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// How the detector is calibrated.
+#[derive(Clone, Copy, Debug)]
+pub struct DetectorSettings {
+    /// The CUSUMs' reference value k: half the shift, in good-pair standard
+    /// deviations, they are tuned for.
+    pub k: f64,
+    /// Target ARL0: good pairs between false alarms.
+    pub false_alarm_every: u32,
+    /// Whether the bootstrap is smoothed (see the module's documentation).
+    pub smoothed: bool,
+    /// Seed of the simulation.
+    pub seed: u64,
+}
+
+impl Default for DetectorSettings {
+    fn default() -> Self {
+        DetectorSettings { k: 0.5, false_alarm_every: 30_000, smoothed: true, seed: 0 }
+    }
+}
+
+/// A normal-score table, owned, as the bundle stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreTableData {
+    /// Knot values, non-decreasing.
+    pub values: Vec<f32>,
+    /// Their normal scores, increasing.
+    pub scores: Vec<f32>,
+    /// Tail scale.
+    pub tail: f64,
+}
+
+impl ScoreTableData {
+    /// The table of `values` (at least 2, finite): up to [`MAX_KNOTS`] order
+    /// statistics at evenly spaced ranks r (0-based) of the sorted values,
+    /// each with the normal score of its plotting position (r + 0.5) / n; the
+    /// tail scale is the values' robust standard deviation (interquartile
+    /// range / 1.349), or their range per normal score when that is 0.
+    pub fn of(values: &[f64]) -> ScoreTableData {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        assert!(n >= 2, "a score table needs at least 2 values");
+        let m = n.min(MAX_KNOTS);
+        let unit = Normal::standard();
+        let ranks: Vec<usize> = (0..m).map(|i| ((i * (n - 1)) as f64 / (m - 1) as f64).round() as usize).collect();
+        let values: Vec<f32> = ranks.iter().map(|&r| sorted[r] as f32).collect();
+        let scores: Vec<f32> = ranks.iter().map(|&r| unit.inverse_cdf((r as f64 + 0.5) / n as f64) as f32).collect();
+        let at = |q: f64| sorted[(q * (n - 1) as f64).round() as usize];
+        let iqr = at(0.75) - at(0.25);
+        let range = sorted[n - 1] - sorted[0];
+        let tail = if iqr > 0.0 {
+            iqr / 1.349
+        } else if range > 0.0 {
+            range / (scores[m - 1] - scores[0]) as f64
+        } else {
+            1e-6 * (1.0 + sorted[0].abs())
+        };
+        ScoreTableData { values, scores, tail }
+    }
+
+    /// The core's table.
+    pub fn normal_scores(&self) -> NormalScores {
+        NormalScores::new(self.values.iter().copied(), self.scores.iter().copied(), self.tail).expect("a table built by ScoreTableData::of")
+    }
+}
+
+/// The calibrated detector, ready for the bundle.
+#[derive(Clone, Debug)]
+pub struct CalibratedDetector {
+    /// Normal scores of the alignments.
+    pub alignment: ScoreTableData,
+    /// Normal scores of the log change sizes.
+    pub size: ScoreTableData,
+    /// The CUSUM tuning.
+    pub params: CusumParams,
+    /// The target ARL0.
+    pub false_alarm_every: u32,
+    /// The ARL0 the simulation measured at h.
+    pub simulated_every: f64,
+    /// Pairs simulated.
+    pub simulated_pairs: usize,
+}
+
+impl CalibratedDetector {
+    /// The core detector, in its start state.
+    pub fn detector(&self) -> DriftDetector {
+        DriftDetector::new(self.alignment.normal_scores(), self.size.normal_scores(), self.params, DetectorState::default())
+            .expect("calibrated parameters")
+    }
+}
+
+/// The calibration pairs' statistics: `statistics[i]` of pair i, whose
+/// source image is `sources[i]` (any label; pairs with equal labels share a
+/// source).
+pub struct CalibrationStatistics<'a> {
+    /// Each pair's statistics, its alignment out of sample.
+    pub statistics: &'a [PairStatistics],
+    /// Each pair's source label.
+    pub sources: &'a [usize],
+}
+
+/// Simulated pairs per target ARL0: about 100 false alarms at h.
+const PAIRS_PER_ARL0: usize = 100;
+/// Fewest and most pairs simulated.
+const SIMULATED_PAIRS: (usize, usize) = (200_000, 6_000_000);
+/// Largest threshold searched.
+const MAX_H: f64 = 200.0;
+
+/// Calibrates the detector on `pairs`.
+pub fn calibrate(pairs: &CalibrationStatistics<'_>, settings: &DetectorSettings) -> CalibratedDetector {
+    let alignment = ScoreTableData::of(&pairs.statistics.iter().map(|s| s.alignment).collect::<Vec<_>>());
+    let size = ScoreTableData::of(&pairs.statistics.iter().map(|s| s.log_size).collect::<Vec<_>>());
+    let probe = DriftDetector::new(
+        alignment.normal_scores(),
+        size.normal_scores(),
+        CusumParams { k: settings.k, h: 1.0, clear_after: 1 },
+        DetectorState::default(),
+    )
+    .expect("k is checked by the caller");
+    let blocks = blocks_of(pairs, &probe);
+    let length = (settings.false_alarm_every as usize).saturating_mul(PAIRS_PER_ARL0).clamp(SIMULATED_PAIRS.0, SIMULATED_PAIRS.1);
+    let stream = good_stream(&blocks, length, settings);
+    let target = settings.false_alarm_every as f64;
+    // Crossings fall as h rises: the smallest h whose run length reaches the target.
+    let (mut low, mut high) = (1e-3, MAX_H);
+    for _ in 0..50 {
+        let mid = 0.5 * (low + high);
+        if run_length(&probe, &stream, mid) >= target {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    let h = high;
+    let clear_after = (2.0 * h / settings.k).ceil() as u32;
+    CalibratedDetector {
+        alignment,
+        size,
+        params: CusumParams { k: settings.k, h, clear_after },
+        false_alarm_every: settings.false_alarm_every,
+        simulated_every: run_length(&probe, &stream, h),
+        simulated_pairs: stream.len(),
+    }
+}
+
+/// The normal scores of the calibration pairs, grouped by source.
+fn blocks_of(pairs: &CalibrationStatistics<'_>, detector: &DriftDetector) -> Vec<Vec<[f64; 2]>> {
+    let mut by_source: std::collections::BTreeMap<usize, Vec<[f64; 2]>> = Default::default();
+    for (statistics, source) in pairs.statistics.iter().zip(pairs.sources) {
+        by_source.entry(*source).or_default().push(detector.scores(*statistics));
+    }
+    by_source.into_values().collect()
+}
+
+/// A good stream of `length` pairs' normal scores resampled from `blocks`.
+fn good_stream(blocks: &[Vec<[f64; 2]>], length: usize, settings: &DetectorSettings) -> Vec<[f32; 2]> {
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let bandwidth = if settings.smoothed { 1.06 * (blocks.len() as f64).powf(-0.2) } else { 0.0 };
+    let mut stream = Vec::with_capacity(length);
+    let mut order: Vec<usize> = Vec::new();
+    while stream.len() < length {
+        let block = &blocks[rng.random_range(0..blocks.len())];
+        order.clear();
+        order.extend(0..block.len());
+        order.shuffle(&mut rng);
+        for &i in order.iter().take(length - stream.len()) {
+            let jitter = |rng: &mut StdRng| bandwidth * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng);
+            let [a, s] = block[i];
+            stream.push([(a + jitter(&mut rng)) as f32, (s + jitter(&mut rng)) as f32]);
+        }
+    }
+    stream
+}
+
+/// Average run length of `detector` (restarted after every crossing) over
+/// `stream` at threshold `h`: pairs per crossing (the stream's length when
+/// none crosses).
+fn run_length(detector: &DriftDetector, stream: &[[f32; 2]], h: f64) -> f64 {
+    let mut detector = detector.with_params(CusumParams { h, ..detector.params() }).expect("h is positive");
+    let crossings = stream.iter().filter(|&&[a, s]| detector.update_scores([a as f64, s as f64]).crossed.is_some()).count();
+    stream.len() as f64 / crossings.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gaussian_pairs(n: usize, seed: u64) -> Vec<PairStatistics> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                let (a, s): (f64, f64) = (StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
+                PairStatistics { alignment: 0.1 + 0.05 * a, log_size: 2.0 + 0.3 * s }
+            })
+            .collect()
+    }
+
+    /// The table's knots are order statistics with the normal scores of
+    /// their plotting positions; its tail is the robust spread.
+    #[test]
+    fn tables_hold_order_statistics_at_their_normal_scores() {
+        let values: Vec<f64> = (0..5).map(|i| i as f64).collect();
+        let table = ScoreTableData::of(&[4.0, 0.0, 3.0, 1.0, 2.0]);
+        assert_eq!(table.values, values.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        // Phi^-1(0.1), Phi^-1(0.5), Phi^-1(0.9) (scipy.stats.norm.ppf).
+        assert!((table.scores[0] as f64 + 1.2815515655446004).abs() < 1e-6, "{:?}", table.scores);
+        assert_eq!(table.scores[2], 0.0);
+        assert!((table.scores[4] as f64 - 1.2815515655446004).abs() < 1e-6);
+        assert!((table.tail - 2.0 / 1.349).abs() < 1e-12);
+        let many: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        let table = ScoreTableData::of(&many);
+        assert_eq!((table.values.len(), table.values[0], table.values[63]), (MAX_KNOTS, 0.0, 999.0));
+    }
+
+    /// The threshold the simulation sets gives the target ARL0 on a long
+    /// good stream it never saw: fresh pairs from the distribution the
+    /// calibration pairs came from, through the core's detector.
+    #[test]
+    fn the_simulated_threshold_holds_on_a_fresh_good_stream() {
+        let statistics = gaussian_pairs(600, 1);
+        let sources: Vec<usize> = (0..600).map(|i| i / 2).collect();
+        let settings = DetectorSettings { false_alarm_every: 1000, smoothed: false, ..DetectorSettings::default() };
+        let calibrated = calibrate(&CalibrationStatistics { statistics: &statistics, sources: &sources }, &settings);
+        assert!((calibrated.simulated_every / 1000.0 - 1.0).abs() < 0.05, "{}", calibrated.simulated_every);
+        let mut detector = calibrated.detector();
+        let fresh = gaussian_pairs(1_000_000, 2);
+        let crossings = fresh.iter().filter(|&&pair| detector.update(pair).crossed.is_some()).count();
+        let arl0 = fresh.len() as f64 / crossings as f64;
+        // About 1000 crossings: a 95% interval of +-6% from counting alone;
+        // the rest is the 600 calibration pairs' quantiles against the true ones.
+        assert!((0.75..1.35).contains(&(arl0 / 1000.0)), "ARL0 {arl0:.0} on fresh pairs, h = {:.3}", calibrated.params.h);
+        // Smoothing widens the scores: a higher h for the same target.
+        let smoothed = calibrate(
+            &CalibrationStatistics { statistics: &statistics, sources: &sources },
+            &DetectorSettings { smoothed: true, ..settings },
+        );
+        assert!(smoothed.params.h > calibrated.params.h);
+    }
+
+    /// An unchanged copy and pixel noise are caught in a few pairs; a small
+    /// shift of the alignment takes longer, but is caught.
+    #[test]
+    fn degradations_are_caught() {
+        let statistics = gaussian_pairs(400, 3);
+        let sources: Vec<usize> = (0..400).collect();
+        let calibrated = calibrate(&CalibrationStatistics { statistics: &statistics, sources: &sources }, &DetectorSettings::default());
+        let delay = |pair: &dyn Fn(usize) -> PairStatistics| {
+            let mut detector = calibrated.detector();
+            (0..1000).position(|t| detector.update(pair(t)).change.is_some()).map(|t| t + 1)
+        };
+        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0);
+        assert!(delay(&|_| copy).unwrap() <= 3);
+        let noise = PairStatistics { alignment: 0.0, log_size: 5.0 };
+        assert!(delay(&|_| noise).unwrap() <= 3);
+        let shifted = gaussian_pairs(1000, 4);
+        let one_sigma = |t: usize| PairStatistics { alignment: shifted[t].alignment - 0.05, ..shifted[t] };
+        let slow = delay(&one_sigma).unwrap();
+        assert!((5..60).contains(&slow), "{slow} pairs for a one-sigma shift");
+    }
+}

@@ -1,0 +1,120 @@
+"""Detector reference: the edge's drift detector recomputed independently
+with numpy and scipy, on seeded random inputs.
+
+spanwatch's detector (firmware/core/src/detector.rs) maps each pair's
+alignment and log change size to a normal score through a table of
+calibration quantiles (host/src/metric/drift.rs builds the table), then runs
+three one-sided CUSUMs on the scores. Here the same is done from the
+definitions: the table's knots as order statistics at evenly spaced ranks
+with scipy's normal quantiles of their plotting positions, the map with
+np.interp plus linear tails, and the CUSUMs as a plain loop.
+
+Output: tests/fixtures/detector/reference.json (inputs and expected values).
+Run from the repository root:  python3 tests/reference/make_detector_fixtures.py
+"""
+import json
+import pathlib
+
+import numpy as np
+from scipy.stats import norm
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "tests" / "fixtures" / "detector" / "reference.json"
+MAX_KNOTS = 64
+CAP = 6.0
+MIN_SIZE = 1e-12
+
+
+def table(values):
+    """Knots (values, scores) and tail scale, as documented in drift.rs."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(v)
+    m = min(n, MAX_KNOTS)
+    ranks = np.array([int(np.floor(i * (n - 1) / (m - 1) + 0.5)) for i in range(m)])
+    knots = v[ranks].astype(np.float32)
+    scores = norm.ppf((ranks + 0.5) / n).astype(np.float32)
+    at = lambda q: v[int(np.floor(q * (n - 1) + 0.5))]
+    iqr = at(0.75) - at(0.25)
+    tail = iqr / 1.349 if iqr > 0 else (v[-1] - v[0]) / float(scores[-1] - scores[0])
+    return knots, scores, float(tail)
+
+
+def score(x, knots, scores, tail):
+    k, z = knots.astype(np.float64), scores.astype(np.float64)
+    if np.isnan(x):
+        return 0.0
+    if x <= k[0]:
+        s = z[0] - (k[0] - x) / tail
+    elif x >= k[-1]:
+        s = z[-1] + (x - k[-1]) / tail
+    else:
+        s = np.interp(x, k, z)
+    return float(np.clip(s, -CAP, CAP))
+
+
+def main():
+    rng = np.random.default_rng(20261202)
+    n_cal = 150
+    cal_alignment = 0.12 + 0.05 * rng.standard_normal(n_cal)
+    cal_log_size = 2.5 + 0.3 * rng.standard_t(5, n_cal)
+    ta = table(cal_alignment)
+    ts = table(cal_log_size)
+    k, h, clear_after = 0.5, 6.0, 12
+    # A stream: 60 good pairs, 15 of the wrong family, 5 copies, 30 good,
+    # 10 noisy, 40 good; each pair as (h = w.d, ||w||^2, ||d||^2).
+    w_norm2 = 4.0
+    stream = []
+    def pair(alignment, log_size):
+        size = np.exp(log_size)
+        return alignment * np.sqrt(w_norm2) * size, w_norm2, size * size
+    for _ in range(60):
+        stream.append(pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
+    for _ in range(15):
+        stream.append(pair(0.02 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
+    for _ in range(5):
+        stream.append((0.0, w_norm2, 0.0))
+    for _ in range(30):
+        stream.append(pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
+    for _ in range(10):
+        stream.append(pair(0.0 + 0.05 * rng.standard_normal(), 4.0 + 0.3 * rng.standard_normal()))
+    for _ in range(40):
+        stream.append(pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
+
+    sums = np.zeros(3)
+    quiet, raised = 0, False
+    expected = []
+    for hw, ww, dd in stream:
+        nrm = np.sqrt(ww * dd)
+        alignment = hw / nrm if nrm > 0 else 0.0
+        log_size = np.log(max(np.sqrt(dd), MIN_SIZE))
+        za, zs = score(alignment, *ta), score(log_size, *ts)
+        sums = np.maximum(0.0, sums + np.array([-za, -zs, zs]) - k)
+        before = sums.copy()
+        change = None
+        if sums.max() > h:
+            sums[:] = 0.0
+            quiet = 0
+            if not raised:
+                raised, change = True, "raised"
+        else:
+            quiet += 1
+            if raised and quiet >= clear_after:
+                raised, change = False, "clear"
+        expected.append({"scores": [za, zs], "sums": before.tolist(), "change": change, "raised": raised})
+
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({
+        "calibration": {"alignment": cal_alignment.tolist(), "log_size": cal_log_size.tolist()},
+        "tables": {
+            "alignment": {"values": ta[0].tolist(), "scores": ta[1].tolist(), "tail": ta[2]},
+            "log_size": {"values": ts[0].tolist(), "scores": ts[1].tolist(), "tail": ts[2]},
+        },
+        "params": {"k": k, "h": h, "clear_after": clear_after},
+        "stream": [list(p) for p in stream],
+        "expected": expected,
+    }, indent=1))
+    print(f"wrote {OUT}: {len(stream)} pairs, {sum(e['change'] == 'raised' for e in expected)} raises")
+
+
+if __name__ == "__main__":
+    main()
