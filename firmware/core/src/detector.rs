@@ -41,8 +41,7 @@ impl PairStatistics {
     /// The statistics of a difference with dot product `h` with w, squared
     /// norm `energy`, for a probe of squared norm `w_norm2`.
     pub fn from_dots(h: f64, w_norm2: f64, energy: f64) -> PairStatistics {
-        let norm = libm::sqrt(w_norm2 * energy);
-        let alignment = if norm > 0.0 { h / norm } else { 0.0 };
+        let alignment = alignment_of_dots(h, w_norm2, energy);
         let log_size = libm::log(libm::sqrt(energy.max(0.0)).max(MIN_CHANGE_SIZE));
         PairStatistics { alignment, log_size }
     }
@@ -50,6 +49,18 @@ impl PairStatistics {
     /// The statistics of difference `d` for probe `w`.
     pub fn of(w: &[f32], d: &[f32]) -> PairStatistics {
         PairStatistics::from_dots(crate::dot(w, d), crate::dot(w, w), crate::dot(d, d))
+    }
+}
+
+/// The cosine of w and a difference d from their dot products (h = w . d,
+/// ||w||^2, ||d||^2), 0 for a pair without change: the alignment the
+/// detector watches, and the host's simulations compute from a Gram matrix.
+pub fn alignment_of_dots(h: f64, w_norm2: f64, energy: f64) -> f64 {
+    let norm = libm::sqrt(w_norm2 * energy);
+    if norm > 0.0 {
+        h / norm
+    } else {
+        0.0
     }
 }
 

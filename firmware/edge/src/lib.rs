@@ -303,7 +303,7 @@ impl Worker {
         }
         self.pairs += 1;
         tracing::info!(
-            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), cusum = format!("{:.3}", scored.step.sums.iter().copied().fold(0.0, f64::max)), k = report.scores.k, window = report.scores.window,
+            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), cusum = format!("{:.3}", spanwatch_core::detector::largest(&scored.step.sums).1), k = report.scores.k, window = report.scores.window,
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %record.state(),
             source_remembered = scored.source_remembered, "scored"
         );

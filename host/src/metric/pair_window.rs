@@ -34,15 +34,3 @@ impl PairWindow {
         self.ring.span_ds(solver)
     }
 }
-
-/// The cosine of w and a difference vector d from their dot products
-/// (h = w . d, ||w||^2, ||d||^2), 0 for a pair without change, as the
-/// tracker counts it.
-pub fn gram_alignment(h: f64, w_norm2: f64, d_norm2: f64) -> f64 {
-    let norm = (w_norm2 * d_norm2).sqrt();
-    if norm > 0.0 {
-        h / norm
-    } else {
-        0.0
-    }
-}

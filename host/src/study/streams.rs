@@ -18,7 +18,7 @@
 
 use super::{Embeddings, Reference, StudyConfig, StudyGenerator, SurfaceImages};
 use crate::metric::bootstrap::quantile;
-use crate::metric::pair_window::{gram_alignment, PairWindow};
+use crate::metric::pair_window::PairWindow;
 use crate::metric::probe;
 use crate::metric::shift::real_gap;
 use crate::metric::Standardization;
@@ -27,6 +27,7 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use spanwatch_core::detector::alignment_of_dots;
 use spanwatch_core::span::Solver;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -82,7 +83,7 @@ struct Pairs {
 impl Pairs {
     /// The cosine of w and pair `i`, as the edge computes it.
     fn alignment(&self, i: usize) -> f64 {
-        gram_alignment(self.h[i], self.w_norm2, self.gram[(i, i)])
+        alignment_of_dots(self.h[i], self.w_norm2, self.gram[(i, i)])
     }
 
     /// The statistic of every full window of `sequence`, in order: a mean
