@@ -187,8 +187,8 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     assert_eq!(info["window"], 30, "window is capped at the 30 calibration pairs");
     let detector = &info["detector"];
     assert_eq!(
-        (detector["kind"].as_str(), detector["k"].as_f64(), detector["false_alarm_every"].as_u64()),
-        (Some("cusum"), Some(0.5), Some(30_000))
+        (detector["kind"].as_str(), detector["alignment_k"].as_f64(), detector["size_k"].as_f64(), detector["false_alarm_every"].as_u64()),
+        (Some("cusum"), Some(0.5), Some(1.0), Some(30_000))
     );
     let (h, simulated) = (detector["h"].as_f64().unwrap(), detector["simulated_every"].as_f64().unwrap());
     assert!((5.0..20.0).contains(&h), "h = {h}");

@@ -46,8 +46,12 @@ fn score_tables_match_the_reference() {
 fn the_detector_matches_the_reference_pair_by_pair() {
     let r = reference();
     let p = &r["params"];
-    let params =
-        CusumParams { k: p["k"].as_f64().unwrap(), h: p["h"].as_f64().unwrap(), clear_after: p["clear_after"].as_u64().unwrap() as u32 };
+    let params = CusumParams {
+        alignment_k: p["alignment_k"].as_f64().unwrap(),
+        size_k: p["size_k"].as_f64().unwrap(),
+        h: p["h"].as_f64().unwrap(),
+        clear_after: p["clear_after"].as_u64().unwrap() as u32,
+    };
     let mut detector =
         DriftDetector::new(table(&r["tables"]["alignment"]), table(&r["tables"]["log_size"]), params, DetectorState::default()).unwrap();
     let (stream, expected) = (r["stream"].as_array().unwrap(), r["expected"].as_array().unwrap());

@@ -90,6 +90,11 @@ fn feed(edge: &EdgeRun, pairs: &[StreamPair]) {
     edge.feed(pairs, Duration::from_secs(120)).unwrap();
 }
 
+/// Equal but for the last bits a JSON round trip may change.
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * b.abs()
+}
+
 fn pair_number(id: &str) -> usize {
     id.trim_start_matches("pair-").parse().unwrap()
 }
@@ -121,7 +126,7 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     assert_eq!((raised.seq, raised.state, raised.detector), (1, AlertState::Raised, DetectorName::Cusum));
     // Pits against scratches: on EfficientNet-Lite0 their changes are larger (large_change fires).
     assert_ne!(raised.watch, Watch::SmallChange, "pits are no fainter than scratches: {}", raised.reason);
-    assert!(raised.value > raised.threshold && raised.threshold == h);
+    assert!(raised.value > raised.threshold && same(raised.threshold, h), "{raised:?} against h = {h}");
     assert_eq!(raised.false_alarm_every, 30_000);
     let at = pair_number(&raised.pair);
     assert!(at >= good, "a good stream of {good} pairs never raises the alert; it rose at {}", raised.pair);
@@ -132,7 +137,7 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     let ids: Vec<usize> = metrics.iter().map(|m| pair_number(&m.pair)).collect();
     assert_eq!(ids, (0..good + bad).collect::<Vec<_>>(), "every pair's metrics, in order");
     assert!(metrics[..good].iter().all(|m| m.alert == AlertState::Clear));
-    assert!(metrics[..good].iter().all(|m| m.drift.statistic <= h && m.drift.threshold == h), "no good pair's CUSUM passed h");
+    assert!(metrics[..good].iter().all(|m| m.drift.statistic <= h && same(m.drift.threshold, h)), "no good pair's CUSUM passed h");
     assert_eq!(metrics.last().unwrap().window, calibrated.window);
     assert_eq!(subscriber.on("spanwatch/test/line1/pair").len(), good + bad);
     let discovery = subscriber.count_under("homeassistant/");
@@ -152,9 +157,10 @@ fn messages_made_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
         Options { state_dir: Some(state.path().to_path_buf()), ha_discovery: Some(true), ..edge_options(broker.port, spool.path()) };
     let subscriber = Subscriber::start(broker.port, "fault");
     let discovery = || subscriber.on("homeassistant/binary_sensor/spanwatch_test_line1/alert/config").len();
-    // 85 good pairs and 40 photometric ones from unseen tiles, replayed as
-    // 20 good, 40 photometric, 65 good.
-    let made = stream(85, 40, Generator::Photometric);
+    // 85 good pairs and 40 unchanged copies from unseen tiles, replayed as
+    // 20 good, 40 copies, 65 good (copies raise the alert within a few
+    // pairs; the test is about delivery, not about detection).
+    let made = stream(85, 40, Generator::Copy);
     let order = (0..20).chain(85..125).chain(20..85);
     let all: Vec<StreamPair> = order
         .enumerate()

@@ -4,7 +4,7 @@
 //! takes to raise the alert (and good pairs to clear it), the daemon's
 //! resident memory along the way, and every message a subscriber receives.
 //!
-//! Two surfaces (`--surface`), model EfficientNet-Lite0:
+//! Two surfaces (`--surface`), the default model (ViT-S/14) unless `--model`:
 //! - `drawn`: the demo's CC0 texture tiles with DRAWN scratch defects; the
 //!   stream's tiles are the ones the calibration never saw (cycled), each
 //!   with a fresh random defect.
@@ -64,6 +64,9 @@ struct Args {
     /// Most good pairs fed after a detection to clear the alert.
     #[arg(long, default_value_t = 300)]
     most_recovery: usize,
+    /// The embedding model (a manifest name).
+    #[arg(long, default_value = spanwatch_embed::manifest::DEFAULT_MODEL)]
+    model: String,
     /// The window the calibration is asked for (clamped to the calibration's pairs).
     #[arg(long, default_value_t = 32)]
     window: usize,
@@ -304,7 +307,7 @@ fn main() -> Result<()> {
     let work = args.work.clone().unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&work)?;
 
-    // Calibrate the faithful generator for a horizon as long as the soak.
+    // Calibrate the faithful generator with the defaults of `calibrate`.
     let (data, stream, defects): (PathBuf, Box<dyn Stream>, &str) = match args.surface.as_str() {
         "drawn" => {
             let data = build(&work.join("demo"), DemoSize::default(), SEED)?;
@@ -316,7 +319,7 @@ fn main() -> Result<()> {
         }
         other => bail!("unknown surface {other:?}: drawn or elpv-mono"),
     };
-    let prepared = prepare(&data, "efficientnet-lite0", &EmbeddingSource::Model(CacheChoice::Off), false, true)?;
+    let prepared = prepare(&data, &args.model, &EmbeddingSource::Model(CacheChoice::Off), false, true)?;
     let bundle = work.join("faithful.bundle");
     let settings = CalibrationSettings { window: args.window, ..CalibrationSettings::default() };
     let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
@@ -394,7 +397,7 @@ fn main() -> Result<()> {
     let unique: HashSet<&str> = seen.metrics.iter().map(|m| m.pair.as_str()).collect();
     drop(mosquitto);
 
-    println!("\n## Soak: {} good pairs, then each degraded generator ({defects}; EfficientNet-Lite0; {broker})\n", args.good);
+    println!("\n## Soak: {} good pairs, then each degraded generator ({defects}; {}; {broker})\n", args.good, args.model);
     println!("| what | result |\n|---|---|");
     println!("| false alarms in {} good pairs | {false_alarms} |", args.good);
     println!("| good pairs per second, end to end | {:.1} |", args.good as f64 / good_seconds);

@@ -74,8 +74,9 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
     if n < MIN_CALIBRATION_PAIRS {
         bail!("generator {name:?} has {n} pairs; calibration needs at least {MIN_CALIBRATION_PAIRS}");
     }
-    if !(settings.detector.k > 0.0 && settings.detector.k.is_finite()) || settings.detector.false_alarm_every < 100 {
-        bail!("the detector needs k > 0 and a false-alarm target of at least 100 good pairs");
+    let positive = |k: f64| k > 0.0 && k.is_finite();
+    if !positive(settings.detector.alignment_k) || !positive(settings.detector.size_k) || settings.detector.false_alarm_every < 100 {
+        bail!("the detector needs reference values k > 0 and a false-alarm target of at least 100 good pairs");
     }
     let solver = settings.solver;
     let w = &prepared.probe.w;
@@ -106,7 +107,8 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
         detector: DetectorSpec {
             alignment: tables.alignment(),
             size: tables.size(),
-            k: detector.params.k,
+            alignment_k: detector.params.alignment_k,
+            size_k: detector.params.size_k,
             h: detector.params.h,
             clear_after: detector.params.clear_after,
             false_alarm_every: detector.false_alarm_every,
@@ -130,7 +132,7 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
     };
     format!(
         "wrote {} ({} bytes): generator {name:?}, {} pairs, k = {}, DS = {:.4} ({}), window of {} pairs;\n\
-         drift alert: CUSUM on each pair's alignment ({folds}) and change size, k = {}, h = {:.3},\n\
+         drift alert: CUSUM on each pair's alignment ({folds}, k = {}) and change size (k = {}), h = {:.3},\n\
          calibrated for one false alarm per {} good pairs (simulated: one per {:.0} in {} pairs); clears after {} quiet pairs",
         output.display(),
         done.bytes,
@@ -139,7 +141,8 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
         done.reference.ds,
         settings.solver.name(),
         done.window,
-        d.params.k,
+        d.params.alignment_k,
+        d.params.size_k,
         d.params.h,
         d.false_alarm_every,
         d.simulated_every,
@@ -156,7 +159,7 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
 /// is scored with the full probe, which never saw it). The standardization
 /// stays the one fitted on every real image. Returns the statistics, each
 /// pair's source label, and the folds used.
-fn cross_fitted_statistics(
+pub(crate) fn cross_fitted_statistics(
     prepared: &Prepared,
     generator: &GeneratorDiffs,
     folds: usize,

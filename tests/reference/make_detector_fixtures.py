@@ -59,7 +59,7 @@ def main():
     cal_log_size = 2.5 + 0.3 * rng.standard_t(5, n_cal)
     ta = table(cal_alignment)
     ts = table(cal_log_size)
-    k, h, clear_after = 0.5, 6.0, 12
+    alignment_k, size_k, h, clear_after = 0.5, 1.0, 6.0, 12
     # A stream: 60 good pairs, 15 of the wrong family, 5 copies, 30 good,
     # 10 noisy, 40 good; each pair as (h = w.d, ||w||^2, ||d||^2).
     w_norm2 = 4.0
@@ -88,7 +88,7 @@ def main():
         alignment = hw / nrm if nrm > 0 else 0.0
         log_size = np.log(max(np.sqrt(dd), MIN_SIZE))
         za, zs = score(alignment, *ta), score(log_size, *ts)
-        sums = np.maximum(0.0, sums + np.array([-za, -zs, zs]) - k)
+        sums = np.maximum(0.0, sums + np.array([-za, -zs, zs]) - np.array([alignment_k, size_k, size_k]))
         before = sums.copy()
         change = None
         if sums.max() > h:
@@ -109,7 +109,7 @@ def main():
             "alignment": {"values": ta[0].tolist(), "scores": ta[1].tolist(), "tail": ta[2]},
             "log_size": {"values": ts[0].tolist(), "scores": ts[1].tolist(), "tail": ts[2]},
         },
-        "params": {"k": k, "h": h, "clear_after": clear_after},
+        "params": {"alignment_k": alignment_k, "size_k": size_k, "h": h, "clear_after": clear_after},
         "stream": [list(p) for p in stream],
         "expected": expected,
     }, indent=1))

@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -130,8 +130,10 @@ pub struct DetectorSpec<'a> {
     /// Normal scores of the pairs' log change sizes.
     #[serde(borrow)]
     pub size: ScoreTable<'a>,
-    /// The CUSUMs' reference value k (normal-score units).
-    pub k: f64,
+    /// The alignment CUSUM's reference value k (normal-score units).
+    pub alignment_k: f64,
+    /// The change-size CUSUMs' reference value k.
+    pub size_k: f64,
     /// The CUSUMs' threshold h.
     pub h: f64,
     /// Quiet pairs in a row that clear a raised alert.
@@ -145,7 +147,7 @@ pub struct DetectorSpec<'a> {
 impl DetectorSpec<'_> {
     /// The CUSUM tuning.
     pub fn params(&self) -> CusumParams {
-        CusumParams { k: self.k, h: self.h, clear_after: self.clear_after }
+        CusumParams { alignment_k: self.alignment_k, size_k: self.size_k, h: self.h, clear_after: self.clear_after }
     }
 
     /// The detector, in `state`.
@@ -435,7 +437,8 @@ mod tests {
             detector: DetectorSpec {
                 alignment: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.3 },
                 size: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.5 },
-                k: 0.5,
+                alignment_k: 0.5,
+                size_k: 1.0,
                 h: 9.0,
                 clear_after: 40,
                 false_alarm_every: 30_000,

@@ -181,8 +181,11 @@ impl Watch {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CusumParams {
-    /// Reference value k, in normal-score units: half the shift the CUSUM is tuned for.
-    pub k: f64,
+    /// Reference value k of the alignment's CUSUM, in normal-score units:
+    /// half the shift it is tuned for.
+    pub alignment_k: f64,
+    /// Reference value k of the two change-size CUSUMs.
+    pub size_k: f64,
     /// Threshold h: a CUSUM above it raises the alert.
     pub h: f64,
     /// Pairs in a row without a crossing that clear a raised alert.
@@ -272,7 +275,7 @@ impl DriftDetector {
     /// A detector in `state` (the default for a first start).
     pub fn new(alignment: NormalScores, size: NormalScores, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
         let positive = |x: f64| x > 0.0 && x.is_finite();
-        if !positive(params.k) || !positive(params.h) {
+        if !positive(params.alignment_k) || !positive(params.size_k) || !positive(params.h) {
             return Err(DetectorError::Parameter);
         }
         Ok(DriftDetector { alignment, size, params, state })
@@ -313,8 +316,8 @@ impl DriftDetector {
     /// draw scores directly.
     pub fn update_scores(&mut self, scores: [f64; 2]) -> DetectorStep {
         let evidence = [-scores[0], -scores[1], scores[1]];
-        let CusumParams { k, h, clear_after } = self.params;
-        for (sum, e) in self.state.sums.iter_mut().zip(evidence) {
+        let CusumParams { alignment_k, size_k, h, clear_after } = self.params;
+        for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip([alignment_k, size_k, size_k]) {
             *sum = (*sum + e - k).max(0.0);
         }
         let sums = self.state.sums;
@@ -367,25 +370,28 @@ mod tests {
         assert_eq!(NormalScores::new([1.0f32, f32::NAN].into_iter(), z.into_iter(), 1.0), Err(DetectorError::KnotOrder));
         assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), [1.0f32, 1.0].into_iter(), 1.0), Err(DetectorError::KnotOrder));
         assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), z.into_iter(), 0.0), Err(DetectorError::Parameter));
-        let params = CusumParams { k: 0.5, h: f64::NAN, clear_after: 3 };
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: f64::NAN, clear_after: 3 };
+        assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
+        let params = CusumParams { alignment_k: 0.5, size_k: 0.0, h: 10.0, clear_after: 3 };
         assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
     }
 
-    /// A zero change pushes the small-change CUSUM by SCORE_CAP - k per
-    /// pair; the alert rises on the first crossing, every crossing restarts
-    /// the sums, and `clear_after` quiet pairs clear it.
+    /// A zero change pushes the small-change CUSUM by SCORE_CAP - size_k
+    /// per pair (and the alignment's by its own k less); the alert rises on
+    /// the first crossing, every crossing restarts the sums, and
+    /// `clear_after` quiet pairs clear it.
     #[test]
     fn copies_raise_the_alert_and_good_pairs_clear_it() {
-        let params = CusumParams { k: 0.5, h: 10.0, clear_after: 3 };
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 9.0, clear_after: 3 };
         let mut detector = DriftDetector::new(table(), table(), params, DetectorState::default()).unwrap();
         let copy = PairStatistics::from_dots(0.0, 1.0, 0.0);
         assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP]);
         assert!(detector.update(copy).change.is_none());
-        assert_eq!(detector.state().sums, [1.0, 5.5, 0.0]);
+        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0]);
         let step = detector.update(copy);
-        assert_eq!((step.crossed, step.sums), (Some((Watch::SmallChange, 11.0)), [2.0, 11.0, 0.0]));
+        assert_eq!((step.crossed, step.sums), (Some((Watch::SmallChange, 10.0)), [2.0, 10.0, 0.0]));
         let change = step.change.unwrap();
-        assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 11.0, 10.0));
+        assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 10.0, 9.0));
         assert_eq!(detector.state(), DetectorState { sums: [0.0; 3], quiet: 0, raised: true });
         // A good pair (scores 1, 1) stays under h and counts as quiet.
         let good = PairStatistics { alignment: 2.0, log_size: 2.0 };
@@ -396,6 +402,6 @@ mod tests {
         // Resumed from a saved state, the detector goes on from it.
         let saved = DetectorState { sums: [0.0, 9.0, 0.0], quiet: 7, raised: false };
         detector.resume(saved);
-        assert_eq!(detector.update(copy).crossed, Some((Watch::SmallChange, 14.5)));
+        assert_eq!(detector.update(copy).crossed, Some((Watch::SmallChange, 14.0)));
     }
 }

@@ -24,10 +24,19 @@ pub struct CalibrateArgs {
     /// for (its average run length to a false alarm, ARL0).
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u32).range(100..))]
     false_alarm_every: u32,
-    /// The detector's CUSUM reference value k: half the shift, in good-pair
-    /// standard deviations of a normalized statistic, it is tuned for.
+    /// The alignment CUSUM's reference value k: half the shift, in
+    /// good-pair standard deviations of the normalized alignment, it is
+    /// tuned for.
     #[arg(long, default_value_t = 0.5)]
-    cusum_k: f64,
+    alignment_k: f64,
+    /// The change-size CUSUMs' reference value k (in good-pair standard
+    /// deviations of the normalized log change size). Larger than the
+    /// alignment's: the size of a faithful change moves with the normal
+    /// images themselves (a new region of a texture: a quarter of a
+    /// standard deviation), the degradations it is there for move it by
+    /// several.
+    #[arg(long, default_value_t = 1.0)]
+    size_k: f64,
     /// Folds of the cross-fitting: each calibration pair's alignment comes
     /// from a probe fitted without its source image.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=50))]
@@ -44,7 +53,8 @@ pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
         solver: solver.solver(),
         window: args.window,
         detector: DetectorSettings {
-            k: args.cusum_k,
+            alignment_k: args.alignment_k,
+            size_k: args.size_k,
             false_alarm_every: args.false_alarm_every,
             seed: args.seed,
             ..DetectorSettings::default()

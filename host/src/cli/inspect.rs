@@ -47,7 +47,8 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
         "window": bundle.window,
         "detector": {
             "kind": "cusum",
-            "k": bundle.detector.k,
+            "alignment_k": bundle.detector.alignment_k,
+            "size_k": bundle.detector.size_k,
             "h": bundle.detector.h,
             "clear_after": bundle.detector.clear_after,
             "false_alarm_every": bundle.detector.false_alarm_every,
@@ -75,9 +76,10 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     let ends = |t: &ScoreTable| (t.values.iter().next().unwrap_or(f32::NAN), t.values.iter().last().unwrap_or(f32::NAN));
     let ((a_low, a_high), (s_low, s_high)) = (ends(&a.alignment), ends(&a.size));
     println!(
-        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}) and log change size ({s_low:.3} to {s_high:.3}): k = {}, h = {:.3};\n               \
+        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}) and log change size ({s_low:.3} to {s_high:.3}, k = {}): h = {:.3};\n               \
          one false alarm per {} good pairs (simulated: one per {:.0}); clears after {} quiet pairs",
-        a.k,
+        a.alignment_k,
+        a.size_k,
         a.h,
         a.false_alarm_every,
         a.simulated_every,

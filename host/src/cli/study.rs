@@ -10,7 +10,7 @@ use std::time::Instant;
 #[derive(clap::Args)]
 pub struct StudyArgs {
     /// A small study (one surface, one family) for CI, a few minutes.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "streams")]
     quick: bool,
     /// Study only these surfaces (repeatable): brick, grass, gravel (drawn
     /// defects on CC0 textures), elpv-mono, elpv-poly (photographed solar-cell
@@ -20,9 +20,10 @@ pub struct StudyArgs {
     /// Embedding models to compare (repeatable; names or manifest paths).
     #[arg(long = "models")]
     models: Vec<String>,
-    /// Instead of ranking generators, measure the edge alert on streams:
-    /// false alarms on fresh good pairs and pairs until each degraded
-    /// generator is detected, for each statistic the edge could watch (streams.md).
+    /// Instead of ranking generators, measure the edge's drift detector on
+    /// streams of pairs made from held-out images (default model, one drawn
+    /// family): false alarms per 10,000 good pairs and the delay after each
+    /// degraded generator (streams.md).
     #[arg(long)]
     streams: bool,
     /// Output folder: images, results.csv, correlations.csv, summary.md.
@@ -31,7 +32,11 @@ pub struct StudyArgs {
 }
 
 pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
-    let mut config = if args.quick { StudyConfig::quick() } else { StudyConfig::full() };
+    let mut config = match (args.quick, args.streams) {
+        (true, _) => StudyConfig::quick(),
+        (false, true) => StudyConfig::streams(),
+        (false, false) => StudyConfig::full(),
+    };
     if !args.surfaces.is_empty() {
         config.surfaces = args.surfaces;
     }
@@ -40,10 +45,10 @@ pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
     }
     let start = Instant::now();
     if args.streams {
-        let rows = study::run_streams(&config, &args.output, &global.cache_choice(), global.quiet)?;
+        let surfaces = study::run_streams(&config, &args.output, &global.cache_choice(), global.quiet)?;
         println!(
-            "stream experiment of {} (surface, model, statistic) rows written to {} in {:.0} s (see streams.md).",
-            rows.len(),
+            "stream experiment of {} (surface, model) pairs written to {} in {:.0} s (see streams.md).",
+            surfaces.len(),
             args.output.join("streams.md").display(),
             start.elapsed().as_secs_f64()
         );

@@ -23,9 +23,11 @@ use statrs::distribution::{ContinuousCDF, Normal};
 /// How the detector is calibrated.
 #[derive(Clone, Copy, Debug)]
 pub struct DetectorSettings {
-    /// The CUSUMs' reference value k: half the shift, in good-pair standard
-    /// deviations, they are tuned for.
-    pub k: f64,
+    /// The alignment CUSUM's reference value k: half the shift, in good-pair
+    /// standard deviations, it is tuned for.
+    pub alignment_k: f64,
+    /// The change-size CUSUMs' reference value k.
+    pub size_k: f64,
     /// Target ARL0: good pairs between false alarms.
     pub false_alarm_every: u32,
     /// Whether the bootstrap is smoothed (see the module's documentation).
@@ -36,7 +38,7 @@ pub struct DetectorSettings {
 
 impl Default for DetectorSettings {
     fn default() -> Self {
-        DetectorSettings { k: 0.5, false_alarm_every: 30_000, smoothed: true, seed: 0 }
+        DetectorSettings { alignment_k: 0.5, size_k: 1.0, false_alarm_every: 30_000, smoothed: true, seed: 0 }
     }
 }
 
@@ -135,7 +137,7 @@ pub fn calibrate(pairs: &CalibrationStatistics<'_>, settings: &DetectorSettings)
     let probe = DriftDetector::new(
         alignment.normal_scores(),
         size.normal_scores(),
-        CusumParams { k: settings.k, h: 1.0, clear_after: 1 },
+        CusumParams { alignment_k: settings.alignment_k, size_k: settings.size_k, h: 1.0, clear_after: 1 },
         DetectorState::default(),
     )
     .expect("k is checked by the caller");
@@ -154,11 +156,11 @@ pub fn calibrate(pairs: &CalibrationStatistics<'_>, settings: &DetectorSettings)
         }
     }
     let h = high;
-    let clear_after = (2.0 * h / settings.k).ceil() as u32;
+    let clear_after = (2.0 * h / settings.alignment_k.min(settings.size_k)).ceil() as u32;
     CalibratedDetector {
         alignment,
         size,
-        params: CusumParams { k: settings.k, h, clear_after },
+        params: CusumParams { alignment_k: settings.alignment_k, size_k: settings.size_k, h, clear_after },
         false_alarm_every: settings.false_alarm_every,
         simulated_every: run_length(&probe, &stream, h),
         simulated_pairs: stream.len(),

@@ -52,9 +52,16 @@ pub struct SurfaceImages {
     /// or 2/3): the secondary test set, with the same held-out negatives.
     /// Empty on drawn surfaces.
     pub uncertain_positives: Vec<PathBuf>,
-    /// Per (family, generator name): (synthetic, source) pairs.
-    pub pairs: BTreeMap<(String, StudyGenerator), Vec<(PathBuf, PathBuf)>>,
+    /// Per (family, generator): (synthetic, source) pairs made from the training negatives.
+    pub pairs: PairSets,
+    /// Per (family, generator): pairs made from the held-out negatives,
+    /// which no probe, generator or calibration sees (the stream
+    /// experiment's; none unless [`StudyConfig::held_out_pairs`] asks).
+    pub held_out_pairs: PairSets,
 }
+
+/// (synthetic, source) pairs per (family, generator).
+pub type PairSets = BTreeMap<(String, StudyGenerator), Vec<(PathBuf, PathBuf)>>;
 
 /// The eight rotations and flips of a tile.
 fn dihedral(tile: &GrayImage) -> [GrayImage; 8] {
@@ -148,12 +155,9 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
     let negatives: Vec<GrayImage> = train_tiles.by_ref().take(config.train_negatives).collect();
     let train_negatives =
         negatives.iter().enumerate().map(|(i, t)| save(t, &dir.join(format!("train/negative/{i:04}.png")))).collect::<Result<Vec<_>>>()?;
-    let test_negatives = test_tiles
-        .by_ref()
-        .take(config.test_negatives)
-        .enumerate()
-        .map(|(i, t)| save(&t, &dir.join(format!("test/negative/{i:04}.png"))))
-        .collect::<Result<Vec<_>>>()?;
+    let held_out: Vec<GrayImage> = test_tiles.by_ref().take(config.test_negatives).collect();
+    let test_negatives =
+        held_out.iter().enumerate().map(|(i, t)| save(t, &dir.join(format!("test/negative/{i:04}.png")))).collect::<Result<Vec<_>>>()?;
     let mut probe_positives = BTreeMap::new();
     let mut test_positives = BTreeMap::new();
     for &family in families {
@@ -176,29 +180,37 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
         probe_positives.insert(family.name().to_string(), probe);
         test_positives.insert(family.name().to_string(), test);
     }
-    let mut pairs = BTreeMap::new();
-    for &family in families {
-        for &generator in &config.generators {
-            let list = (0..config.max_pairs())
-                .map(|i| {
-                    let source_index = i % negatives.len();
-                    let source = &train_negatives[source_index];
-                    match identity(family, generator, i) {
-                        None => Ok((source.clone(), source.clone())),
-                        Some((seed_key, file_key)) => {
-                            let path = dir.join(format!("synthetic/{file_key}/{i:04}.png"));
-                            if !path.is_file() {
-                                let mut rng = StdRng::seed_from_u64(seed(&[surface, &seed_key], i));
-                                save(&generator.apply(family, &negatives[source_index], i, &mut rng), &path)?;
+    let made_from = |sources: &[GrayImage], paths: &[PathBuf], split: &str, count: usize| -> Result<PairSets> {
+        let mut pairs = BTreeMap::new();
+        for &family in families {
+            for &generator in &config.generators {
+                let list = (0..count)
+                    .map(|i| {
+                        let source_index = i % sources.len();
+                        let source = &paths[source_index];
+                        match identity(family, generator, i) {
+                            None => Ok((source.clone(), source.clone())),
+                            Some((seed_key, file_key)) => {
+                                let path = dir.join(format!("{split}/{file_key}/{i:04}.png"));
+                                if !path.is_file() {
+                                    // The training pairs keep the seeds they always had.
+                                    let parts: &[&str] =
+                                        if split == "synthetic" { &[surface, &seed_key] } else { &[surface, split, &seed_key] };
+                                    let mut rng = StdRng::seed_from_u64(seed(parts, i));
+                                    save(&generator.apply(family, &sources[source_index], i, &mut rng), &path)?;
+                                }
+                                Ok((path, source.clone()))
                             }
-                            Ok((path, source.clone()))
                         }
-                    }
-                })
-                .collect::<Result<Vec<_>>>()?;
-            pairs.insert((family.name().to_string(), StudyGenerator::Drawn(generator)), list);
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                pairs.insert((family.name().to_string(), StudyGenerator::Drawn(generator)), list);
+            }
         }
-    }
+        Ok(pairs)
+    };
+    let pairs = made_from(&negatives, &train_negatives, "synthetic", config.max_pairs())?;
+    let held_out_pairs = made_from(&held_out, &test_negatives, "held-out", config.held_out_pairs)?;
     Ok(SurfaceImages {
         surface: surface.to_string(),
         families: families.iter().map(|f| f.name().to_string()).collect(),
@@ -210,6 +222,7 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
         test_positives,
         uncertain_positives: Vec::new(),
         pairs,
+        held_out_pairs,
     })
 }
 

@@ -6,7 +6,7 @@
 //! were unsure of (probability 1/3 or 2/3) form a secondary test set. The cells are
 //! written under the work folder (never into the repository: CC BY-NC-SA).
 
-use super::data::{save, seed, SurfaceImages};
+use super::data::{save, seed, PairSets, SurfaceImages};
 use super::generator::StudyGenerator;
 use super::StudyConfig;
 use crate::el_defects::ElGenerator;
@@ -70,29 +70,38 @@ pub fn surface_images(
     let sources: Vec<&GrayImage> = negatives[..n_train].iter().map(|c| &c.image).collect();
     let donors = donors(config, &sources, &positives[..n_probe], textures);
     let generators = ElGenerator::STUDY;
-    let mut pairs = BTreeMap::new();
-    for generator in &generators {
-        let list = (0..config.max_pairs())
-            .map(|i| {
-                let source_index = i % sources.len();
-                let source = &train_negatives[source_index];
-                // A mixture's faithful samples are the faithful generator's own files.
-                let made_as = match generator {
-                    ElGenerator::Copy => return Ok((source.clone(), source.clone())),
-                    ElGenerator::Mix(p) if !ElGenerator::mixes_in(*p, i) => return Ok((source.clone(), source.clone())),
-                    ElGenerator::Mix(_) => ElGenerator::Faithful,
-                    other => *other,
-                };
-                let path = dir.join(format!("synthetic/{}/{i:04}.png", made_as.name()));
-                if !path.is_file() {
-                    let mut rng = StdRng::seed_from_u64(seed(&[&surface, &made_as.name()], i));
-                    save(&made_as.apply(sources[source_index], i, &donors, &mut rng), &path)?;
-                }
-                Ok((path, source.clone()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        pairs.insert((FAMILY.to_string(), StudyGenerator::El(*generator)), list);
-    }
+    let made_from = |sources: &[&GrayImage], paths: &[PathBuf], split: &str, count: usize| -> Result<PairSets> {
+        let mut pairs = BTreeMap::new();
+        for generator in &generators {
+            let list = (0..count)
+                .map(|i| {
+                    let source_index = i % sources.len();
+                    let source = &paths[source_index];
+                    // A mixture's faithful samples are the faithful generator's own files.
+                    let made_as = match generator {
+                        ElGenerator::Copy => return Ok((source.clone(), source.clone())),
+                        ElGenerator::Mix(p) if !ElGenerator::mixes_in(*p, i) => return Ok((source.clone(), source.clone())),
+                        ElGenerator::Mix(_) => ElGenerator::Faithful,
+                        other => *other,
+                    };
+                    let path = dir.join(format!("{split}/{}/{i:04}.png", made_as.name()));
+                    if !path.is_file() {
+                        // The training pairs keep the seeds they always had.
+                        let name = made_as.name();
+                        let parts: &[&str] = if split == "synthetic" { &[&surface, &name] } else { &[&surface, split, &name] };
+                        let mut rng = StdRng::seed_from_u64(seed(parts, i));
+                        save(&made_as.apply(sources[source_index], i, &donors, &mut rng), &path)?;
+                    }
+                    Ok((path, source.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            pairs.insert((FAMILY.to_string(), StudyGenerator::El(*generator)), list);
+        }
+        Ok(pairs)
+    };
+    let pairs = made_from(&sources, &train_negatives, "synthetic", config.max_pairs())?;
+    let held_out_sources: Vec<&GrayImage> = negatives[n_train..n_train + n_test].iter().map(|c| &c.image).collect();
+    let held_out_pairs = made_from(&held_out_sources, &test_negatives, "held-out", config.held_out_pairs)?;
     Ok(SurfaceImages {
         surface,
         families: vec![FAMILY.into()],
@@ -104,6 +113,7 @@ pub fn surface_images(
         test_positives: BTreeMap::from([(FAMILY.to_string(), test)]),
         uncertain_positives,
         pairs,
+        held_out_pairs,
     })
 }
 

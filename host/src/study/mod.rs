@@ -67,6 +67,9 @@ pub struct StudyConfig {
     pub bootstrap: usize,
     /// Seeds of the CNN trainings averaged into the pixel-level truth.
     pub cnn_seeds: u64,
+    /// Pairs per generator made from the held-out negatives, for the stream
+    /// experiment (none for the ranking study).
+    pub held_out_pairs: usize,
 }
 
 impl StudyConfig {
@@ -85,6 +88,20 @@ impl StudyConfig {
             models: ["efficientnet-lite0", "efficientnet-lite0-gem", "vit-s14", "vit-s14-max"].map(String::from).to_vec(),
             bootstrap: 500,
             cnn_seeds: 2,
+            held_out_pairs: 0,
+        }
+    }
+
+    /// The stream experiment: every surface, one drawn family, the default
+    /// model, the largest calibration set, and held-out pairs.
+    pub fn streams() -> StudyConfig {
+        StudyConfig {
+            families: vec![Family::Scratch],
+            pair_counts: vec![256],
+            positive_counts: vec![10],
+            models: vec![spanwatch_embed::manifest::DEFAULT_MODEL.into()],
+            held_out_pairs: 150,
+            ..StudyConfig::full()
         }
     }
 
@@ -210,10 +227,9 @@ pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -
 }
 
 /// Runs the edge's stream experiment ([`streams`]) and writes streams.md under `out`.
-pub fn run_streams(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<streams::StreamRow>> {
+pub fn run_streams(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<streams::SurfaceStreams>> {
     let surfaces = surface_images(config, out, quiet)?;
-    let embeddings = embed(config, &surfaces, cache, quiet)?;
-    streams::run(config, &surfaces, &embeddings, out)
+    streams::run(config, &surfaces, out, cache, quiet)
 }
 
 /// Writes (or finds) every surface's images under `out`.
