@@ -216,7 +216,9 @@ impl Feeder {
             self.fed += 1;
         }
         // Wait until the daemon took them, emptying done/ (the soak would fill the disk otherwise).
-        let deadline = Instant::now() + Duration::from_secs(60 + n as u64);
+        // A generous deadline: a busy machine slows the daemon, which the
+        // soak measures (pairs per second), rather than fails on.
+        let deadline = Instant::now() + Duration::from_secs(60 + 10 * n as u64);
         let done = self.spool.join("done");
         loop {
             for entry in std::fs::read_dir(&done).into_iter().flatten().flatten() {
