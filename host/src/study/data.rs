@@ -102,6 +102,17 @@ pub(super) fn seed(parts: &[&str], index: usize) -> u64 {
     h
 }
 
+/// The seed of the `index`-th synthetic sample of kind `key` in `split`
+/// (`synthetic` for the training pairs, which keep the seeds they always had,
+/// or `held-out`).
+pub(super) fn sample_seed(surface: &str, split: &str, key: &str, index: usize) -> u64 {
+    if split == "synthetic" {
+        seed(&[surface, key], index)
+    } else {
+        seed(&[surface, split, key], index)
+    }
+}
+
 /// Writes `image` to `path` unless a file is there already.
 pub(super) fn save(image: &GrayImage, path: &Path) -> Result<PathBuf> {
     if !path.is_file() {
@@ -193,10 +204,7 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
                             Some((seed_key, file_key)) => {
                                 let path = dir.join(format!("{split}/{file_key}/{i:04}.png"));
                                 if !path.is_file() {
-                                    // The training pairs keep the seeds they always had.
-                                    let parts: &[&str] =
-                                        if split == "synthetic" { &[surface, &seed_key] } else { &[surface, split, &seed_key] };
-                                    let mut rng = StdRng::seed_from_u64(seed(parts, i));
+                                    let mut rng = StdRng::seed_from_u64(sample_seed(surface, split, &seed_key, i));
                                     save(&generator.apply(family, &sources[source_index], i, &mut rng), &path)?;
                                 }
                                 Ok((path, source.clone()))

@@ -6,7 +6,7 @@
 //! were unsure of (probability 1/3 or 2/3) form a secondary test set. The cells are
 //! written under the work folder (never into the repository: CC BY-NC-SA).
 
-use super::data::{save, seed, PairSets, SurfaceImages};
+use super::data::{sample_seed, save, seed, PairSets, SurfaceImages};
 use super::generator::StudyGenerator;
 use super::StudyConfig;
 use crate::el_defects::ElGenerator;
@@ -86,10 +86,7 @@ pub fn surface_images(
                     };
                     let path = dir.join(format!("{split}/{}/{i:04}.png", made_as.name()));
                     if !path.is_file() {
-                        // The training pairs keep the seeds they always had.
-                        let name = made_as.name();
-                        let parts: &[&str] = if split == "synthetic" { &[&surface, &name] } else { &[&surface, split, &name] };
-                        let mut rng = StdRng::seed_from_u64(seed(parts, i));
+                        let mut rng = StdRng::seed_from_u64(sample_seed(&surface, split, &made_as.name(), i));
                         save(&made_as.apply(sources[source_index], i, &donors, &mut rng), &path)?;
                     }
                     Ok((path, source.clone()))

@@ -249,10 +249,7 @@ fn experiment(
             StreamRow { generator, effect: effect_sizes(good, degraded), delays }
         })
         .collect();
-    let mean = |values: &mut dyn Iterator<Item = f64>| {
-        let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-        sum / n.max(1) as f64
-    };
+    let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
     let distinct_sources = good.iter().map(|p| p.source).collect::<std::collections::BTreeSet<_>>().len();
     Ok(SurfaceStreams {
         surface: images.surface.clone(),
@@ -264,8 +261,8 @@ fn experiment(
         calibration_pairs: calibrated.pairs,
         held_out: (good.len(), distinct_sources),
         mean_alignment: (
-            mean(&mut calibration_statistics.iter().map(|s| s.alignment)),
-            mean(&mut good.iter().map(|p| p.statistics.alignment)),
+            mean(calibration_statistics.iter().map(|s| s.alignment).collect()),
+            mean(good.iter().map(|p| p.statistics.alignment).collect()),
         ),
         false_alarms,
         rows,
