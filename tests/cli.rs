@@ -190,6 +190,8 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
         (detector["kind"].as_str(), detector["alignment_k"].as_f64(), detector["size_k"].as_f64(), detector["false_alarm_every"].as_u64()),
         (Some("cusum"), Some(0.5), Some(1.0), Some(30_000))
     );
+    let correlation = detector["correlation"].as_f64().unwrap();
+    assert!(correlation.abs() <= 0.9, "the scores' correlation is held within +-0.9: {correlation}");
     let (h, simulated) = (detector["h"].as_f64().unwrap(), detector["simulated_every"].as_f64().unwrap());
     assert!((5.0..20.0).contains(&h), "h = {h}");
     assert!((simulated / 30_000.0 - 1.0).abs() < 0.1, "the simulation's ARL0 {simulated} at the 30000 target");

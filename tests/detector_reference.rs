@@ -5,7 +5,7 @@
 //! defects, unchanged copies and noisy pairs.
 
 use serde_json::Value;
-use spanwatch::metric::drift::ScoreTableData;
+use spanwatch::metric::drift::{score_correlation, ScoreTableData};
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NormalScores, PairStatistics};
 use std::path::Path;
@@ -40,6 +40,17 @@ fn score_tables_match_the_reference() {
         }
         assert!((ours.tail - theirs["tail"].as_f64().unwrap()).abs() < 1e-12, "{statistic} tail");
     }
+    // The scores' correlation over the calibration pairs, as the host computes it for the bundle.
+    let (a, s) = (table(&r["tables"]["alignment"]), table(&r["tables"]["log_size"]));
+    let scores: Vec<[f64; 2]> = floats(&r["calibration"]["alignment"])
+        .iter()
+        .zip(floats(&r["calibration"]["log_size"]))
+        .map(|(&x, y)| [a.score(x), s.score(y)])
+        .collect();
+    let rho = score_correlation(&scores);
+    let theirs = r["params"]["correlation"].as_f64().unwrap();
+    assert!((rho - theirs).abs() < 1e-12, "correlation {rho} vs numpy's {theirs}");
+    assert!(rho < -0.3, "the reference's scores are correlated: {rho}");
 }
 
 #[test]
@@ -51,6 +62,7 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         size_k: p["size_k"].as_f64().unwrap(),
         h: p["h"].as_f64().unwrap(),
         clear_after: p["clear_after"].as_u64().unwrap() as u32,
+        correlation: p["correlation"].as_f64().unwrap(),
     };
     let mut detector =
         DriftDetector::new(table(&r["tables"]["alignment"]), table(&r["tables"]["log_size"]), params, DetectorState::default()).unwrap();

@@ -75,6 +75,7 @@ fn bundle_with_detector(dir: &Path, fires_at: Option<u32>, window: u32) -> PathB
             size: ScoreTable { values: view(7), scores: view(6), tail: 100.0 },
             alignment_k: 0.5,
             size_k: 1.0,
+            correlation: 0.0,
             // Pair n leaves the alignment CUSUM at 5.5 n: above h first at n = fires_at.
             h: fires_at.map_or(1e9, |n| 5.5 * n as f64 - 1.0),
             clear_after: 1_000_000,

@@ -8,8 +8,10 @@
 //! - `drawn`: the demo's CC0 texture tiles with DRAWN scratch defects; the
 //!   stream's tiles are the ones the calibration never saw (cycled), each
 //!   with a fresh random defect.
-//! - `elpv-mono`: ELPV monocrystalline solar cells (CC BY-NC-SA 4.0, fetched
-//!   at run time with pip, written only under the work folder). The probe is
+//! - `elpv-mono`, `elpv-poly`: ELPV mono- or polycrystalline solar cells
+//!   (CC BY-NC-SA 4.0, fetched at run time with pip, written only under the
+//!   work folder), `--calibration-pairs` faithful pairs on the probe's
+//!   100 negatives (several rendered defects per cell). The probe is
 //!   trained on PHOTOGRAPHED defects (cells an expert marked defective); the
 //!   synthetic defects are rendered EL cracks and dark regions on
 //!   defect-free cells; the stream's cells are defect-free ones the
@@ -17,7 +19,7 @@
 //!
 //! ```text
 //! cargo build --release -p spanwatch-edge
-//! cargo run --release -p spanwatch-demo --example soak -- --edge target/release/spanwatch-edge [--surface drawn|elpv-mono] [--good 10000]
+//! cargo run --release -p spanwatch-demo --example soak -- --edge target/release/spanwatch-edge [--surface drawn|elpv-mono|elpv-poly] [--good 10000] [--calibration-pairs 256]
 //! ```
 //! The broker is mosquitto when installed (else the in-process rumqttd).
 
@@ -51,10 +53,13 @@ struct Args {
     /// The spanwatch-edge binary to soak.
     #[arg(long)]
     edge: PathBuf,
-    /// `drawn` (texture tiles, drawn defects) or `elpv-mono` (solar cells,
-    /// photographed real defects, rendered synthetic ones).
+    /// `drawn` (texture tiles, drawn defects), `elpv-mono` or `elpv-poly`
+    /// (solar cells, photographed real defects, rendered synthetic ones).
     #[arg(long, default_value = "drawn")]
     surface: String,
+    /// Faithful calibration pairs on ELPV (the drawn surface has the demo's 30).
+    #[arg(long, default_value_t = 256)]
+    calibration_pairs: usize,
     /// Good (faithful) pairs before the degraded generators.
     #[arg(long, default_value_t = 10_000)]
     good: usize,
@@ -263,23 +268,23 @@ fn feed_until(
     }
 }
 
-/// Writes the ELPV mono calibration set under `dir` (real negatives and
-/// photographed positives, faithful rendered defects on the first
-/// negatives) and returns it with a stream over the defect-free cells it
-/// left unused.
-fn elpv_surface(dir: &Path) -> Result<(PathBuf, ElStream)> {
+/// Writes the ELPV calibration set of `cell_type` under `dir` (real
+/// negatives and photographed positives, `pairs` faithful rendered defects
+/// on the negatives, cycled) and returns it with a stream over the
+/// defect-free cells it left unused.
+fn elpv_surface(dir: &Path, cell_type: CellType, pairs: usize) -> Result<(PathBuf, ElStream)> {
     let cells = spanwatch::elpv::load(&spanwatch::elpv::wheel(&spanwatch_embed::EmbeddingCache::default_root(), false)?)?;
     println!("{}", spanwatch::elpv::ATTRIBUTION);
     let mut rng = StdRng::seed_from_u64(SEED);
     let pick = |label: Label, rng: &mut StdRng| {
         let mut list: Vec<GrayImage> =
-            cells.iter().filter(|c| c.cell_type == CellType::Mono && c.label == label).map(|c| c.image.clone()).collect();
+            cells.iter().filter(|c| c.cell_type == cell_type && c.label == label).map(|c| c.image.clone()).collect();
         list.shuffle(rng);
         list
     };
     let (normal, defective) = (pick(Label::DefectFree, &mut rng), pick(Label::Defective, &mut rng));
-    let (negatives, positives, pairs) = (100, 40, 30);
-    anyhow::ensure!(normal.len() > negatives + 50 && defective.len() >= positives, "too few ELPV mono cells");
+    let (negatives, positives) = (100, 40);
+    anyhow::ensure!(normal.len() > negatives + 50 && defective.len() >= positives, "too few ELPV {cell_type:?} cells");
     let donors = Donors { textures: Vec::new(), normals: Vec::new(), defect_patches: Vec::new() };
     let save = |image: &GrayImage, path: PathBuf| -> Result<()> {
         std::fs::create_dir_all(path.parent().expect("in a folder"))?;
@@ -291,9 +296,13 @@ fn elpv_surface(dir: &Path) -> Result<(PathBuf, ElStream)> {
     for (i, cell) in defective[..positives].iter().enumerate() {
         save(cell, dir.join(format!("real/positive/defect_{i:03}.png")))?;
     }
-    for (i, cell) in normal[..pairs].iter().enumerate() {
-        save(&ElGenerator::Faithful.apply(cell, i, &donors, &mut rng), dir.join(format!("synthetic/faithful/cell_{i:03}.png")))?;
+    let mut csv = String::from("synthetic,source\n");
+    for i in 0..pairs {
+        let cell = &normal[i % negatives];
+        save(&ElGenerator::Faithful.apply(cell, i, &donors, &mut rng), dir.join(format!("synthetic/faithful/pair_{i:04}.png")))?;
+        csv += &format!("pair_{i:04}.png,cell_{:03}.png\n", i % negatives);
     }
+    std::fs::write(dir.join("synthetic/faithful/pairs.csv"), csv)?;
     let stream = ElStream { cells: normal[negatives..].to_vec(), rng, made: 0, donors };
     Ok((dir.to_path_buf(), stream))
 }
@@ -315,11 +324,12 @@ fn main() -> Result<()> {
             let data = build(&work.join("demo"), DemoSize::default(), SEED)?;
             (data, Box::new(PairMaker::new(DemoSize::default(), SEED)?), "drawn defects on CC0 texture tiles")
         }
-        "elpv-mono" => {
-            let (data, stream) = elpv_surface(&work.join("elpv-mono"))?;
-            (data, Box::new(stream), "ELPV mono cells: probe on photographed defects, rendered synthetic defects")
+        "elpv-mono" | "elpv-poly" => {
+            let cell_type = if args.surface == "elpv-mono" { CellType::Mono } else { CellType::Poly };
+            let (data, stream) = elpv_surface(&work.join(&args.surface), cell_type, args.calibration_pairs)?;
+            (data, Box::new(stream), "ELPV cells: probe on photographed defects, rendered synthetic defects")
         }
-        other => bail!("unknown surface {other:?}: drawn or elpv-mono"),
+        other => bail!("unknown surface {other:?}: drawn, elpv-mono or elpv-poly"),
     };
     let prepared = prepare(&data, &args.model, &EmbeddingSource::Model(CacheChoice::Off), false, true)?;
     let bundle = work.join("faithful.bundle");

@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 /// Fewest pairs a calibration accepts: the detector's score tables and its
 /// simulation need at least this many distinct pairs.
 pub const MIN_CALIBRATION_PAIRS: usize = 8;
+/// Fewer calibration pairs than this, and `calibrate` warns that the
+/// alert's false-alarm rate on the line may be well above its target: the
+/// normal-score tables and the simulated threshold know only the pairs
+/// they saw (docs/validation.md, "Calibration pairs and false alarms").
+pub const FEW_CALIBRATION_PAIRS: usize = 100;
 
 /// How to calibrate.
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +114,7 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
             size: tables.size(),
             alignment_k: detector.params.alignment_k,
             size_k: detector.params.size_k,
+            correlation: detector.params.correlation,
             h: detector.params.h,
             clear_after: detector.params.clear_after,
             false_alarm_every: detector.false_alarm_every,
@@ -132,7 +138,7 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
     };
     format!(
         "wrote {} ({} bytes): generator {name:?}, {} pairs, k = {}, DS = {:.4} ({}), window of {} pairs;\n\
-         drift alert: CUSUM on each pair's alignment ({folds}, k = {}) and change size (k = {}), h = {:.3},\n\
+         drift alert: CUSUM on each pair's alignment ({folds}, k = {}) and change size (k = {}), scores correlated {:+.3}, h = {:.3},\n\
          calibrated for one false alarm per {} good pairs (simulated: one per {:.0} in {} pairs); clears after {} quiet pairs",
         output.display(),
         done.bytes,
@@ -143,11 +149,24 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
         done.window,
         d.params.alignment_k,
         d.params.size_k,
+        d.params.correlation,
         d.params.h,
         d.false_alarm_every,
         d.simulated_every,
         d.simulated_pairs,
         d.params.clear_after
+    ) + &few_pairs_warning(done.pairs)
+}
+
+/// The warning for a calibration on fewer than [`FEW_CALIBRATION_PAIRS`]
+/// pairs (empty otherwise).
+fn few_pairs_warning(pairs: usize) -> String {
+    if pairs >= FEW_CALIBRATION_PAIRS {
+        return String::new();
+    }
+    format!(
+        "\nwarning: only {pairs} calibration pairs: on the line the alert may fire far more often than calibrated \
+         (ELPV mono cells with 30 pairs: 9 false alarms in 10,000 good pairs, see docs/validation.md); calibrate on at least {FEW_CALIBRATION_PAIRS}"
     )
 }
 

@@ -4,7 +4,9 @@ with numpy and scipy, on seeded random inputs.
 spanwatch's detector (firmware/core/src/detector.rs) maps each pair's
 alignment and log change size to a normal score through a table of
 calibration quantiles (host/src/metric/drift.rs builds the table), then runs
-three one-sided CUSUMs on the scores. Here the same is done from the
+three one-sided CUSUMs on each score's residual given the other (their
+correlation over the calibration pairs, rho: (z - rho z') / sqrt(1 - rho^2),
+clamped to +-6). Here the same is done from the
 definitions: the table's knots as order statistics at evenly spaced ranks
 with scipy's normal quantiles of their plotting positions, the map with
 np.interp plus linear tails, and the CUSUMs as a plain loop.
@@ -56,10 +58,16 @@ def main():
     rng = np.random.default_rng(20261202)
     n_cal = 150
     cal_alignment = 0.12 + 0.05 * rng.standard_normal(n_cal)
-    cal_log_size = 2.5 + 0.3 * rng.standard_t(5, n_cal)
+    # The size is correlated with the alignment (as on the drawn brick tiles,
+    # where larger changes align less), so the residuals matter.
+    cal_log_size = 2.5 - 3.0 * (cal_alignment - 0.12) + 0.3 * rng.standard_t(5, n_cal)
     ta = table(cal_alignment)
     ts = table(cal_log_size)
     alignment_k, size_k, h, clear_after = 0.5, 1.0, 6.0, 12
+    za_cal = np.array([score(x, *ta) for x in cal_alignment])
+    zs_cal = np.array([score(x, *ts) for x in cal_log_size])
+    rho = float(np.clip(np.corrcoef(za_cal, zs_cal)[0, 1], -0.9, 0.9))
+    scale = np.sqrt(1.0 - rho * rho)
     # A stream: 60 good pairs, 15 of the wrong family, 5 copies, 30 good,
     # 10 noisy, 40 good; each pair as (h = w.d, ||w||^2, ||d||^2).
     w_norm2 = 4.0
@@ -88,7 +96,9 @@ def main():
         alignment = hw / nrm if nrm > 0 else 0.0
         log_size = np.log(max(np.sqrt(dd), MIN_SIZE))
         za, zs = score(alignment, *ta), score(log_size, *ts)
-        sums = np.maximum(0.0, sums + np.array([-za, -zs, zs]) - np.array([alignment_k, size_k, size_k]))
+        ra = np.clip((za - rho * zs) / scale, -CAP, CAP)
+        rs = np.clip((zs - rho * za) / scale, -CAP, CAP)
+        sums = np.maximum(0.0, sums + np.array([-ra, -rs, rs]) - np.array([alignment_k, size_k, size_k]))
         before = sums.copy()
         change = None
         if sums.max() > h:
@@ -109,11 +119,11 @@ def main():
             "alignment": {"values": ta[0].tolist(), "scores": ta[1].tolist(), "tail": ta[2]},
             "log_size": {"values": ts[0].tolist(), "scores": ts[1].tolist(), "tail": ts[2]},
         },
-        "params": {"alignment_k": alignment_k, "size_k": size_k, "h": h, "clear_after": clear_after},
+        "params": {"alignment_k": alignment_k, "size_k": size_k, "h": h, "clear_after": clear_after, "correlation": rho},
         "stream": [list(p) for p in stream],
         "expected": expected,
     }, indent=1))
-    print(f"wrote {OUT}: {len(stream)} pairs, {sum(e['change'] == 'raised' for e in expected)} raises")
+    print(f"wrote {OUT}: {len(stream)} pairs, rho {rho:.4f}, {sum(e['change'] == 'raised' for e in expected)} raises")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -134,6 +134,9 @@ pub struct DetectorSpec<'a> {
     pub alignment_k: f64,
     /// The change-size CUSUMs' reference value k.
     pub size_k: f64,
+    /// Correlation of the two normal scores on the calibration pairs (the
+    /// CUSUMs watch each score's residual given the other's).
+    pub correlation: f64,
     /// The CUSUMs' threshold h.
     pub h: f64,
     /// Quiet pairs in a row that clear a raised alert.
@@ -147,7 +150,13 @@ pub struct DetectorSpec<'a> {
 impl DetectorSpec<'_> {
     /// The CUSUM tuning.
     pub fn params(&self) -> CusumParams {
-        CusumParams { alignment_k: self.alignment_k, size_k: self.size_k, h: self.h, clear_after: self.clear_after }
+        CusumParams {
+            alignment_k: self.alignment_k,
+            size_k: self.size_k,
+            h: self.h,
+            clear_after: self.clear_after,
+            correlation: self.correlation,
+        }
     }
 
     /// The detector, in `state`.
@@ -439,6 +448,7 @@ mod tests {
                 size: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.5 },
                 alignment_k: 0.5,
                 size_k: 1.0,
+                correlation: -0.25,
                 h: 9.0,
                 clear_after: 40,
                 false_alarm_every: 30_000,

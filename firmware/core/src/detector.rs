@@ -10,7 +10,12 @@
 //! too much). Each is mapped to a normal score through the calibration
 //! pairs' quantiles (rank to normal scores, so non-Gaussian statistics are
 //! fine), and three CUSUMs watch them: low alignment, small changes, large
-//! changes. The first to pass the threshold h raises the alert; all three
+//! changes. The two scores are correlated on the calibration pairs (a
+//! larger change may align less, or more), so each CUSUM watches its
+//! score's residual given the other, (z - rho z') / sqrt(1 - rho^2): the
+//! statistic of the likelihood ratio of a shift of that score alone, with
+//! the part of its noise the other score explains taken out (bundle format
+//! 5). The first to pass the threshold h raises the alert; all three
 //! restart from 0 after every crossing, and a raised alert clears after
 //! `clear_after` pairs without one (the hysteresis).
 //!
@@ -74,7 +79,8 @@ pub enum DetectorError {
     /// A table's values are not finite and non-decreasing, or its scores
     /// not finite and increasing.
     KnotOrder,
-    /// The tail scale, k or h is not a positive finite number.
+    /// The tail scale, k or h is not a positive finite number, or the
+    /// correlation not in (-1, 1).
     Parameter,
 }
 
@@ -83,7 +89,7 @@ impl core::fmt::Display for DetectorError {
         f.write_str(match self {
             DetectorError::KnotCount => "a normal-score table needs 2 to 64 knots, as many values as scores",
             DetectorError::KnotOrder => "a normal-score table needs finite non-decreasing values and finite increasing scores",
-            DetectorError::Parameter => "the tail scale, k and h must be positive finite numbers",
+            DetectorError::Parameter => "the tail scale, k and h must be positive finite numbers, the correlation in (-1, 1)",
         })
     }
 }
@@ -186,6 +192,9 @@ pub struct CusumParams {
     pub alignment_k: f64,
     /// Reference value k of the two change-size CUSUMs.
     pub size_k: f64,
+    /// Correlation rho of the two normal scores on the calibration pairs
+    /// (|rho| < 1): each CUSUM watches its score's residual given the other's.
+    pub correlation: f64,
     /// Threshold h: a CUSUM above it raises the alert.
     pub h: f64,
     /// Pairs in a row without a crossing that clear a raised alert.
@@ -250,7 +259,7 @@ pub struct AlertChange {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DetectorStep {
-    /// The pair's normal scores: alignment, log size.
+    /// The pair's normal scores: alignment, log size (before the residuals).
     pub scores: [f64; 2],
     /// The three CUSUMs after this pair, before a crossing restarts them
     /// (in the order of [`Watch::ALL`]).
@@ -275,7 +284,7 @@ impl DriftDetector {
     /// A detector in `state` (the default for a first start).
     pub fn new(alignment: NormalScores, size: NormalScores, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
         let positive = |x: f64| x > 0.0 && x.is_finite();
-        if !positive(params.alignment_k) || !positive(params.size_k) || !positive(params.h) {
+        if !positive(params.alignment_k) || !positive(params.size_k) || !positive(params.h) || !(params.correlation.abs() < 1.0) {
             return Err(DetectorError::Parameter);
         }
         Ok(DriftDetector { alignment, size, params, state })
@@ -301,6 +310,15 @@ impl DriftDetector {
         DriftDetector::new(self.alignment, self.size, params, DetectorState::default())
     }
 
+    /// The residual of each normal score given the other, (z - rho z') /
+    /// sqrt(1 - rho^2), clamped to +-[`SCORE_CAP`]: what the CUSUMs add up.
+    pub fn residuals(&self, scores: [f64; 2]) -> [f64; 2] {
+        let rho = self.params.correlation;
+        let scale = libm::sqrt(1.0 - rho * rho);
+        let [a, s] = scores;
+        [((a - rho * s) / scale).clamp(-SCORE_CAP, SCORE_CAP), ((s - rho * a) / scale).clamp(-SCORE_CAP, SCORE_CAP)]
+    }
+
     /// The pair's normal scores (alignment, log size), as [`Self::update`] computes them.
     pub fn scores(&self, pair: PairStatistics) -> [f64; 2] {
         [self.alignment.score(pair.alignment), self.size.score(pair.log_size)]
@@ -315,8 +333,9 @@ impl DriftDetector {
     /// [`Self::update`] does after [`Self::scores`], for simulations that
     /// draw scores directly.
     pub fn update_scores(&mut self, scores: [f64; 2]) -> DetectorStep {
-        let evidence = [-scores[0], -scores[1], scores[1]];
-        let CusumParams { alignment_k, size_k, h, clear_after } = self.params;
+        let [a, s] = self.residuals(scores);
+        let evidence = [-a, -s, s];
+        let CusumParams { alignment_k, size_k, h, clear_after, .. } = self.params;
         for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip([alignment_k, size_k, size_k]) {
             *sum = (*sum + e - k).max(0.0);
         }
@@ -370,10 +389,14 @@ mod tests {
         assert_eq!(NormalScores::new([1.0f32, f32::NAN].into_iter(), z.into_iter(), 1.0), Err(DetectorError::KnotOrder));
         assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), [1.0f32, 1.0].into_iter(), 1.0), Err(DetectorError::KnotOrder));
         assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), z.into_iter(), 0.0), Err(DetectorError::Parameter));
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: f64::NAN, clear_after: 3 };
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: f64::NAN, clear_after: 3, correlation: 0.0 };
         assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
-        let params = CusumParams { alignment_k: 0.5, size_k: 0.0, h: 10.0, clear_after: 3 };
+        let params = CusumParams { alignment_k: 0.5, size_k: 0.0, h: 10.0, clear_after: 3, correlation: 0.0 };
         assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
+        for correlation in [1.0, -1.0, f64::NAN] {
+            let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 10.0, clear_after: 3, correlation };
+            assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
+        }
     }
 
     /// A zero change pushes the small-change CUSUM by SCORE_CAP - size_k
@@ -382,7 +405,7 @@ mod tests {
     /// `clear_after` quiet pairs clear it.
     #[test]
     fn copies_raise_the_alert_and_good_pairs_clear_it() {
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 9.0, clear_after: 3 };
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 9.0, clear_after: 3, correlation: 0.0 };
         let mut detector = DriftDetector::new(table(), table(), params, DetectorState::default()).unwrap();
         let copy = PairStatistics::from_dots(0.0, 1.0, 0.0);
         assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP]);
@@ -403,5 +426,22 @@ mod tests {
         let saved = DetectorState { sums: [0.0, 9.0, 0.0], quiet: 7, raised: false };
         detector.resume(saved);
         assert_eq!(detector.update(copy).crossed, Some((Watch::SmallChange, 14.0)));
+    }
+
+    /// With correlated scores each CUSUM adds up its score's residual given
+    /// the other: a pair whose size is low and whose alignment is as low as
+    /// that size predicts is no evidence of low alignment.
+    #[test]
+    fn correlated_scores_are_watched_by_their_residuals() {
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 100.0, clear_after: 3, correlation: 0.6 };
+        let detector = DriftDetector::new(table(), table(), params, DetectorState::default()).unwrap();
+        let [a, s] = detector.residuals([-1.2, -2.0]);
+        assert!(a.abs() < 1e-12, "-1.2 is what a size score of -2 predicts: {a}");
+        assert!((s - (-2.0 + 0.6 * 1.2) / 0.8).abs() < 1e-12);
+        assert_eq!(detector.residuals([-6.0, 6.0]), [-SCORE_CAP, SCORE_CAP], "clamped");
+        let mut detector = detector;
+        let step = detector.update_scores([-1.2, -2.0]);
+        assert_eq!(step.sums[0], 0.0);
+        assert!((step.sums[1] - (1.6 - 1.0)).abs() < 1e-12, "{:?}", step.sums);
     }
 }

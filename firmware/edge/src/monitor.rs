@@ -399,7 +399,7 @@ mod tests {
         let d = embedder.dim();
         let w: Vec<f32> = (0..d).map(|j| if j % 2 == 0 { 1.0 } else { -0.5 }).collect();
         let table = NormalScores::new([-1.0f32, 1.0].into_iter(), [-1.0f32, 1.0].into_iter(), 1.0).unwrap();
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 1e6, clear_after: 10 };
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 1e6, clear_after: 10, correlation: 0.0 };
         let detector = DriftDetector::new(table, table, params, DetectorState::default()).unwrap();
         let calibration = Calibration {
             digest: String::new(),

@@ -102,7 +102,7 @@ fn run() -> Result<(), Refusal> {
     let params = detector.params();
     let Ok(mut alarm) = Alarm::new(led::FpgaLed::take());
     defmt::info!(
-        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above h = {=f64} (k = {=f64} for the alignment, {=f64} for the change size, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
+        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above h = {=f64} (k = {=f64} for the alignment, {=f64} for the change size, scores correlated {=f64}, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
         bundle.model.name,
         D,
         bundle.generator,
@@ -111,6 +111,7 @@ fn run() -> Result<(), Refusal> {
         params.h,
         params.alignment_k,
         params.size_k,
+        params.correlation,
         bundle.detector.false_alarm_every,
         bundle.rank().min(window),
         stream.len()

@@ -49,6 +49,7 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
             "kind": "cusum",
             "alignment_k": bundle.detector.alignment_k,
             "size_k": bundle.detector.size_k,
+            "correlation": bundle.detector.correlation,
             "h": bundle.detector.h,
             "clear_after": bundle.detector.clear_after,
             "false_alarm_every": bundle.detector.false_alarm_every,
@@ -76,10 +77,11 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     let ends = |t: &ScoreTable| (t.values.iter().next().unwrap_or(f32::NAN), t.values.iter().last().unwrap_or(f32::NAN));
     let ((a_low, a_high), (s_low, s_high)) = (ends(&a.alignment), ends(&a.size));
     println!(
-        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}) and log change size ({s_low:.3} to {s_high:.3}, k = {}): h = {:.3};\n               \
+        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}) and log change size ({s_low:.3} to {s_high:.3}, k = {}; residuals given the other score, correlation {:+.3}): h = {:.3};\n               \
          one false alarm per {} good pairs (simulated: one per {:.0}); clears after {} quiet pairs",
         a.alignment_k,
         a.size_k,
+        a.correlation,
         a.h,
         a.false_alarm_every,
         a.simulated_every,

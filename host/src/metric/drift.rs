@@ -12,6 +12,10 @@
 //! little higher than the calibration alone would: margin for the shift
 //! between calibration pairs and the line's. Every simulated pair goes
 //! through the core's own [`DriftDetector`], as the edge runs it.
+//!
+//! The correlation of the two normal scores over the calibration pairs
+//! (Pearson, held within +-[`MAX_CORRELATION`]) goes into the bundle: the
+//! CUSUMs watch each score's residual given the other's.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -130,17 +134,40 @@ const SIMULATED_PAIRS: (usize, usize) = (200_000, 6_000_000);
 /// Largest threshold searched.
 const MAX_H: f64 = 200.0;
 
+/// The largest correlation of the two scores the bundle carries: beyond it
+/// a residual would rest on too few pairs' worth of independent evidence.
+pub const MAX_CORRELATION: f64 = 0.9;
+
+/// Pearson's correlation of the two columns of `scores` (0 when either is
+/// constant), held within +-[`MAX_CORRELATION`].
+pub fn score_correlation(scores: &[[f64; 2]]) -> f64 {
+    let n = scores.len() as f64;
+    let mean = |i: usize| scores.iter().map(|z| z[i]).sum::<f64>() / n;
+    let (ma, ms) = (mean(0), mean(1));
+    let (mut saa, mut sss, mut sas) = (0.0, 0.0, 0.0);
+    for z in scores {
+        let (a, s) = (z[0] - ma, z[1] - ms);
+        saa += a * a;
+        sss += s * s;
+        sas += a * s;
+    }
+    if saa > 0.0 && sss > 0.0 {
+        (sas / (saa * sss).sqrt()).clamp(-MAX_CORRELATION, MAX_CORRELATION)
+    } else {
+        0.0
+    }
+}
+
 /// Calibrates the detector on `pairs`.
 pub fn calibrate(pairs: &CalibrationStatistics<'_>, settings: &DetectorSettings) -> CalibratedDetector {
     let alignment = ScoreTableData::of(&pairs.statistics.iter().map(|s| s.alignment).collect::<Vec<_>>());
     let size = ScoreTableData::of(&pairs.statistics.iter().map(|s| s.log_size).collect::<Vec<_>>());
-    let probe = DriftDetector::new(
-        alignment.normal_scores(),
-        size.normal_scores(),
-        CusumParams { alignment_k: settings.alignment_k, size_k: settings.size_k, h: 1.0, clear_after: 1 },
-        DetectorState::default(),
-    )
-    .expect("k is checked by the caller");
+    let params = CusumParams { alignment_k: settings.alignment_k, size_k: settings.size_k, h: 1.0, clear_after: 1, correlation: 0.0 };
+    let uncorrelated = DriftDetector::new(alignment.normal_scores(), size.normal_scores(), params, DetectorState::default())
+        .expect("k is checked by the caller");
+    let scores: Vec<[f64; 2]> = pairs.statistics.iter().map(|s| uncorrelated.scores(*s)).collect();
+    let correlation = score_correlation(&scores);
+    let probe = uncorrelated.with_params(CusumParams { correlation, ..params }).expect("|correlation| < 1");
     let blocks = blocks_of(pairs, &probe);
     let length = (settings.false_alarm_every as usize).saturating_mul(PAIRS_PER_ARL0).clamp(SIMULATED_PAIRS.0, SIMULATED_PAIRS.1);
     let stream = good_stream(&blocks, length, settings);
@@ -160,7 +187,7 @@ pub fn calibrate(pairs: &CalibrationStatistics<'_>, settings: &DetectorSettings)
     CalibratedDetector {
         alignment,
         size,
-        params: CusumParams { alignment_k: settings.alignment_k, size_k: settings.size_k, h, clear_after },
+        params: CusumParams { h, clear_after, ..probe.params() },
         false_alarm_every: settings.false_alarm_every,
         simulated_every: run_length(&probe, &stream, h),
         simulated_pairs: stream.len(),
@@ -250,6 +277,7 @@ mod tests {
         let fresh = gaussian_pairs(1_000_000, 2);
         let crossings = fresh.iter().filter(|&&pair| detector.update(pair).crossed.is_some()).count();
         let arl0 = fresh.len() as f64 / crossings as f64;
+        println!("simulated h = {:.3}: ARL0 {arl0:.0} on 1,000,000 fresh good pairs (target 1000)", calibrated.params.h);
         // About 1000 crossings: a 95% interval of +-6% from counting alone;
         // the rest is the 600 calibration pairs' quantiles against the true ones.
         assert!((0.75..1.35).contains(&(arl0 / 1000.0)), "ARL0 {arl0:.0} on fresh pairs, h = {:.3}", calibrated.params.h);
@@ -279,6 +307,7 @@ mod tests {
         let shifted = gaussian_pairs(1000, 4);
         let one_sigma = |t: usize| PairStatistics { alignment: shifted[t].alignment - 0.05, ..shifted[t] };
         let slow = delay(&one_sigma).unwrap();
+        println!("delays: copy {:?}, noise {:?}, one-sigma alignment shift {slow}", delay(&|_| copy), delay(&|_| noise));
         assert!((5..60).contains(&slow), "{slow} pairs for a one-sigma shift");
     }
 }

@@ -485,8 +485,8 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let _ = writeln!(md, "\n## {} / {} / {} ({defects})\n", s.surface, s.family, s.model);
         let _ = writeln!(
             md,
-            "h = {:.3} (k = {} for the alignment, {} for the change size), target ARL0 {} (simulated {:.0}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
-            s.params.h, s.params.alignment_k, s.params.size_k, s.false_alarm_every, s.simulated_every, s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
+            "h = {:.3} (k = {} for the alignment, {} for the change size; scores correlated {:+.3}), target ARL0 {} (simulated {:.0}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
+            s.params.h, s.params.alignment_k, s.params.size_k, s.params.correlation, s.false_alarm_every, s.simulated_every, s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
         );
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(
