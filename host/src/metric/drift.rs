@@ -165,10 +165,10 @@ pub fn calibrate(pairs: &CalibrationStatistics<'_>, settings: &DetectorSettings)
     let params = CusumParams { alignment_k: settings.alignment_k, size_k: settings.size_k, h: 1.0, clear_after: 1, correlation: 0.0 };
     let uncorrelated = DriftDetector::new(alignment.normal_scores(), size.normal_scores(), params, DetectorState::default())
         .expect("k is checked by the caller");
-    let scores: Vec<[f64; 2]> = pairs.statistics.iter().map(|s| uncorrelated.scores(*s)).collect();
-    let correlation = score_correlation(&scores);
+    // The normal scores do not depend on the correlation: score once, for both.
+    let blocks = blocks_of(pairs, &uncorrelated);
+    let correlation = score_correlation(&blocks.concat());
     let probe = uncorrelated.with_params(CusumParams { correlation, ..params }).expect("|correlation| < 1");
-    let blocks = blocks_of(pairs, &probe);
     let length = (settings.false_alarm_every as usize).saturating_mul(PAIRS_PER_ARL0).clamp(SIMULATED_PAIRS.0, SIMULATED_PAIRS.1);
     let stream = good_stream(&blocks, length, settings);
     let target = settings.false_alarm_every as f64;
