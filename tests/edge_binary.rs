@@ -630,3 +630,36 @@ fn sigterm_is_prompt_with_a_long_settle_and_stray_files_and_readable_secrets_are
     assert_eq!(count_lines(&log, "spool entry not named"), 20, "{}", std::fs::read_to_string(&log).unwrap());
     assert_eq!(count_lines(&log, "can be read by other users"), 1, "{}", std::fs::read_to_string(&log).unwrap());
 }
+
+/// A broker whose `max_packet_size` is below the metrics message (about
+/// 650 bytes) closes the connection each time it is sent: the daemon
+/// blocked its outbox on that message forever. Now a message that lost the
+/// link three times running is dropped with an error naming its topic, and
+/// the smaller pair verdict behind it still arrives. (Before, the `online`
+/// acknowledged first on each connection reset the count of losses.)
+#[test]
+fn a_message_the_broker_refuses_as_too_large_is_dropped_and_the_rest_arrive() {
+    if !needs(&MOSQUITTO) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let bundle = small_bundle(work.path());
+    let broker = Mosquitto::start_with("max_packet_size 400".into());
+    let subscriber = Subscriber::start(broker.port, "refused-metrics");
+    let spool = work.path().join("in");
+    let config = edge_config(work.path(), &bundle, &spool, broker.port, "line1", "");
+    let log = work.path().join("edge.log");
+    let _edge = spawn_edge(&config, &log);
+    drop_pairs(&spool, 1);
+    let verdicts = || subscriber.on("spanwatch/test/line1/pair");
+    wait_logged("the pair's verdict", Duration::from_secs(60), &log, || !verdicts().is_empty());
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    let dropped: Vec<&str> = log_text.lines().filter(|l| l.contains("lost the link every time it was sent")).collect();
+    assert_eq!(dropped.len(), 1, "the metrics message is dropped once:\n{log_text}");
+    assert!(dropped.iter().all(|l| l.contains("topic=spanwatch/test/line1/metrics")), "{log_text}");
+    assert!(metrics_of(&subscriber, "line1").is_empty(), "the broker refuses every metrics message");
+    assert!(log_text.contains("is it over the broker's max_packet_size"), "the loss names the likely cause:\n{log_text}");
+    let pairs: HashSet<String> =
+        verdicts().iter().map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap()["pair"].as_str().unwrap().to_string()).collect();
+    assert_eq!(pairs, HashSet::from(["pair-0000".to_string()]));
+}

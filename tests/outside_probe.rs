@@ -168,3 +168,66 @@ fn a_ridge_lambda_that_is_not_a_finite_non_negative_number_is_refused() {
         assert!(err.contains("--lambda") && !err.contains("panicked"), "{err}");
     }
 }
+
+/// Files swapped between two images (atomic renames, as an editor or a
+/// sync tool does) for the whole of a `spanwatch embed` run: every row of
+/// `index.csv` must pair a sha256 with the embedding of those very bytes
+/// (the hash was taken in a second read, so a swap in between paired one
+/// image's hash with the other's embedding). A staged race: how many reads
+/// land mid-swap varies, but a wrong row is never allowed.
+#[test]
+fn images_overwritten_while_embedding_keep_each_hash_with_its_own_embedding() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let embedder = spanwatch_embed::Embedder::load(&spanwatch_embed::Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
+    let contents = ["coins_gray.png", "camera_gray.png"].map(|name| std::fs::read(fixtures().join(name)).unwrap());
+    let embeddings = ["coins_gray.png", "camera_gray.png"].map(|name| embedder.embed_file(&fixtures().join(name), None).unwrap().0);
+    let hashes = contents.each_ref().map(|bytes| spanwatch_embed::sha256(bytes));
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    let names: Vec<String> = (0..24).map(|i| format!("img{i:02}.png")).collect();
+    for name in &names {
+        std::fs::write(images.join(name), &contents[0]).unwrap();
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (stop, images, names, contents) = (stop.clone(), images.clone(), names.clone(), contents.clone());
+        std::thread::spawn(move || {
+            let (mut turn, staging) = (0usize, images.join(".staging"));
+            while !stop.load(Ordering::Relaxed) {
+                let name = &names[turn % names.len()];
+                std::fs::write(&staging, &contents[(turn / names.len() + 1) % 2]).unwrap();
+                std::fs::rename(&staging, images.join(name)).unwrap();
+                turn += 1;
+            }
+            turn
+        })
+    };
+    let out = dir.path().join("emb");
+    let run = Command::new(env!("CARGO_BIN_EXE_spanwatch"))
+        .args(["--no-cache", "embed"])
+        .arg(&images)
+        .arg("-o")
+        .arg(&out)
+        .args(["--model", "efficientnet-lite0", "--quiet"])
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let npy = npyz::NpyFile::new(std::fs::File::open(out.join("embeddings.npy")).unwrap()).unwrap();
+    let rows: Vec<f32> = npy.into_vec().unwrap();
+    let d = embedder.dim();
+    let index = std::fs::read_to_string(out.join("index.csv")).unwrap();
+    let mut seen = [0usize; 2];
+    for line in index.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let row: usize = fields[0].parse().unwrap();
+        let which = hashes.iter().position(|h| hex::encode(h) == fields[2]).expect("the hash of one of the two images");
+        seen[which] += 1;
+        let embedding = &rows[row * d..(row + 1) * d];
+        assert_eq!(embedding, &embeddings[which][..], "{}: its hash is of one image and its embedding of the other", fields[1]);
+    }
+    println!("{swaps} swaps during the run; rows of each image: {seen:?}");
+    assert!(swaps > names.len(), "the files were swapped during the run ({swaps} swaps)");
+}

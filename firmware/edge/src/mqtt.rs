@@ -194,6 +194,35 @@ impl Outbox {
 /// After how many links lost with the same message in flight it is dropped as unsendable.
 const UNSENDABLE_AFTER: u32 = 3;
 
+/// How many links in a row were lost while one message was in flight. The
+/// `online` announced first on each connection is acknowledged in between,
+/// so the count is kept per message, not reset by any acknowledgement.
+#[derive(Default)]
+struct Strikes {
+    message: Option<Message>,
+    count: u32,
+}
+
+impl Strikes {
+    /// Counts a link lost with `message` in flight.
+    fn lost_with(&mut self, message: &Message) {
+        if self.message.as_ref() == Some(message) {
+            self.count += 1;
+        } else {
+            *self = Strikes { message: Some(message.clone()), count: 1 };
+        }
+    }
+
+    /// Links lost in a row with `message` in flight.
+    fn against(&self, message: &Message) -> u32 {
+        if self.message.as_ref() == Some(message) {
+            self.count
+        } else {
+            0
+        }
+    }
+}
+
 /// The size of a QoS 1 PUBLISH of `message`: fixed header (at most 5
 /// bytes), topic (2 + its length), packet id (2) and payload.
 fn publish_size(message: &Message) -> usize {
@@ -242,11 +271,11 @@ pub async fn publish(
     let mut closing: Option<Instant> = None;
     // Links lost while the same message was in flight: a broker whose
     // max_packet_size is below it drops every connection it is sent on.
-    let mut lost_in_flight = 0u32;
+    let mut strikes = Strikes::default();
     loop {
         if connected && !in_flight {
             let too_large = outbox.queue.front().is_some_and(|q| publish_size(&q.message) > broker_max_packet);
-            if too_large || lost_in_flight >= UNSENDABLE_AFTER {
+            if too_large || outbox.queue.front().is_some_and(|q| strikes.against(&q.message) >= UNSENDABLE_AFTER) {
                 if let Some(Queued { key, message }) = outbox.queue.pop_front() {
                     let why = if too_large {
                         "is larger than max_packet"
@@ -259,7 +288,7 @@ pub async fn publish(
                     }
                     outbox.dropped += 1;
                 }
-                lost_in_flight = 0;
+                strikes = Strikes::default();
                 continue;
             }
             if let Some(Queued { message: m, .. }) = outbox.queue.front() {
@@ -293,7 +322,6 @@ pub async fn publish(
                 }
                 Some(Link::PubAck) if in_flight => {
                     in_flight = false;
-                    lost_in_flight = 0;
                     delivered += 1;
                     if let Some(Queued { key: Some(key), .. }) = outbox.queue.pop_front() {
                         forget(&store, &[key]);
@@ -316,6 +344,12 @@ pub async fn publish(
                             "a message larger than max_packet arrived, most likely retained on {HA_STATUS_TOPIC}; \
                              no longer subscribing to it (discovery is still sent on every connection)"
                         );
+                    } else if let (true, true, Some(front)) = (short_lived && !oversize, in_flight, outbox.queue.front()) {
+                        tracing::warn!(
+                            %broker, %reason, topic = %front.message.topic, bytes = publish_size(&front.message), client_id = %client_id, ?retry_in,
+                            "the broker closed the connection while a message was in flight: is it over the broker's \
+                             max_packet_size, or is another client connected with this client id?"
+                        );
                     } else if short_lived && !oversize {
                         tracing::warn!(
                             %broker, %reason, client_id = %client_id, ?retry_in,
@@ -327,8 +361,8 @@ pub async fn publish(
                     } else {
                         tracing::warn!(%broker, %reason, buffered = outbox.queue.len(), ?retry_in, "cannot connect to the broker; retrying");
                     }
-                    if in_flight {
-                        lost_in_flight += 1;
+                    if let (true, Some(front)) = (in_flight, outbox.queue.front()) {
+                        strikes.lost_with(&front.message);
                     }
                     connected = false;
                     in_flight = false;
