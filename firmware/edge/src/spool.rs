@@ -58,6 +58,9 @@ pub struct Scan {
     pub orphans: Vec<(String, PathBuf)>,
     /// Pairs still settling or waiting for their partner.
     pub waiting: usize,
+    /// How long until the first of them has settled or expired as an
+    /// orphan (a scan then finds something new without any file changing).
+    pub due: Option<Duration>,
     /// Entries named like a pair's file that are not regular files (a
     /// symbolic link, a folder): id, path and why; to be moved to failed/.
     pub refused: Vec<(String, PathBuf, &'static str)>,
@@ -212,6 +215,8 @@ impl Spool {
         let mut ready = Vec::new();
         let mut orphans = Vec::new();
         let mut waiting = 0;
+        let mut due: Option<Duration> = None;
+        let mut due_in = |left: Duration| due = Some(due.map_or(left, |d| d.min(left)));
         for (id, [source, synthetic]) in halves {
             match (source, synthetic) {
                 (Some((source, s1)), Some((synthetic, s2))) if settled(&s1) && settled(&s2) => {
@@ -220,11 +225,23 @@ impl Spool {
                 (Some((path, s)), None) | (None, Some((path, s))) if waited_out(&s) => {
                     orphans.push((id, path));
                 }
-                _ => waiting += 1,
+                (source, synthetic) => {
+                    waiting += 1;
+                    let lone = source.is_none() || synthetic.is_none();
+                    for (_, s) in source.iter().chain(&synthetic) {
+                        if !settled(s) {
+                            let since = now.duration_since(s.modified).or_else(|_| now.duration_since(s.first)).unwrap_or_default();
+                            due_in(self.settle.saturating_sub(since));
+                        }
+                        if lone {
+                            due_in(self.orphan_after.saturating_sub(now.duration_since(s.first).unwrap_or_default()));
+                        }
+                    }
+                }
             }
         }
         ready.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting, refused, strangers, future })
+        Ok(Scan { ready: ready.into_iter().map(|(_, pair)| pair).collect(), orphans, waiting, due, refused, strangers, future })
     }
 
     /// What moving `files` of pair `id` into `into` means, recorded before
@@ -575,7 +592,10 @@ mod tests {
         let t0 = SystemTime::now();
         let scan = spool.scan(t0).unwrap();
         assert!(scan.orphans.is_empty() && scan.waiting == 1, "a day-old file just moved in is not an orphan");
-        assert!(spool.scan(t0 + Duration::from_secs(599)).unwrap().orphans.is_empty());
+        assert_eq!(scan.due, Some(Duration::from_secs(600)), "settled, so next due when it would be an orphan");
+        let scan = spool.scan(t0 + Duration::from_secs(599)).unwrap();
+        assert!(scan.orphans.is_empty());
+        assert_eq!(scan.due, Some(Duration::from_secs(1)));
         let synthetic = dir.path().join("a.synthetic.png");
         std::fs::write(&synthetic, b"y").unwrap();
         std::fs::File::options().write(true).open(&synthetic).unwrap().set_modified(old).unwrap();
@@ -588,6 +608,7 @@ mod tests {
         let later = t0 + Duration::from_secs(700);
         let scan = spool.scan(later).unwrap();
         assert!(scan.orphans.is_empty(), "first seen at {later:?}");
+        assert_eq!(scan.due, Some(Duration::from_secs(600)), "due when it would be an orphan, counted from first sight");
         assert_eq!(spool.scan(later + Duration::from_secs(600)).unwrap().orphans.len(), 1);
 
         let ahead = dir.path().join("b.source.png");
@@ -596,6 +617,8 @@ mod tests {
         let now = SystemTime::now();
         std::fs::File::options().write(true).open(&ahead).unwrap().set_modified(now + Duration::from_secs(300)).unwrap();
         let scan = spool.scan(now).unwrap();
+        let settling = Duration::from_millis(500)..=Duration::from_secs(1);
+        assert!(scan.due.is_some_and(|due| settling.contains(&due)), "both just written: due when settled, {:?}", scan.due);
         assert_eq!(scan.future.len(), 1, "{:?}", scan.future);
         assert!(scan.future[0].1 > Duration::from_secs(290));
         let scan = spool.scan(now + Duration::from_secs(2)).unwrap();
