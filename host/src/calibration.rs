@@ -170,44 +170,65 @@ fn few_pairs_warning(pairs: usize) -> String {
     )
 }
 
+/// The cross-fitting's folds of one generator's pairs, by source image:
+/// the sources that are probe negatives are shuffled and dealt into folds;
+/// a pair whose source is no probe negative belongs to none.
+pub(crate) struct SourceFolds {
+    /// Each pair's source label (0.. in order of first appearance).
+    pub sources: Vec<usize>,
+    /// Each pair's fold, if its source is a probe negative.
+    pub fold_of_pair: Vec<Option<usize>>,
+    /// Folds used (at most `folds`, at most one per source).
+    pub folds: usize,
+}
+
+impl SourceFolds {
+    /// Deals `generator`'s sources into `folds` folds, shuffled with `seed`.
+    pub fn of(prepared: &Prepared, generator: &GeneratorDiffs, folds: usize, seed: u64) -> SourceFolds {
+        let negatives: BTreeSet<&PathBuf> = prepared.dataset.negatives.iter().collect();
+        let mut labels: BTreeMap<&PathBuf, usize> = BTreeMap::new();
+        let sources = generator
+            .pairs
+            .iter()
+            .map(|p| {
+                let next = labels.len();
+                *labels.entry(&p.source).or_insert(next)
+            })
+            .collect();
+        let mut seen: Vec<&PathBuf> =
+            generator.pairs.iter().map(|p| &p.source).filter(|s| negatives.contains(s)).collect::<BTreeSet<_>>().into_iter().collect();
+        seen.shuffle(&mut StdRng::seed_from_u64(seed));
+        let folds = folds.min(seen.len());
+        let fold_of: BTreeMap<&PathBuf, usize> = seen.iter().enumerate().map(|(i, s)| (*s, i % folds.max(1))).collect();
+        let fold_of_pair = generator.pairs.iter().map(|p| fold_of.get(&p.source).copied()).collect();
+        SourceFolds { sources, fold_of_pair, folds }
+    }
+}
+
 /// The statistics of `generator`'s pairs as the edge computes them, each
 /// pair's alignment with a probe fitted without its source image: the
-/// sources that are probe negatives are split into `folds` folds, and the
-/// pairs of each fold are scored with a probe fitted on the other folds'
-/// negatives and every positive (a pair whose source is no probe negative
-/// is scored with the full probe, which never saw it). The standardization
-/// stays the one fitted on every real image. Returns the statistics, each
-/// pair's source label, and the folds used.
+/// pairs of each fold (`SourceFolds`) are scored with a probe fitted on
+/// the other folds' negatives and every positive (a pair whose source is
+/// no probe negative is scored with the full probe, which never saw it).
+/// The standardization stays the one fitted on every real image. Returns
+/// the statistics, each pair's source label, and the folds used.
 pub(crate) fn cross_fitted_statistics(
     prepared: &Prepared,
     generator: &GeneratorDiffs,
     folds: usize,
     seed: u64,
 ) -> Result<(Vec<PairStatistics>, Vec<usize>, usize)> {
-    let negative_index: BTreeMap<&PathBuf, usize> = prepared.dataset.negatives.iter().enumerate().map(|(i, p)| (p, i)).collect();
-    let mut labels: BTreeMap<&PathBuf, usize> = BTreeMap::new();
-    let sources: Vec<usize> = generator
-        .pairs
-        .iter()
-        .map(|p| {
-            let next = labels.len();
-            *labels.entry(&p.source).or_insert(next)
-        })
-        .collect();
-    let mut seen: Vec<&PathBuf> =
-        generator.pairs.iter().map(|p| &p.source).filter(|s| negative_index.contains_key(s)).collect::<BTreeSet<_>>().into_iter().collect();
-    seen.shuffle(&mut StdRng::seed_from_u64(seed));
-    let folds = folds.min(seen.len());
-    let fold_of: BTreeMap<&PathBuf, usize> = seen.iter().enumerate().map(|(i, s)| (*s, i % folds.max(1))).collect();
+    let split = SourceFolds::of(prepared, generator, folds, seed);
+    let folds = split.folds;
+    let fold_of_negative: Vec<Option<usize>> = {
+        let by_source: BTreeMap<&PathBuf, usize> =
+            generator.pairs.iter().zip(&split.fold_of_pair).filter_map(|(p, f)| f.map(|f| (&p.source, f))).collect();
+        prepared.dataset.negatives.iter().map(|p| by_source.get(p).copied()).collect()
+    };
     let probes: Vec<Vec<f32>> = (0..folds)
         .map(|f| {
-            let kept: Vec<&Vec<f32>> = prepared
-                .negatives
-                .iter()
-                .zip(&prepared.dataset.negatives)
-                .filter(|(_, p)| fold_of.get(p) != Some(&f))
-                .map(|(z, _)| z)
-                .collect();
+            let kept: Vec<&Vec<f32>> =
+                prepared.negatives.iter().zip(&fold_of_negative).filter(|(_, fold)| **fold != Some(f)).map(|(z, _)| z).collect();
             if kept.len() < 2 {
                 bail!(
                     "cross-fitting the alignments: fold {} of {folds} leaves {} real negatives for its probe; the probe needs at least 2",
@@ -220,12 +241,12 @@ pub(crate) fn cross_fitted_statistics(
                 .w)
         })
         .collect::<Result<_>>()?;
-    let statistics = generator
-        .pairs
+    let statistics = split
+        .fold_of_pair
         .iter()
         .enumerate()
-        .map(|(i, pair)| {
-            let w = fold_of.get(&pair.source).map_or(&prepared.probe.w, |&f| &probes[f]);
+        .map(|(i, fold)| {
+            let w = fold.map_or(&prepared.probe.w, |f| &probes[f]);
             let d = generator.diffs.row(i);
             let (h, w_norm2, energy) = d
                 .iter()
@@ -234,7 +255,42 @@ pub(crate) fn cross_fitted_statistics(
             PairStatistics::from_dots(h, w_norm2, energy)
         })
         .collect();
-    Ok((statistics, sources, folds))
+    Ok((statistics, split.sources, folds))
+}
+
+/// The share of each of `generator`'s changes outside a reference basis
+/// fitted without its fold's pairs (`SourceFolds`), as [`off_span`]
+/// computes it against the bundle's basis for a pair the calibration never
+/// saw; a pair in no fold is measured against the basis of all pairs (its
+/// own change among them). For the study's candidate statistic.
+pub(crate) fn cross_fitted_off_span(generator: &GeneratorDiffs, split: &SourceFolds) -> Vec<f64> {
+    let rows_outside = |f: usize| -> Vec<usize> { (0..generator.pairs.len()).filter(|&i| split.fold_of_pair[i] != Some(f)).collect() };
+    let fit_of = |rows: &[usize]| SpanFit::new(generator.diffs.select_rows(rows)).basis().to_vec();
+    let bases: Vec<Vec<f32>> = (0..split.folds).map(|f| fit_of(&rows_outside(f))).collect();
+    let all: Vec<usize> = (0..generator.pairs.len()).collect();
+    let full = fit_of(&all);
+    split
+        .fold_of_pair
+        .iter()
+        .enumerate()
+        .map(|(i, fold)| {
+            let d: Vec<f32> = generator.diffs.row(i).iter().map(|&v| v as f32).collect();
+            off_span(fold.map_or(&full, |f| &bases[f]), &d)
+        })
+        .collect()
+}
+
+/// The share of `d`'s norm outside the span of the orthonormal rows of
+/// `basis`, sqrt(1 - ||B d||^2 / ||d||^2): 0 for a change the reference
+/// pairs' changes span (and for no change at all), 1 for one orthogonal to
+/// them. A candidate statistic of the drift detector, measured by the study.
+pub(crate) fn off_span(basis: &[f32], d: &[f32]) -> f64 {
+    let energy = spanwatch_core::dot(d, d);
+    if energy <= 0.0 {
+        return 0.0;
+    }
+    let inside: f64 = basis.chunks(d.len()).map(|row| spanwatch_core::dot(row, d).powi(2)).sum();
+    (1.0 - inside / energy).max(0.0).sqrt()
 }
 
 /// The detector's tables as little-endian f32 bytes, for the bundle to borrow.

@@ -207,8 +207,11 @@ fn experiment(
     let detector = bundle.detector.detector(DetectorState::default()).map_err(|e| anyhow::anyhow!("{}: {e}", bundle_path.display()))?;
     let (w, sigma, basis) = (bundle.w.to_vec(), bundle.sigma.to_vec(), bundle.basis.to_vec());
 
+    let faithful_diffs = prepared.generator("faithful")?;
     let (calibration_statistics, _, _) =
-        calibration::cross_fitted_statistics(&prepared, prepared.generator("faithful")?, settings.folds, settings.detector.seed)?;
+        calibration::cross_fitted_statistics(&prepared, faithful_diffs, settings.folds, settings.detector.seed)?;
+    let split = calibration::SourceFolds::of(&prepared, faithful_diffs, settings.folds, settings.detector.seed);
+    let calibration_off_span = calibration::cross_fitted_off_span(faithful_diffs, &split);
     let held_paths: Vec<&Path> = images
         .held_out_pairs
         .iter()
@@ -227,13 +230,13 @@ fn experiment(
             .map(|(synthetic, source)| {
                 difference_into(&embeddings[synthetic], &embeddings[source], &sigma, &mut difference);
                 let statistics = PairStatistics::of(&w, &difference);
-                let off_span = off_span(&basis, &difference);
+                let off_span = calibration::off_span(&basis, &difference);
                 Scored { statistics, off_span, scores: detector.scores(statistics), source: source_index[source] }
             })
             .collect();
         held_out.insert(generator, scored);
     }
-    write_statistics(&dir.join("statistics.csv"), &detector, &calibration_statistics, &held_out)?;
+    write_statistics(&dir.join("statistics.csv"), &detector, (&calibration_statistics, &calibration_off_span), &held_out)?;
 
     let good = &held_out[&faithful];
     let seed = super::data::seed(&[&images.surface, model, "streams"], 0);
@@ -310,30 +313,18 @@ fn calibration_dataset(
     Ok(root.to_path_buf())
 }
 
-/// The share of `d`'s norm outside the span of the orthonormal rows of
-/// `basis`, sqrt(1 - ||B d||^2 / ||d||^2): 0 for a change the reference
-/// pairs' changes span (and for no change at all), 1 for one orthogonal to them.
-fn off_span(basis: &[f32], d: &[f32]) -> f64 {
-    let energy = spanwatch_core::dot(d, d);
-    if energy <= 0.0 {
-        return 0.0;
-    }
-    let inside: f64 = basis.chunks(d.len()).map(|row| spanwatch_core::dot(row, d).powi(2)).sum();
-    (1.0 - inside / energy).max(0.0).sqrt()
-}
-
 /// The per-pair statistics, for the alibi-detect and candidate benchmarks
-/// (`off_span` only for held-out pairs: the basis saw the calibration pairs).
+/// (the calibration pairs' alignment and `off_span` cross-fitted by source).
 fn write_statistics(
     path: &Path,
     detector: &DriftDetector,
-    calibration: &[PairStatistics],
+    (calibration, calibration_off_span): (&[PairStatistics], &[f64]),
     held_out: &BTreeMap<StudyGenerator, Vec<Scored>>,
 ) -> Result<()> {
     let mut csv = String::from("split,generator,source,alignment,log_size,alignment_score,size_score,off_span\n");
-    for s in calibration {
+    for (s, off_span) in calibration.iter().zip(calibration_off_span) {
         let [a, z] = detector.scores(*s);
-        let _ = writeln!(csv, "calibration,faithful,,{:.9},{:.9},{a:.9},{z:.9},", s.alignment, s.log_size);
+        let _ = writeln!(csv, "calibration,faithful,,{:.9},{:.9},{a:.9},{z:.9},{off_span:.9}", s.alignment, s.log_size);
     }
     for (generator, pairs) in held_out {
         for p in pairs {
