@@ -301,10 +301,11 @@ fn non_finite_embeddings_are_refused_with_the_file() {
     // its LayerNorms (EfficientNet's ReLU6 would clamp them instead).
     let vit = spanwatch_embed::Manifest::resolve("vit-s14").unwrap();
     spanwatch_embed::provision::ensure_model(&vit, true).unwrap();
-    let manifest = std::fs::read_to_string(vit.dir.join("vit-s14.toml"))
-        .unwrap()
-        .replace("scale = 0.00392156862745098", "scale = 1.0e38")
-        .replace("file = \"vit_s14_b1.onnx\"", &format!("file = {:?}", vit.onnx_path().canonicalize().unwrap()));
+    let manifest =
+        std::fs::read_to_string(vit.dir.join("vit-s14.toml")).unwrap().replace("scale = 0.00392156862745098", "scale = 1.0e38").replace(
+            "file = \"vit_s14_b1.onnx\"",
+            &format!("file = {:?}", spanwatch_embed::provision::onnx_path(&vit).canonicalize().unwrap()),
+        );
     let path = dir.path().join("overflow.toml");
     std::fs::write(&path, manifest).unwrap();
     let err = failure(&spanwatch(&["score", data.to_str().unwrap(), "--model", path.to_str().unwrap(), "--no-cache"]));

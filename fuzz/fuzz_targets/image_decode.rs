@@ -5,7 +5,7 @@
 //! In CI: `preprocess::tests` (proptest).
 #![no_main]
 
-use spanwatch_embed::manifest::PreprocessSpec;
+use spanwatch_embed::preprocess::PreprocessSpec;
 use spanwatch_embed::preprocess::{load_rgb, to_tensor, MAX_PIXELS};
 use std::path::Path;
 

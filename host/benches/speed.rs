@@ -81,8 +81,8 @@ fn bench_embedding(dir: &Path) {
         .collect();
     for model in ["efficientnet-lite0", "vit-s14"] {
         let manifest = Manifest::resolve(model).unwrap();
-        if !manifest.onnx_path().is_file() {
-            println!("embed   {model}: skipped, {} not present", manifest.onnx_path().display());
+        if !spanwatch_embed::provision::onnx_path(&manifest).is_file() {
+            println!("embed   {model}: skipped, {} not present", spanwatch_embed::provision::onnx_path(&manifest).display());
             continue;
         }
         let embedder = Embedder::load(&manifest).unwrap();
@@ -100,7 +100,7 @@ fn bench_embedding(dir: &Path) {
         let stacked: Vec<f64> = tensors.iter().flatten().map(|&v| v as f64).collect();
         write_npy(&dir.join("inputs.npy"), tensors.len(), tensors[0].len(), &stacked);
         let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{model}.toml"));
-        let onnx = manifest.onnx_path();
+        let onnx = spanwatch_embed::provision::onnx_path(&manifest);
         if let Some(ort) =
             reference(&["embed", dir.to_str().unwrap(), manifest_path.to_str().unwrap(), onnx.to_str().unwrap(), &REPEATS.to_string()])
         {

@@ -121,7 +121,7 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
             simulated_every: detector.simulated_every,
         },
     };
-    let bytes = bundle.encode().map_err(|e| anyhow::anyhow!("cannot encode the bundle: {e}"))?;
+    let bytes = bundle.encode().context("cannot encode the bundle")?;
     let temporary = output.with_extension("partial");
     std::fs::write(&temporary, &bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, output).with_context(|| format!("cannot write {}", output.display()))?;

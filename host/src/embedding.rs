@@ -1,35 +1,12 @@
 //! Embedding the images of a dataset: with the shared embedder and cache, or
 //! by looking up embeddings computed elsewhere ([`crate::precomputed`]).
 
-use crate::precomputed::Precomputed;
+use crate::precomputed::{ModelInfo, Precomputed};
 use crate::progress;
 use anyhow::{bail, Result};
 use spanwatch_embed::{Embedder, EmbeddingCache, Manifest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Which model embedded a set of vectors.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ModelInfo {
-    /// Manifest name.
-    pub name: String,
-    /// sha256 of the ONNX file, hex.
-    pub sha256: String,
-    /// Embedding dimension.
-    pub dim: usize,
-}
-
-impl ModelInfo {
-    /// The identity of the embeddings `manifest`'s model makes (its ONNX
-    /// file's sha256 as the manifest pins it, with the pooling folded in).
-    pub fn of(manifest: &Manifest) -> Result<ModelInfo> {
-        let file: [u8; 32] = hex::decode(&manifest.sha256)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| anyhow::anyhow!("model {}: sha256 {:?} is not 64 hex digits", manifest.name, manifest.sha256))?;
-        Ok(ModelInfo { name: manifest.name.clone(), sha256: hex::encode(manifest.embedding_identity(&file)), dim: manifest.output.dim })
-    }
-}
 
 /// Where embeddings are cached, if anywhere.
 #[derive(Clone, Debug)]

@@ -4,9 +4,10 @@
 //! held out of the probe to check the prediction on them.
 
 use crate::dataset::{Dataset, Pair};
-use crate::embedding::{EmbeddingSession, EmbeddingSource, ModelInfo};
+use crate::embedding::{EmbeddingSession, EmbeddingSource};
 use crate::metric::probe::{self, Probe};
 use crate::metric::Standardization;
+use crate::precomputed::ModelInfo;
 use anyhow::{bail, Context, Result};
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;

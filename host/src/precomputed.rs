@@ -10,11 +10,34 @@
 //! from any machine and any mount point, and a file edited after it was
 //! embedded is not matched with its old embedding.
 
-use crate::embedding::ModelInfo;
 use anyhow::{bail, Context, Result};
 use npyz::WriterBuilder;
+use spanwatch_embed::Manifest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+/// Which model embedded a set of vectors.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelInfo {
+    /// Manifest name.
+    pub name: String,
+    /// sha256 of the ONNX file, hex.
+    pub sha256: String,
+    /// Embedding dimension.
+    pub dim: usize,
+}
+
+impl ModelInfo {
+    /// The identity of the embeddings `manifest`'s model makes (its ONNX
+    /// file's sha256 as the manifest pins it, with the pooling folded in).
+    pub fn of(manifest: &Manifest) -> Result<ModelInfo> {
+        let file: [u8; 32] = hex::decode(&manifest.sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow::anyhow!("model {}: sha256 {:?} is not 64 hex digits", manifest.name, manifest.sha256))?;
+        Ok(ModelInfo { name: manifest.name.clone(), sha256: hex::encode(manifest.embedding_identity(&file)), dim: manifest.output.dim })
+    }
+}
 
 /// The three files of an output folder.
 const EMBEDDINGS: &str = "embeddings.npy";

@@ -1,8 +1,16 @@
-//! Statistics shared by the study and the CLI: rank and linear correlations
-//! with bootstrap intervals, and the classification scores F1 and AUROC.
+//! Statistics shared by the study and the CLI: quantiles, rank and linear
+//! correlations with bootstrap intervals, and the classification scores F1
+//! and AUROC.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// The q-quantile of sorted values, linearly interpolated.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let position = q * (sorted.len() - 1) as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
+}
 
 /// Pearson's r (NaN when either side is constant).
 pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
@@ -63,11 +71,7 @@ pub fn with_interval(x: &[f64], y: &[f64], statistic: fn(&[f64], &[f64]) -> f64,
         })
         .collect();
     values.sort_by(f64::total_cmp);
-    let (low, high) = if values.is_empty() {
-        (f64::NAN, f64::NAN)
-    } else {
-        (crate::metric::bootstrap::quantile(&values, 0.025), crate::metric::bootstrap::quantile(&values, 0.975))
-    };
+    let (low, high) = if values.is_empty() { (f64::NAN, f64::NAN) } else { (quantile(&values, 0.025), quantile(&values, 0.975)) };
     Correlation { value: statistic(x, y), low, high }
 }
 

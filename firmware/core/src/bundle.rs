@@ -245,6 +245,8 @@ pub enum BundleError {
     },
 }
 
+impl core::error::Error for BundleError {}
+
 impl fmt::Display for BundleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -59,6 +59,8 @@ pub enum TrackerError {
     },
 }
 
+impl core::error::Error for TrackerError {}
+
 impl core::fmt::Display for TrackerError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

@@ -19,18 +19,18 @@ pub mod store;
 
 use anyhow::{Context, Result};
 use config::Settings;
-use messages::{json, timestamp, Alert, Health, HealthState, Kind, Message, Metrics, PairMessage, Topics};
+use messages::{json, timestamp, Alert, Health, HealthState, Kind, Message, Metrics, PairMessage, ScoreName, Topics};
 use monitor::{load_checked_model, Calibration, EmbeddedPair, Monitor, Scored};
 use mqtt::{Delivery, PublisherSettings, Queued};
 use spanwatch_core::alarm::Alarm;
 use spanwatch_embed::logtext::Escaped;
-use spool::{PairFiles, Spool};
+use spool::{Destination, PairFiles, Settle, Spool};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
-use store::{AlertRecord, Destination, Entry, Restored, Settle, Store};
+use store::{AlertRecord, Entry, Restored, Store};
 use tokio::sync::mpsc;
 
 /// How long the monitor waits before trying to record a pair again after
@@ -83,7 +83,7 @@ pub fn check(settings: &Settings) -> Result<String> {
         c.detector.params().h,
         c.false_alarm_every,
         embedder.manifest().name,
-        embedder.manifest().onnx_path().display(),
+        spanwatch_embed::provision::onnx_path(embedder.manifest()).display(),
         embedder.dim(),
         settings.input.display(),
         settings.state_dir.display(),
@@ -109,7 +109,7 @@ impl Edge {
         let spool = Spool::open(&settings.input, settings.settle, settings.orphan_after, &settings.state_dir)?;
         let c = monitor.calibration();
         tracing::info!(
-            bundle = %Escaped(settings.bundle.display()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %c.score(),
+            bundle = %Escaped(settings.bundle.display()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %ScoreName::of(c.solver),
             window = c.window, h = c.detector.params().h, false_alarm_every = c.false_alarm_every,
             alert = ?record.state(), cusums = ?record.detector.sums, resumed_pairs = restored.recent.len(), unsent = restored.outbox.len(), moves = restored.settles.len(),
             "edge monitor ready"

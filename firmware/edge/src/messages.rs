@@ -263,7 +263,7 @@ impl Metrics {
         Metrics {
             timestamp,
             pair: pair.to_string(),
-            score: calibration.score(),
+            score: ScoreName::of(calibration.solver),
             ds: score.ds,
             rpe: score.rpe,
             chance_ds: score.chance_ds,

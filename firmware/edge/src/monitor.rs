@@ -11,7 +11,6 @@
 //! used, keyed by their files' content (sha256), and embeds only the
 //! synthetic image of a pair whose source it remembers.
 
-use crate::messages::ScoreName;
 use anyhow::{bail, Context, Result};
 use lru::LruCache;
 use spanwatch_core::alert::AlertState;
@@ -64,7 +63,7 @@ impl Calibration {
     /// Reads and checks a bundle file.
     pub fn load(path: &Path) -> Result<Calibration> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration bundle {}", path.display()))?;
-        let bundle = Bundle::decode(&bytes).map_err(|e| anyhow::anyhow!("calibration bundle {}: {e}", path.display()))?;
+        let bundle = Bundle::decode(&bytes).with_context(|| format!("calibration bundle {}", path.display()))?;
         if bundle.generator.len() > spanwatch_core::bundle::MAX_GENERATOR_NAME {
             bail!(
                 "calibration bundle {}: its generator name is {} bytes, more than the {} an alert message can carry; calibrate again",
@@ -74,10 +73,8 @@ impl Calibration {
             );
         }
         let d = bundle.model.dim as usize;
-        let detector = bundle
-            .detector
-            .detector(DetectorState::default())
-            .map_err(|e| anyhow::anyhow!("calibration bundle {}: {e}", path.display()))?;
+        let detector =
+            bundle.detector.detector(DetectorState::default()).with_context(|| format!("calibration bundle {}", path.display()))?;
         let seeds = (0..bundle.rank())
             .map(|j| {
                 let mut seed = vec![0.0; d];
@@ -99,11 +96,6 @@ impl Calibration {
             detector,
             false_alarm_every: bundle.detector.false_alarm_every,
         })
-    }
-
-    /// The span score of the bundle's solver.
-    pub fn score(&self) -> ScoreName {
-        ScoreName::of(self.solver)
     }
 }
 
@@ -143,7 +135,6 @@ pub const SUPPORTED_DIMS: [usize; 2] = [1280, 384];
 impl Tracker {
     fn new(calibration: &Calibration) -> Result<Tracker> {
         let window = calibration.window;
-        let describe = |e: TrackerError| anyhow::anyhow!("calibration bundle: {e}");
         fn build<const D: usize>(c: &Calibration, window: usize) -> Result<Box<SpanTracker<D, WINDOW_CAPACITY>>, TrackerError> {
             let w: &[f32; D] = c.w.as_slice().try_into().expect("dimension checked");
             let mut tracker = Box::new(SpanTracker::new(w, c.solver, window)?);
@@ -153,8 +144,8 @@ impl Tracker {
             Ok(tracker)
         }
         Ok(match calibration.dim {
-            1280 => Tracker::D1280(build(calibration, window).map_err(describe)?),
-            384 => Tracker::D384(build(calibration, window).map_err(describe)?),
+            1280 => Tracker::D1280(build(calibration, window).context("calibration bundle")?),
+            384 => Tracker::D384(build(calibration, window).context("calibration bundle")?),
             d => bail!("the edge monitor is built for embeddings of {SUPPORTED_DIMS:?} dimensions, the bundle has {d}"),
         })
     }

@@ -14,15 +14,49 @@
 //! A file whose modification time lies in the future (clock skew) is
 //! reported once and settles from first sight too.
 
-use crate::store::{Destination, Settle, SpoolEntry};
 use anyhow::{Context, Result};
 use rustix::fs::{statat, AtFlags, Mode, OFlags, CWD};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+/// Where a recorded pair's files go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Destination {
+    /// Scored: to done/.
+    Done,
+    /// Refused: to failed/, with the reason written beside them.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One spool file of a recorded pair: its name (bytes, any encoding) and
+/// inode when recorded, so that a later file of the same name is never
+/// mistaken for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolEntry {
+    /// The file name in the spool.
+    pub name: Vec<u8>,
+    /// Its inode when the pair was recorded (0: it had already gone).
+    pub inode: u64,
+}
+
+/// The move of a recorded pair's files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settle {
+    /// The pair id.
+    pub id: String,
+    /// Its files.
+    pub files: Vec<SpoolEntry>,
+    /// Where they go.
+    pub into: Destination,
+}
 
 const SOURCE: &str = ".source.";
 const SYNTHETIC: &str = ".synthetic.";

@@ -8,6 +8,7 @@
 //! twice, and a restarted one judges the next pair on the same window.
 
 use crate::messages::Message;
+use crate::spool::Settle;
 use anyhow::{Context, Result};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -46,40 +47,6 @@ impl AlertRecord {
     pub fn state(&self) -> AlertState {
         self.detector.alert()
     }
-}
-
-/// Where a recorded pair's files go.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Destination {
-    /// Scored: to done/.
-    Done,
-    /// Refused: to failed/, with the reason written beside them.
-    Failed {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// One spool file of a recorded pair: its name (bytes, any encoding) and
-/// inode when recorded, so that a later file of the same name is never
-/// mistaken for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpoolEntry {
-    /// The file name in the spool.
-    pub name: Vec<u8>,
-    /// Its inode when the pair was recorded (0: it had already gone).
-    pub inode: u64,
-}
-
-/// The move of a recorded pair's files.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Settle {
-    /// The pair id.
-    pub id: String,
-    /// Its files.
-    pub files: Vec<SpoolEntry>,
-    /// Where they go.
-    pub into: Destination,
 }
 
 /// What one pair adds, in one transaction.
@@ -358,6 +325,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 mod tests {
     use super::*;
     use crate::messages::Kind;
+    use crate::spool::{Destination, SpoolEntry};
 
     fn message(n: u64, kind: Kind) -> Message {
         Message { topic: "t".into(), payload: n.to_string(), retain: false, kind }

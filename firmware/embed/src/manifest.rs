@@ -2,6 +2,7 @@
 //! needed to use it (file and checksum, input and output, preprocessing,
 //! dimension, licence and provenance).
 
+use crate::preprocess::PreprocessSpec;
 use crate::{sha256, EmbedError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -49,23 +50,6 @@ pub struct InputSpec {
     pub layout: String,
     /// Shape [1, 3, H, W].
     pub shape: [usize; 4],
-}
-
-/// Preprocessing from decoded RGB pixels to the input tensor.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PreprocessSpec {
-    /// The short side is resized to this many pixels (Pillow's bilinear,
-    /// [`crate::resample`]).
-    pub resize_short_side: u32,
-    /// Then a centred square of this side is cropped.
-    pub crop: u32,
-    /// x = (pixel * scale - mean[c]) / std[c].
-    pub scale: f32,
-    /// Per-channel mean, RGB.
-    pub mean: [f32; 3],
-    /// Per-channel standard deviation, RGB.
-    pub std: [f32; 3],
 }
 
 /// The recipe that makes a model which is not shipped as a file: a Python
@@ -147,18 +131,6 @@ impl Manifest {
                 crate::install::list(&places)
             ),
         })
-    }
-
-    /// Path of the ONNX file: beside the manifest when it is there, else,
-    /// for a model made by a recipe, in the model store
-    /// ([`crate::provision::model_store`]), where it may not exist yet (with
-    /// no store, beside the manifest, where loading then says it is missing).
-    pub fn onnx_path(&self) -> PathBuf {
-        let beside = self.dir.join(&self.file);
-        match &self.fetch {
-            Some(_) if !beside.is_file() => crate::provision::model_store().map_or(beside, |store| store.join(&self.file)),
-            _ => beside,
-        }
     }
 
     /// The identity of the embeddings this manifest makes from an ONNX file

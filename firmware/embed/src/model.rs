@@ -29,7 +29,7 @@ impl Embedder {
     /// Loads the manifest's ONNX file, checks its sha256, and prepares tract's
     /// optimized plan with the manifest's output as the only output.
     pub fn load(manifest: &Manifest) -> Result<Embedder, EmbedError> {
-        let path = manifest.onnx_path();
+        let path = crate::provision::onnx_path(manifest);
         if !path.is_file() {
             let hint = match &manifest.fetch {
                 Some(recipe) => format!(
@@ -72,8 +72,10 @@ impl Embedder {
     /// `path` only names the source in errors.
     pub fn embed_tensor(&self, path: &Path, chw: Vec<f32>) -> Result<Vec<f32>, EmbedError> {
         let side = self.manifest.preprocess.crop as usize;
-        let model_error =
-            |e: TractError| EmbedError::Model { path: self.manifest.onnx_path(), reason: format!("{}: {e:#}", path.display()) };
+        let model_error = |e: TractError| EmbedError::Model {
+            path: crate::provision::onnx_path(&self.manifest),
+            reason: format!("{}: {e:#}", path.display()),
+        };
         let input = Tensor::from_shape(&[1, 3, side, side], &chw).map_err(model_error)?;
         let outputs = self.plan.run(tvec!(input.into())).map_err(model_error)?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(model_error)?;
@@ -81,7 +83,7 @@ impl Embedder {
         let embedding = match self.manifest.output.pooling {
             None => values,
             Some(pooling) => pooling.apply(&values, view.shape(), self.dim()).ok_or_else(|| EmbedError::Model {
-                path: self.manifest.onnx_path(),
+                path: crate::provision::onnx_path(&self.manifest),
                 reason: format!(
                     "output {:?} has shape {:?}, not [1, {d}, H, W] or [1, T, {d}] to pool",
                     self.manifest.output.name,
@@ -92,7 +94,7 @@ impl Embedder {
         };
         if embedding.len() != self.dim() {
             return Err(EmbedError::Model {
-                path: self.manifest.onnx_path(),
+                path: crate::provision::onnx_path(&self.manifest),
                 reason: format!("output {:?} has {} values, the manifest says {}", self.manifest.output.name, embedding.len(), self.dim()),
             });
         }

@@ -8,8 +8,25 @@
 //! `round(excess / 2)` (halves to even, as Python's round); then
 //! (pixel * scale - mean) / std per channel, CHW order.
 
-use crate::manifest::PreprocessSpec;
 use crate::EmbedError;
+use serde::Deserialize;
+
+/// Preprocessing from decoded RGB pixels to the input tensor.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessSpec {
+    /// The short side is resized to this many pixels (Pillow's bilinear,
+    /// [`crate::resample`]).
+    pub resize_short_side: u32,
+    /// Then a centred square of this side is cropped.
+    pub crop: u32,
+    /// x = (pixel * scale - mean[c]) / std[c].
+    pub scale: f32,
+    /// Per-channel mean, RGB.
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation, RGB.
+    pub std: [f32; 3],
+}
 use image::{ImageReader, Limits, RgbImage};
 use std::io::Cursor;
 use std::path::Path;

@@ -38,12 +38,24 @@ pub fn model_store() -> Result<PathBuf, EmbedError> {
     })
 }
 
+/// Path of `manifest`'s ONNX file: beside the manifest when it is there,
+/// else, for a model made by a recipe, in the model store ([`model_store`]),
+/// where it may not exist yet (with no store, beside the manifest, where
+/// loading then says it is missing).
+pub fn onnx_path(manifest: &Manifest) -> PathBuf {
+    let beside = manifest.dir.join(&manifest.file);
+    match &manifest.fetch {
+        Some(_) if !beside.is_file() => model_store().map_or(beside, |store| store.join(&manifest.file)),
+        _ => beside,
+    }
+}
+
 /// Makes sure the manifest's ONNX file exists, running its recipe when it
 /// does not, and returns its path. `quiet` hides the steps and pip's
 /// progress bars (errors are always reported). A missing model without a
 /// recipe is left to [`crate::Embedder::load`], which names where it looked.
 pub fn ensure_model(manifest: &Manifest, quiet: bool) -> Result<PathBuf, EmbedError> {
-    let path = manifest.onnx_path();
+    let path = onnx_path(manifest);
     let Some(recipe) = manifest.fetch.as_ref().filter(|_| !path.is_file()) else {
         return Ok(path);
     };

@@ -23,11 +23,11 @@ pub struct InspectArgs {
 pub(super) fn run(args: InspectArgs) -> Result<()> {
     let path = &args.bundle;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let bundle = Bundle::decode(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let bundle = Bundle::decode(&bytes).with_context(|| path.display().to_string())?;
     if let Some(model) = &args.model {
         let manifest = Manifest::resolve(model)?;
         let sha: [u8; 32] = hex::decode(&manifest.sha256)?.try_into().map_err(|_| anyhow!("bad sha256 in the manifest"))?;
-        bundle.check_model(&manifest.embedding_identity(&sha), manifest.output.dim).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        bundle.check_model(&manifest.embedding_identity(&sha), manifest.output.dim).with_context(|| path.display().to_string())?;
     }
     let w = bundle.w.to_vec();
     let sigma = bundle.sigma.to_vec();

@@ -7,6 +7,7 @@
 //! fixed: the interval is the probe's uncertainty, not the generator's.
 
 use super::probe;
+use crate::stats::quantile;
 use nalgebra::{DMatrix, DVector};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,13 +65,6 @@ pub fn percentile_interval(values: &[f64], level: f64) -> Interval {
     sorted.sort_by(f64::total_cmp);
     let tail = (1.0 - level) / 2.0;
     Interval { low: quantile(&sorted, tail), high: quantile(&sorted, 1.0 - tail), level }
-}
-
-/// The q-quantile of sorted values, linearly interpolated.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let position = q * (sorted.len() - 1) as f64;
-    let (below, above) = (position.floor() as usize, position.ceil() as usize);
-    sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
 }
 
 #[cfg(test)]

@@ -31,8 +31,8 @@
 use super::{StudyConfig, StudyGenerator, SurfaceImages};
 use crate::calibration::{self, write_bundle, CalibrationSettings};
 use crate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
-use crate::metric::bootstrap::quantile;
 use crate::pipeline::prepare;
+use crate::stats::quantile;
 use anyhow::{ensure, Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -203,8 +203,8 @@ fn experiment(
     let settings = CalibrationSettings::default();
     let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle_path)?;
     let bytes = std::fs::read(&bundle_path).with_context(|| format!("cannot read {}", bundle_path.display()))?;
-    let bundle = Bundle::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", bundle_path.display()))?;
-    let detector = bundle.detector.detector(DetectorState::default()).map_err(|e| anyhow::anyhow!("{}: {e}", bundle_path.display()))?;
+    let bundle = Bundle::decode(&bytes).with_context(|| bundle_path.display().to_string())?;
+    let detector = bundle.detector.detector(DetectorState::default()).with_context(|| bundle_path.display().to_string())?;
     let (w, sigma, basis) = (bundle.w.to_vec(), bundle.sigma.to_vec(), bundle.basis.to_vec());
 
     let faithful_diffs = prepared.generator("faithful")?;
