@@ -46,7 +46,7 @@ impl Default for CalibrationSettings {
     }
 }
 
-/// What was written.
+/// What a calibration made.
 #[derive(Clone, Debug)]
 pub struct Calibrated {
     /// Bundle size in bytes.
@@ -67,6 +67,15 @@ pub struct Calibrated {
 
 /// Calibrates generator `name` of `prepared` and writes the bundle to `output` (atomically).
 pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSettings, output: &Path) -> Result<Calibrated> {
+    let (bytes, calibrated) = calibrate(prepared, name, settings)?;
+    let temporary = output.with_extension("partial");
+    std::fs::write(&temporary, &bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, output).with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(calibrated)
+}
+
+/// Calibrates generator `name` of `prepared`: the encoded bundle and what it holds.
+pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings) -> Result<(Vec<u8>, Calibrated)> {
     if name.len() > spanwatch_core::bundle::MAX_GENERATOR_NAME {
         bail!(
             "generator name of {} bytes; a bundle takes at most {} (it is sent with every alert): rename its folder",
@@ -122,10 +131,8 @@ pub fn write_bundle(prepared: &Prepared, name: &str, settings: &CalibrationSetti
         },
     };
     let bytes = bundle.encode().context("cannot encode the bundle")?;
-    let temporary = output.with_extension("partial");
-    std::fs::write(&temporary, &bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, output).with_context(|| format!("cannot write {}", output.display()))?;
-    Ok(Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, window, detector, folds })
+    let calibrated = Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, window, detector, folds };
+    Ok((bytes, calibrated))
 }
 
 /// What `calibrate` prints about a bundle it wrote to `output`.

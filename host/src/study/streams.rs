@@ -5,7 +5,7 @@
 //! Each surface is calibrated as a user would calibrate it: a dataset folder
 //! of the training negatives, the probe's real positives and the faithful
 //! generator's pairs made from those negatives goes through `prepare` and
-//! [`write_bundle`] with the default settings. The bundle's own detector then
+//! [`calibration::calibrate`] with the default settings. The bundle's own detector then
 //! runs, as the edge runs it, over pairs made from the held-out negatives,
 //! which neither the probe nor the calibration saw (every generator makes
 //! [`StudyConfig::held_out_pairs`] pairs from them):
@@ -29,7 +29,7 @@
 //! CC BY-NC-SA images: they stay in the work folder.
 
 use super::{StudyConfig, StudyGenerator, SurfaceImages};
-use crate::calibration::{self, write_bundle, CalibrationSettings};
+use crate::calibration::{self, CalibrationSettings};
 use crate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
 use crate::pipeline::prepare;
 use crate::stats::quantile;
@@ -201,8 +201,8 @@ fn experiment(
     let prepared = prepare(&dataset, model, &EmbeddingSource::Model(cache.clone()), false, quiet)?;
     let bundle_path = dir.join(format!("{model}.bundle"));
     let settings = CalibrationSettings::default();
-    let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle_path)?;
-    let bytes = std::fs::read(&bundle_path).with_context(|| format!("cannot read {}", bundle_path.display()))?;
+    let (bytes, calibrated) = calibration::calibrate(&prepared, "faithful", &settings)?;
+    std::fs::write(&bundle_path, &bytes).with_context(|| format!("cannot write {}", bundle_path.display()))?;
     let bundle = Bundle::decode(&bytes).with_context(|| bundle_path.display().to_string())?;
     let detector = bundle.detector.detector(DetectorState::default()).with_context(|| bundle_path.display().to_string())?;
     let (w, sigma, basis) = (bundle.w.to_vec(), bundle.sigma.to_vec(), bundle.basis.to_vec());
