@@ -97,8 +97,9 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     let fit = SpanFit::new(generator.diffs.clone());
     let reference = fit.score(w, solver);
     let window = settings.window.clamp(4, n.min(WINDOW_CAPACITY));
-    let (statistics, sources, folds) = cross_fitted_statistics(prepared, generator, settings.folds.max(2), settings.detector.seed)?;
-    let detector = drift::calibrate(&CalibrationStatistics { statistics: &statistics, sources: &sources }, &settings.detector);
+    let split = SourceFolds::of(prepared, generator, settings.folds.max(2), settings.detector.seed);
+    let statistics = cross_fitted_statistics(prepared, generator, &split)?;
+    let detector = drift::calibrate(&CalibrationStatistics { statistics: &statistics, sources: &split.sources }, &settings.detector);
     let singular: Vec<f32> = fit.singular_values()[..fit.k()].iter().map(|&s| s as f32).collect();
     let oriented = oriented_basis(fit.basis(), fit.k(), &generator.diffs);
     let sha256: [u8; 32] = hex::decode(&prepared.model.sha256)?.try_into().map_err(|_| anyhow::anyhow!("model sha256 is not 32 bytes"))?;
@@ -131,7 +132,7 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
         },
     };
     let bytes = bundle.encode().context("cannot encode the bundle")?;
-    let calibrated = Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, window, detector, folds };
+    let calibrated = Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, window, detector, folds: split.folds };
     Ok((bytes, calibrated))
 }
 
@@ -217,15 +218,8 @@ impl SourceFolds {
 /// pairs of each fold (`SourceFolds`) are scored with a probe fitted on
 /// the other folds' negatives and every positive (a pair whose source is
 /// no probe negative is scored with the full probe, which never saw it).
-/// The standardization stays the one fitted on every real image. Returns
-/// the statistics, each pair's source label, and the folds used.
-pub(crate) fn cross_fitted_statistics(
-    prepared: &Prepared,
-    generator: &GeneratorDiffs,
-    folds: usize,
-    seed: u64,
-) -> Result<(Vec<PairStatistics>, Vec<usize>, usize)> {
-    let split = SourceFolds::of(prepared, generator, folds, seed);
+/// The standardization stays the one fitted on every real image.
+pub(crate) fn cross_fitted_statistics(prepared: &Prepared, generator: &GeneratorDiffs, split: &SourceFolds) -> Result<Vec<PairStatistics>> {
     let folds = split.folds;
     let fold_of_negative: Vec<Option<usize>> = {
         let by_source: BTreeMap<&PathBuf, usize> =
@@ -262,7 +256,7 @@ pub(crate) fn cross_fitted_statistics(
             PairStatistics::from_dots(h, w_norm2, energy)
         })
         .collect();
-    Ok((statistics, split.sources, folds))
+    Ok(statistics)
 }
 
 /// The share of each of `generator`'s changes outside a reference basis
@@ -271,11 +265,12 @@ pub(crate) fn cross_fitted_statistics(
 /// saw; a pair in no fold is measured against the basis of all pairs (its
 /// own change among them). For the study's candidate statistic.
 pub(crate) fn cross_fitted_off_span(generator: &GeneratorDiffs, split: &SourceFolds) -> Vec<f64> {
-    let rows_outside = |f: usize| -> Vec<usize> { (0..generator.pairs.len()).filter(|&i| split.fold_of_pair[i] != Some(f)).collect() };
-    let fit_of = |rows: &[usize]| SpanFit::new(generator.diffs.select_rows(rows)).basis().to_vec();
-    let bases: Vec<Vec<f32>> = (0..split.folds).map(|f| fit_of(&rows_outside(f))).collect();
-    let all: Vec<usize> = (0..generator.pairs.len()).collect();
-    let full = fit_of(&all);
+    let basis_without = |f: Option<usize>| {
+        let rows: Vec<usize> = (0..generator.pairs.len()).filter(|&i| f.is_none() || split.fold_of_pair[i] != f).collect();
+        SpanFit::new(generator.diffs.select_rows(&rows)).basis().to_vec()
+    };
+    let bases: Vec<Vec<f32>> = (0..split.folds).map(|f| basis_without(Some(f))).collect();
+    let full = basis_without(None);
     split
         .fold_of_pair
         .iter()

@@ -344,7 +344,7 @@ pub async fn publish(
                             "a message larger than max_packet arrived, most likely retained on {HA_STATUS_TOPIC}; \
                              no longer subscribing to it (discovery is still sent on every connection)"
                         );
-                    } else if let (true, true, Some(front)) = (short_lived && !oversize, in_flight, outbox.queue.front()) {
+                    } else if let Some(front) = outbox.queue.front().filter(|_| short_lived && !oversize && in_flight) {
                         tracing::warn!(
                             %broker, %reason, topic = %front.message.topic, bytes = publish_size(&front.message), client_id = %client_id, ?retry_in,
                             "the broker closed the connection while a message was in flight: is it over the broker's \

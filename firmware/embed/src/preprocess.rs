@@ -9,7 +9,10 @@
 //! (pixel * scale - mean) / std per channel, CHW order.
 
 use crate::EmbedError;
+use image::{ImageReader, Limits, RgbImage};
 use serde::Deserialize;
+use std::io::Cursor;
+use std::path::Path;
 
 /// Preprocessing from decoded RGB pixels to the input tensor.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -27,9 +30,6 @@ pub struct PreprocessSpec {
     /// Per-channel standard deviation, RGB.
     pub std: [f32; 3],
 }
-use image::{ImageReader, Limits, RgbImage};
-use std::io::Cursor;
-use std::path::Path;
 
 /// Largest width or height accepted, in pixels.
 pub const MAX_SIDE: u32 = 16_384;

@@ -208,9 +208,8 @@ fn experiment(
     let (w, sigma, basis) = (bundle.w.to_vec(), bundle.sigma.to_vec(), bundle.basis.to_vec());
 
     let faithful_diffs = prepared.generator("faithful")?;
-    let (calibration_statistics, _, _) =
-        calibration::cross_fitted_statistics(&prepared, faithful_diffs, settings.folds, settings.detector.seed)?;
     let split = calibration::SourceFolds::of(&prepared, faithful_diffs, settings.folds, settings.detector.seed);
+    let calibration_statistics = calibration::cross_fitted_statistics(&prepared, faithful_diffs, &split)?;
     let calibration_off_span = calibration::cross_fitted_off_span(faithful_diffs, &split);
     let held_paths: Vec<&Path> = images
         .held_out_pairs
