@@ -75,11 +75,14 @@ fn every_solver_matches_the_numpy_reference() {
     }
 }
 
+#[cfg(feature = "study")]
 fn matrix(name: &str) -> DMatrix<f64> {
     let r = rows(name);
     DMatrix::from_fn(r.len(), r[0].len(), |i, j| r[i][j] as f64)
 }
 
+/// The study's baselines (FID, KID, PRDC) exist with its feature only.
+#[cfg(feature = "study")]
 #[test]
 fn baselines_match_scipy_and_the_prdc_package() {
     use spanwatch::metric::baselines::{frechet_distance, kernel_inception_distance, mean_cosine, prdc};

@@ -18,6 +18,7 @@ pub mod dataset;
 pub mod defects;
 pub mod demo_data;
 pub mod el_defects;
+#[cfg(feature = "study")]
 pub mod elpv;
 pub mod embedding;
 pub mod metric;
@@ -27,5 +28,6 @@ pub mod progress;
 pub mod ranking;
 pub mod report_html;
 pub mod stats;
+#[cfg(feature = "study")]
 pub mod study;
 pub mod synthesis;

@@ -6,6 +6,7 @@ mod filter;
 mod inspect;
 mod report;
 mod score;
+#[cfg(feature = "study")]
 mod study;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -63,6 +64,7 @@ pub enum Command {
     /// Write a self-contained HTML report for a dataset.
     Report(report::ReportArgs),
     /// Run the validation study: DS against FID, KID and PRDC on downstream truth.
+    #[cfg(feature = "study")]
     Study(study::StudyArgs),
 }
 
@@ -163,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(args, g),
         Command::Inspect(args) => inspect::run(args),
         Command::Embed(args) => embed::run(args, g),
+        #[cfg(feature = "study")]
         Command::Study(args) => study::run(args, g),
         Command::Report(args) => report::run(args, g),
     }

@@ -3,6 +3,7 @@
 //! vectors, the solvers, and what is built on them (bootstrap intervals,
 //! per-sample utility), and the probe shift beside them.
 
+#[cfg(feature = "study")]
 pub mod baselines;
 pub mod bootstrap;
 pub mod downstream;

@@ -22,6 +22,7 @@ mod data;
 mod elpv_data;
 mod evaluate;
 pub mod generator;
+mod off_span;
 mod plots;
 pub mod report;
 mod selection;

@@ -210,7 +210,7 @@ fn experiment(
     let faithful_diffs = prepared.generator("faithful")?;
     let split = calibration::SourceFolds::of(&prepared, faithful_diffs, settings.folds, settings.detector.seed);
     let calibration_statistics = calibration::cross_fitted_statistics(&prepared, faithful_diffs, &split)?;
-    let calibration_off_span = calibration::cross_fitted_off_span(faithful_diffs, &split);
+    let calibration_off_span = super::off_span::cross_fitted_off_span(faithful_diffs, &split);
     let held_paths: Vec<&Path> = images
         .held_out_pairs
         .iter()
@@ -229,7 +229,7 @@ fn experiment(
             .map(|(synthetic, source)| {
                 difference_into(&embeddings[synthetic], &embeddings[source], &sigma, &mut difference);
                 let statistics = PairStatistics::of(&w, &difference);
-                let off_span = calibration::off_span(&basis, &difference);
+                let off_span = super::off_span::off_span(&basis, &difference);
                 Scored { statistics, off_span, scores: detector.scores(statistics), source: source_index[source] }
             })
             .collect();
