@@ -7,8 +7,9 @@
 //! up embeddings made elsewhere, in the [`precomputed`] format),
 //! [`pipeline`] turns a dataset into standardized vectors and a probe,
 //! [`ranking`] scores and ranks generators, [`curation`] keeps the samples
-//! worth keeping, [`calibration`] writes the edge's bundle, and [`study`]
-//! is the validation study. The `spanwatch` binary's `cli` module is thin
+//! worth keeping, [`calibration`] writes the edge's bundle, and `study`
+//! is the validation study (built with the feature `study`, as are `elpv`
+//! and `metric::baselines`). The `spanwatch` binary's `cli` module is thin
 //! glue over this library: it parses arguments and prints.
 #![warn(missing_docs)]
 
