@@ -1,6 +1,10 @@
-"""A candidate third statistic for the drift detector, measured before it is
+"""A candidate third statistic for the drift detector, measured before it was
 built: the share of a pair's change outside the bundle's reference basis
-(`off_span` in statistics.csv, held-out pairs only).
+(`off_span` in statistics.csv). Variant (B), the fourth CUSUM on its
+residual given both other scores, is what bundle format 6 built; this
+script is kept as the record of that choice (docs/validation.md, "A fourth
+CUSUM"), and reads format 6 studies as well (it uses only the raw
+statistics).
 
 Reads DIR/streams/<surface>/statistics.csv from `spanwatch study --streams
 -o DIR`: the calibration pairs' statistics (alignment and off_span

@@ -190,14 +190,17 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
         (detector["kind"].as_str(), detector["alignment_k"].as_f64(), detector["size_k"].as_f64(), detector["false_alarm_every"].as_u64()),
         (Some("cusum"), Some(0.5), Some(1.0), Some(30_000))
     );
-    let correlation = detector["correlation"].as_f64().unwrap();
-    assert!(correlation.abs() <= 0.9, "the scores' correlation is held within +-0.9: {correlation}");
+    assert_eq!(detector["off_span_k"].as_f64(), Some(1.0));
+    let residuals: Vec<Vec<f64>> = serde_json::from_value(detector["residuals"].clone()).unwrap();
+    let rho = -residuals[0][1] / residuals[0][0];
+    assert!(rho.abs() <= 0.9 + 1e-12, "the alignment and size are correlated within +-0.9: {rho}");
+    assert!(residuals[2][2] <= 1.0 / (1.0f64 - 0.81).sqrt() + 1e-9, "the off span's residual keeps 19% of its variance: {residuals:?}");
     let (h, simulated) = (detector["h"].as_f64().unwrap(), detector["simulated_every"].as_f64().unwrap());
     assert!((5.0..20.0).contains(&h), "h = {h}");
     assert!((simulated / 30_000.0 - 1.0).abs() < 0.1, "the simulation's ARL0 {simulated} at the 30000 target");
     assert_eq!(
-        (detector["alignment_knots"].as_u64(), detector["size_knots"].as_u64()),
-        (Some(30), Some(30)),
+        (detector["alignment_knots"].as_u64(), detector["size_knots"].as_u64(), detector["off_span_knots"].as_u64()),
+        (Some(30), Some(30), Some(30)),
         "one knot per calibration pair"
     );
 

@@ -7,6 +7,7 @@
 //! with the host, and the edge's scores against it in spanwatch-demo).
 
 use spanwatch_core::bundle::{Bundle, DetectorSpec, F32Le, ModelIdentity, ScoreTable};
+use spanwatch_core::detector::INDEPENDENT;
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_embed::{Embedder, Manifest};
 use std::collections::HashSet;
@@ -37,7 +38,7 @@ fn small_bundle(dir: &Path) -> PathBuf {
 /// the alert at pair `fires_at` (1-based) whatever the pairs are, and never
 /// clears it: every alignment (at most 1) scores far below its table's
 /// knots (-6 after the clamp, 5.5 a pair with k = 0.5) while the size's
-/// table is wide enough that no size CUSUM moves by more than 0.5 a pair.
+/// and off-span tables are wide enough that no other CUSUM moves at all.
 fn bundle_with_detector(dir: &Path, fires_at: Option<u32>, window: u32) -> PathBuf {
     let embedder = Embedder::load(&Manifest::resolve("efficientnet-lite0").unwrap()).unwrap();
     let e: Vec<Vec<f32>> = fixture_images().iter().map(|p| embedder.embed_file(p, None).unwrap().0).collect();
@@ -73,9 +74,11 @@ fn bundle_with_detector(dir: &Path, fires_at: Option<u32>, window: u32) -> PathB
         detector: DetectorSpec {
             alignment: ScoreTable { values: view(5), scores: view(6), tail: 0.1 },
             size: ScoreTable { values: view(7), scores: view(6), tail: 100.0 },
+            off_span: ScoreTable { values: view(7), scores: view(6), tail: 100.0 },
             alignment_k: 0.5,
             size_k: 1.0,
-            correlation: 0.0,
+            off_span_k: 1.0,
+            residuals: INDEPENDENT,
             // Pair n leaves the alignment CUSUM at 5.5 n: above h first at n = fires_at.
             h: fires_at.map_or(1e9, |n| 5.5 * n as f64 - 1.0),
             clear_after: 1_000_000,

@@ -11,7 +11,7 @@ use nalgebra::DMatrix;
 use spanwatch::metric::SpanFit;
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::bundle::Bundle;
-use spanwatch_core::detector::{DetectorState, PairStatistics};
+use spanwatch_core::detector::{DetectorState, PairStatistics, Watch};
 use spanwatch_core::span::{alignment, Solver};
 use spanwatch_core::standardize::difference_into;
 use std::collections::BTreeMap;
@@ -200,8 +200,8 @@ fn firmware_under_qemu_scores_like_the_host_batch() {
             assert!(difference <= 1e-4, "pair {t} {name}: firmware {} vs host batch {batch}", value(name));
             worst = worst.max(difference);
         }
-        let step = detector.update(PairStatistics::of(&w, &pairs[t]));
-        for (name, host) in ["low_alignment", "small_change", "large_change"].into_iter().zip(step.sums) {
+        let step = detector.update(PairStatistics::of(&w, bundle.basis.iter(), &pairs[t]));
+        for (name, host) in Watch::ALL.map(|watch| watch.name()).into_iter().zip(step.sums) {
             let difference = (value(name) - host).abs();
             assert!(difference <= 1e-4, "pair {t} {name}: firmware {} vs host {host}", value(name));
             worst = worst.max(difference);

@@ -89,7 +89,8 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
         bail!("generator {name:?} has {n} pairs; calibration needs at least {MIN_CALIBRATION_PAIRS}");
     }
     let positive = |k: f64| k > 0.0 && k.is_finite();
-    if !positive(settings.detector.alignment_k) || !positive(settings.detector.size_k) || settings.detector.false_alarm_every < 100 {
+    let ks = [settings.detector.alignment_k, settings.detector.size_k, settings.detector.off_span_k];
+    if !ks.into_iter().all(positive) || settings.detector.false_alarm_every < 100 {
         bail!("the detector needs reference values k > 0 and a false-alarm target of at least 100 good pairs");
     }
     let solver = settings.solver;
@@ -120,11 +121,13 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
         reference,
         window: window as u32,
         detector: DetectorSpec {
-            alignment: tables.alignment(),
-            size: tables.size(),
+            alignment: tables.alignment.view(),
+            size: tables.size.view(),
+            off_span: tables.off_span.view(),
             alignment_k: detector.params.alignment_k,
             size_k: detector.params.size_k,
-            correlation: detector.params.correlation,
+            off_span_k: detector.params.off_span_k,
+            residuals: detector.params.residuals,
             h: detector.params.h,
             clear_after: detector.params.clear_after,
             false_alarm_every: detector.false_alarm_every,
@@ -146,7 +149,8 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
     };
     format!(
         "wrote {} ({} bytes): generator {name:?}, {} pairs, k = {}, DS = {:.4} ({}), window of {} pairs;\n\
-         drift alert: CUSUM on each pair's alignment ({folds}, k = {}) and change size (k = {}), scores correlated {:+.3}, h = {:.3},\n\
+         drift alert: CUSUM on each pair's alignment ({folds}, k = {}), change size (k = {}) and share outside the reference basis (k = {}),\n\
+         scores correlated {:+.3} (alignment, size), {:+.3} (alignment, off span), {:+.3} (size, off span), h = {:.3},\n\
          calibrated for one false alarm per {} good pairs (simulated: one per {:.0} in {} pairs); clears after {} quiet pairs",
         output.display(),
         done.bytes,
@@ -157,7 +161,10 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
         done.window,
         d.params.alignment_k,
         d.params.size_k,
-        d.params.correlation,
+        d.params.off_span_k,
+        d.correlations[0][1],
+        d.correlations[0][2],
+        d.correlations[1][2],
         d.params.h,
         d.false_alarm_every,
         d.simulated_every,
@@ -214,11 +221,13 @@ impl SourceFolds {
 }
 
 /// The statistics of `generator`'s pairs as the edge computes them, each
-/// pair's alignment with a probe fitted without its source image: the
-/// pairs of each fold (`SourceFolds`) are scored with a probe fitted on
-/// the other folds' negatives and every positive (a pair whose source is
-/// no probe negative is scored with the full probe, which never saw it).
-/// The standardization stays the one fitted on every real image.
+/// pair measured without its own source image: the pairs of each fold
+/// (`SourceFolds`) get their alignment from a probe fitted on the other
+/// folds' negatives and every positive, and their off-span share from a
+/// reference basis fitted on the other folds' pairs (a pair whose source is
+/// no probe negative is measured with the full probe, which never saw it,
+/// and the basis of all pairs). The standardization stays the one fitted
+/// on every real image.
 pub(crate) fn cross_fitted_statistics(prepared: &Prepared, generator: &GeneratorDiffs, split: &SourceFolds) -> Result<Vec<PairStatistics>> {
     let folds = split.folds;
     let fold_of_negative: Vec<Option<usize>> = {
@@ -242,18 +251,20 @@ pub(crate) fn cross_fitted_statistics(prepared: &Prepared, generator: &Generator
                 .w)
         })
         .collect::<Result<_>>()?;
+    let basis_without = |f: Option<usize>| {
+        let rows: Vec<usize> = (0..generator.pairs.len()).filter(|&i| f.is_none() || split.fold_of_pair[i] != f).collect();
+        SpanFit::new(generator.diffs.select_rows(&rows)).basis().to_vec()
+    };
+    let bases: Vec<Vec<f32>> = (0..folds).map(|f| basis_without(Some(f))).collect();
+    let full_basis = basis_without(None);
     let statistics = split
         .fold_of_pair
         .iter()
         .enumerate()
         .map(|(i, fold)| {
-            let w = fold.map_or(&prepared.probe.w, |f| &probes[f]);
-            let d = generator.diffs.row(i);
-            let (h, w_norm2, energy) = d
-                .iter()
-                .zip(w)
-                .fold((0.0, 0.0, 0.0), |(h, ww, dd), (&di, &wi)| (h + di * wi as f64, ww + (wi as f64).powi(2), dd + di * di));
-            PairStatistics::from_dots(h, w_norm2, energy)
+            let (w, basis) = fold.map_or((&prepared.probe.w, &full_basis), |f| (&probes[f], &bases[f]));
+            let d: Vec<f32> = generator.diffs.row(i).iter().map(|&v| v as f32).collect();
+            PairStatistics::of(w, basis.iter().copied(), &d)
         })
         .collect();
     Ok(statistics)
@@ -261,27 +272,35 @@ pub(crate) fn cross_fitted_statistics(prepared: &Prepared, generator: &Generator
 
 /// The detector's tables as little-endian f32 bytes, for the bundle to borrow.
 struct EncodedTables {
-    alignment: [Vec<u8>; 2],
-    size: [Vec<u8>; 2],
-    tails: [f64; 2],
+    alignment: EncodedTable,
+    size: EncodedTable,
+    off_span: EncodedTable,
+}
+
+/// One table's knots as bytes, with its tail scale.
+struct EncodedTable {
+    values: Vec<u8>,
+    scores: Vec<u8>,
+    tail: f64,
+}
+
+impl EncodedTable {
+    fn of(table: &ScoreTableData) -> EncodedTable {
+        EncodedTable { values: F32Le::encode(&table.values), scores: F32Le::encode(&table.scores), tail: table.tail }
+    }
+
+    fn view(&self) -> ScoreTable<'_> {
+        ScoreTable { values: view(&self.values), scores: view(&self.scores), tail: self.tail }
+    }
 }
 
 impl EncodedTables {
     fn of(detector: &CalibratedDetector) -> EncodedTables {
-        let encode = |t: &ScoreTableData| [F32Le::encode(&t.values), F32Le::encode(&t.scores)];
         EncodedTables {
-            alignment: encode(&detector.alignment),
-            size: encode(&detector.size),
-            tails: [detector.alignment.tail, detector.size.tail],
+            alignment: EncodedTable::of(&detector.alignment),
+            size: EncodedTable::of(&detector.size),
+            off_span: EncodedTable::of(&detector.off_span),
         }
-    }
-
-    fn alignment(&self) -> ScoreTable<'_> {
-        ScoreTable { values: view(&self.alignment[0]), scores: view(&self.alignment[1]), tail: self.tails[0] }
-    }
-
-    fn size(&self) -> ScoreTable<'_> {
-        ScoreTable { values: view(&self.size[0]), scores: view(&self.size[1]), tail: self.tails[1] }
     }
 }
 

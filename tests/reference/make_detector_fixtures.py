@@ -2,14 +2,17 @@
 with numpy and scipy, on seeded random inputs.
 
 spanwatch's detector (firmware/core/src/detector.rs) maps each pair's
-alignment and log change size to a normal score through a table of
-calibration quantiles (host/src/metric/drift.rs builds the table), then runs
-three one-sided CUSUMs on each score's residual given the other (their
-correlation over the calibration pairs, rho: (z - rho z') / sqrt(1 - rho^2),
-clamped to +-6). Here the same is done from the
-definitions: the table's knots as order statistics at evenly spaced ranks
-with scipy's normal quantiles of their plotting positions, the map with
-np.interp plus linear tails, and the CUSUMs as a plain loop.
+alignment, log change size and share outside the reference basis (off span)
+to a normal score through a table of calibration quantiles
+(host/src/metric/drift.rs builds the table), then runs four one-sided
+CUSUMs on residuals, clamped to +-6: the alignment and the size each given
+the other (their correlation over the calibration pairs, rho: (z - rho z') /
+sqrt(1 - rho^2)), the off span given both (its least-squares residual on
+them, at unit variance). Here the same is done from the definitions: the
+table's knots as order statistics at evenly spaced ranks with scipy's
+normal quantiles of their plotting positions, the map with np.interp plus
+linear tails, the off span's regression with np.linalg.lstsq on the
+calibration scores, and the CUSUMs as a plain loop.
 
 Output: tests/fixtures/detector/reference.json (inputs and expected values).
 Run from the repository root:  python3 tests/reference/make_detector_fixtures.py
@@ -61,44 +64,57 @@ def main():
     # The size is correlated with the alignment (as on the drawn brick tiles,
     # where larger changes align less), so the residuals matter.
     cal_log_size = 2.5 - 3.0 * (cal_alignment - 0.12) + 0.3 * rng.standard_t(5, n_cal)
-    ta = table(cal_alignment)
-    ts = table(cal_log_size)
-    alignment_k, size_k, h, clear_after = 0.5, 1.0, 6.0, 12
+    # The off span grows with the size (a larger change leaves more outside).
+    cal_off_span = np.clip(0.25 + 0.1 * (cal_log_size - 2.5) + 0.05 * rng.standard_normal(n_cal), 0.0, 1.0)
+    ta, ts, to = table(cal_alignment), table(cal_log_size), table(cal_off_span)
+    alignment_k, size_k, off_span_k, h, clear_after = 0.5, 1.0, 1.0, 6.0, 12
     za_cal = np.array([score(x, *ta) for x in cal_alignment])
     zs_cal = np.array([score(x, *ts) for x in cal_log_size])
+    zo_cal = np.array([score(x, *to) for x in cal_off_span])
     rho = float(np.clip(np.corrcoef(za_cal, zs_cal)[0, 1], -0.9, 0.9))
     scale = np.sqrt(1.0 - rho * rho)
+    # The off span's residual on the standardized alignment and size scores
+    # (least squares; its multiple correlation here is far below 0.9, so no
+    # shrinkage), at unit variance.
+    standard = lambda z: (z - z.mean()) / z.std()
+    design = np.column_stack([standard(za_cal), standard(zs_cal)])
+    beta, *_ = np.linalg.lstsq(design, standard(zo_cal), rcond=None)
+    explained = 1.0 - np.var(standard(zo_cal) - design @ beta)
+    assert explained < 0.81, explained
+    off_row = np.array([-beta[0], -beta[1], 1.0]) / np.sqrt(1.0 - explained)
+    rows = np.array([[1.0 / scale, -rho / scale, 0.0], [-rho / scale, 1.0 / scale, 0.0], off_row])
     # A stream: 60 good pairs, 15 of the wrong family, 5 copies, 30 good,
-    # 10 noisy, 40 good; each pair as (h = w.d, ||w||^2, ||d||^2).
+    # 10 noisy, 40 good, 12 outside the span, 40 good; each pair as
+    # (h = w.d, ||w||^2, ||d||^2, ||B d||^2).
     w_norm2 = 4.0
     stream = []
-    def pair(alignment, log_size):
+    def pair(alignment, log_size, off_span=None):
         size = np.exp(log_size)
-        return alignment * np.sqrt(w_norm2) * size, w_norm2, size * size
-    for _ in range(60):
-        stream.append(pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
-    for _ in range(15):
-        stream.append(pair(0.02 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
-    for _ in range(5):
-        stream.append((0.0, w_norm2, 0.0))
-    for _ in range(30):
-        stream.append(pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
-    for _ in range(10):
-        stream.append(pair(0.0 + 0.05 * rng.standard_normal(), 4.0 + 0.3 * rng.standard_normal()))
-    for _ in range(40):
-        stream.append(pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()))
+        if off_span is None:
+            off_span = 0.25 + 0.1 * (log_size - 2.5) + 0.05 * rng.standard_normal()
+        off_span = min(max(off_span, 0.0), 1.0)
+        return alignment * np.sqrt(w_norm2) * size, w_norm2, size * size, size * size * (1.0 - off_span * off_span)
+    good = lambda: pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal())
+    stream += [good() for _ in range(60)]
+    stream += [pair(0.02 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()) for _ in range(15)]
+    stream += [(0.0, w_norm2, 0.0, 0.0) for _ in range(5)]
+    stream += [good() for _ in range(30)]
+    stream += [pair(0.0 + 0.05 * rng.standard_normal(), 4.0 + 0.3 * rng.standard_normal()) for _ in range(10)]
+    stream += [good() for _ in range(40)]
+    stream += [pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal(), 0.45 + 0.05 * rng.standard_normal()) for _ in range(12)]
+    stream += [good() for _ in range(40)]
 
-    sums = np.zeros(3)
+    sums = np.zeros(4)
     quiet, raised = 0, False
     expected = []
-    for hw, ww, dd in stream:
+    for hw, ww, dd, inside in stream:
         nrm = np.sqrt(ww * dd)
         alignment = hw / nrm if nrm > 0 else 0.0
         log_size = np.log(max(np.sqrt(dd), MIN_SIZE))
-        za, zs = score(alignment, *ta), score(log_size, *ts)
-        ra = np.clip((za - rho * zs) / scale, -CAP, CAP)
-        rs = np.clip((zs - rho * za) / scale, -CAP, CAP)
-        sums = np.maximum(0.0, sums + np.array([-ra, -rs, rs]) - np.array([alignment_k, size_k, size_k]))
+        off_span = np.sqrt(max(1.0 - inside / dd, 0.0)) if dd > 0 else 0.0
+        z = np.array([score(alignment, *ta), score(log_size, *ts), score(off_span, *to)])
+        ra, rs, ro = np.clip(rows @ z, -CAP, CAP)
+        sums = np.maximum(0.0, sums + np.array([-ra, -rs, rs, ro]) - np.array([alignment_k, size_k, size_k, off_span_k]))
         before = sums.copy()
         change = None
         if sums.max() > h:
@@ -110,20 +126,27 @@ def main():
             quiet += 1
             if raised and quiet >= clear_after:
                 raised, change = False, "clear"
-        expected.append({"scores": [za, zs], "sums": before.tolist(), "change": change, "raised": raised})
+        crossed = ["low_alignment", "small_change", "large_change", "outside_span"][int(np.argmax(before))] if before.max() > h else None
+        expected.append({"scores": z.tolist(), "sums": before.tolist(), "crossed": crossed, "change": change, "raised": raised})
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
-        "calibration": {"alignment": cal_alignment.tolist(), "log_size": cal_log_size.tolist()},
+        "calibration": {"alignment": cal_alignment.tolist(), "log_size": cal_log_size.tolist(), "off_span": cal_off_span.tolist()},
         "tables": {
             "alignment": {"values": ta[0].tolist(), "scores": ta[1].tolist(), "tail": ta[2]},
             "log_size": {"values": ts[0].tolist(), "scores": ts[1].tolist(), "tail": ts[2]},
+            "off_span": {"values": to[0].tolist(), "scores": to[1].tolist(), "tail": to[2]},
         },
-        "params": {"alignment_k": alignment_k, "size_k": size_k, "h": h, "clear_after": clear_after, "correlation": rho},
+        "params": {
+            "alignment_k": alignment_k, "size_k": size_k, "off_span_k": off_span_k, "h": h, "clear_after": clear_after,
+            "correlation": rho, "residuals": rows.tolist(),
+        },
         "stream": [list(p) for p in stream],
         "expected": expected,
     }, indent=1))
-    print(f"wrote {OUT}: {len(stream)} pairs, rho {rho:.4f}, {sum(e['change'] == 'raised' for e in expected)} raises")
+    raises = [t for t, e in enumerate(expected) if e["change"] == "raised"]
+    crossings = [(t, e["crossed"]) for t, e in enumerate(expected) if e["crossed"]]
+    print(f"wrote {OUT}: {len(stream)} pairs, rho {rho:.4f}, off-span row {off_row.round(4)}, raises at {raises}, crossings at {crossings}")
 
 
 if __name__ == "__main__":

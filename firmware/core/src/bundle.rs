@@ -15,7 +15,7 @@
 //! the file buffer when decoding, so a device can read a bundle straight from
 //! flash without an allocator.
 
-use crate::detector::{CusumParams, DetectorError, DetectorState, DriftDetector, NormalScores};
+use crate::detector::{CusumParams, DetectorError, DetectorState, DriftDetector, NormalScores, ScoreTables};
 use crate::span::{Solver, SpanScore};
 use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 5;
+pub const FORMAT_VERSION: u16 = 6;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -130,13 +130,19 @@ pub struct DetectorSpec<'a> {
     /// Normal scores of the pairs' log change sizes.
     #[serde(borrow)]
     pub size: ScoreTable<'a>,
+    /// Normal scores of the pairs' shares outside the reference basis
+    /// (cross-fitted: each against a basis fitted without its fold's pairs).
+    #[serde(borrow)]
+    pub off_span: ScoreTable<'a>,
     /// The alignment CUSUM's reference value k (normal-score units).
     pub alignment_k: f64,
     /// The change-size CUSUMs' reference value k.
     pub size_k: f64,
-    /// Correlation of the two normal scores on the calibration pairs (the
-    /// CUSUMs watch each score's residual given the other's).
-    pub correlation: f64,
+    /// The off-span CUSUM's reference value k.
+    pub off_span_k: f64,
+    /// Row i: score i's residual given the others, as coefficients of the
+    /// three normal scores (see [`CusumParams::residuals`]).
+    pub residuals: [[f64; 3]; 3],
     /// The CUSUMs' threshold h.
     pub h: f64,
     /// Quiet pairs in a row that clear a raised alert.
@@ -153,15 +159,21 @@ impl DetectorSpec<'_> {
         CusumParams {
             alignment_k: self.alignment_k,
             size_k: self.size_k,
+            off_span_k: self.off_span_k,
+            residuals: self.residuals,
             h: self.h,
             clear_after: self.clear_after,
-            correlation: self.correlation,
         }
     }
 
     /// The detector, in `state`.
     pub fn detector(&self, state: DetectorState) -> Result<DriftDetector, DetectorError> {
-        DriftDetector::new(self.alignment.normal_scores()?, self.size.normal_scores()?, self.params(), state)
+        let tables = ScoreTables {
+            alignment: self.alignment.normal_scores()?,
+            size: self.size.normal_scores()?,
+            off_span: self.off_span.normal_scores()?,
+        };
+        DriftDetector::new(tables, self.params(), state)
     }
 }
 
@@ -448,9 +460,11 @@ mod tests {
             detector: DetectorSpec {
                 alignment: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.3 },
                 size: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.5 },
+                off_span: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.1 },
                 alignment_k: 0.5,
                 size_k: 1.0,
-                correlation: -0.25,
+                off_span_k: 1.0,
+                residuals: [[1.0, 0.25, 0.0], [0.25, 1.0, 0.0], [-0.1, 0.2, 1.1]],
                 h: 9.0,
                 clear_after: 40,
                 false_alarm_every: 30_000,

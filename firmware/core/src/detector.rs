@@ -4,23 +4,26 @@
 //! A windowed mean forgets everything older than its window, so small
 //! shifts take long or are missed; for a shift in the mean of a per-pair
 //! score, the CUSUM is the optimal detector (Lorden 1971; Moustakides 1986).
-//! Each pair gives two statistics: its alignment with the probe (a defect of
-//! the wrong kind points elsewhere) and the log size of its change (an
+//! Each pair gives three statistics: its alignment with the probe (a defect
+//! of the wrong kind points elsewhere), the log size of its change (an
 //! unchanged copy changes nothing, pixel noise or a photometric change far
-//! too much). Each is mapped to a normal score through the calibration
+//! too much) and the share of its change outside the bundle's reference
+//! basis (a change of another kind than the calibration pairs' lies outside
+//! their span). Each is mapped to a normal score through the calibration
 //! pairs' quantiles (rank to normal scores, so non-Gaussian statistics are
-//! fine), and three CUSUMs watch them: low alignment, small changes, large
-//! changes. The two scores are correlated on the calibration pairs (a
-//! larger change may align less, or more), so each CUSUM watches its
-//! score's residual given the other, (z - rho z') / sqrt(1 - rho^2): the
-//! statistic of the likelihood ratio of a shift of that score alone, with
-//! the part of its noise the other score explains taken out (bundle format
-//! 5). The first to pass the threshold h raises the alert; all three
+//! fine), and four CUSUMs watch them: low alignment, small changes, large
+//! changes, changes outside the span. The scores are correlated on the
+//! calibration pairs, so each CUSUM watches its score's residual given
+//! others, a linear combination of the three scores the host chooses
+//! ([`CusumParams::residuals`]; bundle format 6: the alignment and the size
+//! each given the other, the off span given both): the statistic of the
+//! likelihood ratio of a shift of that score alone, with the part of its
+//! noise the others explain taken out. The first to pass the threshold h raises the alert; all four
 //! restart from 0 after every crossing, and a raised alert clears after
 //! `clear_after` pairs without one (the hysteresis).
 //!
 //! h is set by the host by simulation for a target average run length to a
-//! false alarm (ARL0), so the false-alarm budget is shared by the three.
+//! false alarm (ARL0), so the false-alarm budget is shared by the four.
 
 use crate::alert::AlertState;
 
@@ -40,20 +43,26 @@ pub struct PairStatistics {
     pub alignment: f64,
     /// ln of the difference's norm in standardized space (at least ln [`MIN_CHANGE_SIZE`]).
     pub log_size: f64,
+    /// The share of the difference's norm outside the bundle's reference
+    /// basis, sqrt(1 - ||B d||^2 / ||d||^2) (0 without change).
+    pub off_span: f64,
 }
 
 impl PairStatistics {
     /// The statistics of a difference with dot product `h` with w, squared
-    /// norm `energy`, for a probe of squared norm `w_norm2`.
-    pub fn from_dots(h: f64, w_norm2: f64, energy: f64) -> PairStatistics {
+    /// norm `energy` and squared norm `inside` of its projection on the
+    /// reference basis, for a probe of squared norm `w_norm2`.
+    pub fn from_dots(h: f64, w_norm2: f64, energy: f64, inside: f64) -> PairStatistics {
         let alignment = alignment_of_dots(h, w_norm2, energy);
         let log_size = libm::log(libm::sqrt(energy.max(0.0)).max(MIN_CHANGE_SIZE));
-        PairStatistics { alignment, log_size }
+        PairStatistics { alignment, log_size, off_span: off_span_of_energies(energy, inside) }
     }
 
-    /// The statistics of difference `d` for probe `w`.
-    pub fn of(w: &[f32], d: &[f32]) -> PairStatistics {
-        PairStatistics::from_dots(crate::dot(w, d), crate::dot(w, w), crate::dot(d, d))
+    /// The statistics of difference `d` for probe `w` and the reference
+    /// basis `basis` (orthonormal rows of d.len() values, row-major, as the
+    /// bundle stores them: read straight from its bytes, no copy).
+    pub fn of(w: &[f32], basis: impl IntoIterator<Item = f32>, d: &[f32]) -> PairStatistics {
+        PairStatistics::from_dots(crate::dot(w, d), crate::dot(w, w), crate::dot(d, d), energy_in_basis(basis, d))
     }
 }
 
@@ -69,6 +78,36 @@ pub fn alignment_of_dots(h: f64, w_norm2: f64, energy: f64) -> f64 {
     }
 }
 
+/// ||B d||^2: the squared norm of `d`'s projection on the orthonormal rows
+/// of `basis` (row-major, d.len() values a row; a last incomplete row is
+/// ignored).
+pub fn energy_in_basis(basis: impl IntoIterator<Item = f32>, d: &[f32]) -> f64 {
+    if d.is_empty() {
+        return 0.0;
+    }
+    let n = d.len();
+    let (mut inside, mut row_dot) = (0.0, 0.0);
+    for (i, v) in basis.into_iter().enumerate() {
+        row_dot += v as f64 * d[i % n] as f64;
+        if i % n == n - 1 {
+            inside += row_dot * row_dot;
+            row_dot = 0.0;
+        }
+    }
+    inside
+}
+
+/// The share of a change's norm outside the reference basis from its
+/// squared norm `energy` and that of its projection `inside`:
+/// sqrt(1 - inside / energy), 0 for no change.
+pub fn off_span_of_energies(energy: f64, inside: f64) -> f64 {
+    if energy > 0.0 {
+        libm::sqrt((1.0 - inside / energy).max(0.0))
+    } else {
+        0.0
+    }
+}
+
 /// Why a detector cannot be built from its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -79,8 +118,8 @@ pub enum DetectorError {
     /// A table's values are not finite and non-decreasing, or its scores
     /// not finite and increasing.
     KnotOrder,
-    /// The tail scale, k or h is not a positive finite number, or the
-    /// correlation not in (-1, 1).
+    /// The tail scale, k or h is not a positive finite number, or a
+    /// residual's coefficients not finite with a positive own coefficient.
     Parameter,
 }
 
@@ -89,7 +128,9 @@ impl core::fmt::Display for DetectorError {
         f.write_str(match self {
             DetectorError::KnotCount => "a normal-score table needs 2 to 64 knots, as many values as scores",
             DetectorError::KnotOrder => "a normal-score table needs finite non-decreasing values and finite increasing scores",
-            DetectorError::Parameter => "the tail scale, k and h must be positive finite numbers, the correlation in (-1, 1)",
+            DetectorError::Parameter => {
+                "the tail scale, k and h must be positive finite numbers, the residual coefficients finite with positive diagonal"
+            }
         })
     }
 }
@@ -156,7 +197,7 @@ impl NormalScores {
     }
 }
 
-/// One of the detector's three CUSUMs.
+/// One of the detector's four CUSUMs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -167,21 +208,28 @@ pub enum Watch {
     SmallChange,
     /// Changes larger than the calibration's: noise, photometric changes.
     LargeChange,
+    /// Changes further outside the reference basis than the calibration's:
+    /// changes of another kind.
+    OutsideSpan,
 }
 
 impl Watch {
-    /// The three, in the order of [`DetectorState::sums`].
-    pub const ALL: [Watch; 3] = [Watch::LowAlignment, Watch::SmallChange, Watch::LargeChange];
+    /// The four, in the order of [`DetectorState::sums`].
+    pub const ALL: [Watch; 4] = [Watch::LowAlignment, Watch::SmallChange, Watch::LargeChange, Watch::OutsideSpan];
 
-    /// Its name in messages: "low_alignment", "small_change" or "large_change".
+    /// Its name in messages: "low_alignment", "small_change", "large_change" or "outside_span".
     pub fn name(&self) -> &'static str {
         match self {
             Watch::LowAlignment => "low_alignment",
             Watch::SmallChange => "small_change",
             Watch::LargeChange => "large_change",
+            Watch::OutsideSpan => "outside_span",
         }
     }
 }
+
+/// The scores' residuals when each stands alone: the identity.
+pub const INDEPENDENT: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
 
 /// The detector's tuning, from the bundle.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -192,9 +240,13 @@ pub struct CusumParams {
     pub alignment_k: f64,
     /// Reference value k of the two change-size CUSUMs.
     pub size_k: f64,
-    /// Correlation rho of the two normal scores on the calibration pairs
-    /// (|rho| < 1): each CUSUM watches its score's residual given the other's.
-    pub correlation: f64,
+    /// Reference value k of the off-span CUSUM.
+    pub off_span_k: f64,
+    /// Row i: the coefficients of score i's residual given the others, a
+    /// linear combination of the three normal scores (alignment, log size,
+    /// off span) with unit variance on the calibration pairs; what the
+    /// CUSUMs add up. [`INDEPENDENT`] watches each score alone.
+    pub residuals: [[f64; 3]; 3],
     /// Threshold h: a CUSUM above it raises the alert.
     pub h: f64,
     /// Pairs in a row without a crossing that clear a raised alert.
@@ -206,8 +258,8 @@ pub struct CusumParams {
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DetectorState {
-    /// The three CUSUMs, in the order of [`Watch::ALL`].
-    pub sums: [f64; 3],
+    /// The four CUSUMs, in the order of [`Watch::ALL`].
+    pub sums: [f64; 4],
     /// Pairs since the last crossing (or since the start).
     pub quiet: u32,
     /// Whether the alert is raised.
@@ -224,14 +276,14 @@ impl DetectorState {
         }
     }
 
-    /// The largest of the three CUSUMs, with its watch.
+    /// The largest of the four CUSUMs, with its watch.
     pub fn largest(&self) -> (Watch, f64) {
         largest(&self.sums)
     }
 }
 
-/// The largest of three CUSUMs (in the order of [`Watch::ALL`]), with its watch.
-pub fn largest(sums: &[f64; 3]) -> (Watch, f64) {
+/// The largest of the CUSUMs (in the order of [`Watch::ALL`]), with its watch.
+pub fn largest(sums: &[f64; 4]) -> (Watch, f64) {
     let mut best = (Watch::LowAlignment, sums[0]);
     for (watch, &sum) in Watch::ALL.iter().zip(sums).skip(1) {
         if sum > best.1 {
@@ -259,35 +311,49 @@ pub struct AlertChange {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DetectorStep {
-    /// The pair's normal scores: alignment, log size (before the residuals).
-    pub scores: [f64; 2],
-    /// The three CUSUMs after this pair, before a crossing restarts them
+    /// The pair's normal scores: alignment, log size, off span (before the residuals).
+    pub scores: [f64; 3],
+    /// The four CUSUMs after this pair, before a crossing restarts them
     /// (in the order of [`Watch::ALL`]).
-    pub sums: [f64; 3],
+    pub sums: [f64; 4],
     /// The CUSUM that crossed h on this pair (all then restart from 0).
     pub crossed: Option<(Watch, f64)>,
     /// The alert's change, if this pair caused one.
     pub change: Option<AlertChange>,
 }
 
+/// The normal-score tables of the three statistics, in the order of
+/// [`DetectorStep::scores`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ScoreTables {
+    /// Of the alignment.
+    pub alignment: NormalScores,
+    /// Of the log change size.
+    pub size: NormalScores,
+    /// Of the share outside the reference basis.
+    pub off_span: NormalScores,
+}
+
 /// The calibrated detector with its state.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DriftDetector {
-    alignment: NormalScores,
-    size: NormalScores,
+    tables: ScoreTables,
     params: CusumParams,
     state: DetectorState,
 }
 
 impl DriftDetector {
     /// A detector in `state` (the default for a first start).
-    pub fn new(alignment: NormalScores, size: NormalScores, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
+    pub fn new(tables: ScoreTables, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
         let positive = |x: f64| x > 0.0 && x.is_finite();
-        if !positive(params.alignment_k) || !positive(params.size_k) || !positive(params.h) || !(params.correlation.abs() < 1.0) {
+        let ks = [params.alignment_k, params.size_k, params.off_span_k, params.h];
+        let rows_valid = params.residuals.iter().enumerate().all(|(i, row)| row.iter().all(|c| c.is_finite()) && row[i] > 0.0);
+        if !ks.into_iter().all(positive) || !rows_valid {
             return Err(DetectorError::Parameter);
         }
-        Ok(DriftDetector { alignment, size, params, state })
+        Ok(DriftDetector { tables, params, state })
     }
 
     /// The state to persist.
@@ -307,21 +373,19 @@ impl DriftDetector {
 
     /// The same tables with other tuning, in the start state.
     pub fn with_params(&self, params: CusumParams) -> Result<Self, DetectorError> {
-        DriftDetector::new(self.alignment, self.size, params, DetectorState::default())
+        DriftDetector::new(self.tables, params, DetectorState::default())
     }
 
-    /// The residual of each normal score given the other, (z - rho z') /
-    /// sqrt(1 - rho^2), clamped to +-[`SCORE_CAP`]: what the CUSUMs add up.
-    pub fn residuals(&self, scores: [f64; 2]) -> [f64; 2] {
-        let rho = self.params.correlation;
-        let scale = libm::sqrt(1.0 - rho * rho);
-        let [a, s] = scores;
-        [((a - rho * s) / scale).clamp(-SCORE_CAP, SCORE_CAP), ((s - rho * a) / scale).clamp(-SCORE_CAP, SCORE_CAP)]
+    /// Each score's residual given the others ([`CusumParams::residuals`]),
+    /// clamped to +-[`SCORE_CAP`]: what the CUSUMs add up.
+    pub fn residuals(&self, scores: [f64; 3]) -> [f64; 3] {
+        self.params.residuals.map(|row| (row[0] * scores[0] + row[1] * scores[1] + row[2] * scores[2]).clamp(-SCORE_CAP, SCORE_CAP))
     }
 
-    /// The pair's normal scores (alignment, log size), as [`Self::update`] computes them.
-    pub fn scores(&self, pair: PairStatistics) -> [f64; 2] {
-        [self.alignment.score(pair.alignment), self.size.score(pair.log_size)]
+    /// The pair's normal scores (alignment, log size, off span), as [`Self::update`] computes them.
+    pub fn scores(&self, pair: PairStatistics) -> [f64; 3] {
+        let t = &self.tables;
+        [t.alignment.score(pair.alignment), t.size.score(pair.log_size), t.off_span.score(pair.off_span)]
     }
 
     /// Feeds one pair.
@@ -329,14 +393,14 @@ impl DriftDetector {
         self.update_scores(self.scores(pair))
     }
 
-    /// Feeds one pair by its normal scores (alignment, log size): what
-    /// [`Self::update`] does after [`Self::scores`], for simulations that
-    /// draw scores directly.
-    pub fn update_scores(&mut self, scores: [f64; 2]) -> DetectorStep {
-        let [a, s] = self.residuals(scores);
-        let evidence = [-a, -s, s];
-        let CusumParams { alignment_k, size_k, h, clear_after, .. } = self.params;
-        for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip([alignment_k, size_k, size_k]) {
+    /// Feeds one pair by its normal scores (alignment, log size, off span):
+    /// what [`Self::update`] does after [`Self::scores`], for simulations
+    /// that draw scores directly.
+    pub fn update_scores(&mut self, scores: [f64; 3]) -> DetectorStep {
+        let [a, s, o] = self.residuals(scores);
+        let evidence = [-a, -s, s, o];
+        let CusumParams { alignment_k, size_k, off_span_k, h, clear_after, .. } = self.params;
+        for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip([alignment_k, size_k, size_k, off_span_k]) {
             *sum = (*sum + e - k).max(0.0);
         }
         let sums = self.state.sums;
@@ -344,7 +408,7 @@ impl DriftDetector {
         let crossed = (value > h).then_some((watch, value));
         let mut change = None;
         if crossed.is_some() {
-            self.state.sums = [0.0; 3];
+            self.state.sums = [0.0; 4];
             self.state.quiet = 0;
             if !self.state.raised {
                 self.state.raised = true;
@@ -381,6 +445,14 @@ mod tests {
         assert_eq!(t.score(f64::NAN), 0.0);
     }
 
+    fn tables() -> ScoreTables {
+        ScoreTables { alignment: table(), size: table(), off_span: table() }
+    }
+
+    fn params(h: f64, residuals: [[f64; 3]; 3]) -> CusumParams {
+        CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals, h, clear_after: 3 }
+    }
+
     #[test]
     fn bad_tables_and_parameters_are_refused() {
         let z = [-1.0f32, 1.0];
@@ -389,14 +461,19 @@ mod tests {
         assert_eq!(NormalScores::new([1.0f32, f32::NAN].into_iter(), z.into_iter(), 1.0), Err(DetectorError::KnotOrder));
         assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), [1.0f32, 1.0].into_iter(), 1.0), Err(DetectorError::KnotOrder));
         assert_eq!(NormalScores::new([1.0f32, 2.0].into_iter(), z.into_iter(), 0.0), Err(DetectorError::Parameter));
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: f64::NAN, clear_after: 3, correlation: 0.0 };
-        assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
-        let params = CusumParams { alignment_k: 0.5, size_k: 0.0, h: 10.0, clear_after: 3, correlation: 0.0 };
-        assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
-        for correlation in [1.0, -1.0, f64::NAN] {
-            let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 10.0, clear_after: 3, correlation };
-            assert_eq!(DriftDetector::new(table(), table(), params, DetectorState::default()), Err(DetectorError::Parameter));
-        }
+        assert_eq!(DriftDetector::new(tables(), params(f64::NAN, INDEPENDENT), DetectorState::default()), Err(DetectorError::Parameter));
+        let no_off_span_k = CusumParams { off_span_k: 0.0, ..params(10.0, INDEPENDENT) };
+        assert_eq!(DriftDetector::new(tables(), no_off_span_k, DetectorState::default()), Err(DetectorError::Parameter));
+        let mut rows = INDEPENDENT;
+        rows[2][2] = 0.0;
+        assert_eq!(
+            DriftDetector::new(tables(), params(10.0, rows), DetectorState::default()),
+            Err(DetectorError::Parameter),
+            "no own coefficient"
+        );
+        rows = INDEPENDENT;
+        rows[1][0] = f64::NAN;
+        assert_eq!(DriftDetector::new(tables(), params(10.0, rows), DetectorState::default()), Err(DetectorError::Parameter));
     }
 
     /// A zero change pushes the small-change CUSUM by SCORE_CAP - size_k
@@ -405,42 +482,73 @@ mod tests {
     /// `clear_after` quiet pairs clear it.
     #[test]
     fn copies_raise_the_alert_and_good_pairs_clear_it() {
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 9.0, clear_after: 3, correlation: 0.0 };
-        let mut detector = DriftDetector::new(table(), table(), params, DetectorState::default()).unwrap();
-        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0);
-        assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP]);
+        let mut detector = DriftDetector::new(tables(), params(9.0, INDEPENDENT), DetectorState::default()).unwrap();
+        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0);
+        assert_eq!(copy.off_span, 0.0);
+        assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP, -1.5]);
         assert!(detector.update(copy).change.is_none());
-        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0]);
+        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0, 0.0]);
         let step = detector.update(copy);
-        assert_eq!((step.crossed, step.sums), (Some((Watch::SmallChange, 10.0)), [2.0, 10.0, 0.0]));
+        assert_eq!((step.crossed, step.sums), (Some((Watch::SmallChange, 10.0)), [2.0, 10.0, 0.0, 0.0]));
         let change = step.change.unwrap();
         assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 10.0, 9.0));
-        assert_eq!(detector.state(), DetectorState { sums: [0.0; 3], quiet: 0, raised: true });
-        // A good pair (scores 1, 1) stays under h and counts as quiet.
-        let good = PairStatistics { alignment: 2.0, log_size: 2.0 };
-        assert_eq!(detector.scores(good), [1.0, 1.0]);
+        assert_eq!(detector.state(), DetectorState { sums: [0.0; 4], quiet: 0, raised: true });
+        // A good pair (scores 1, 1, 1) stays under h and counts as quiet.
+        let good = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 0.5 };
+        assert_eq!(detector.scores(good), [1.0, 1.0, -1.0]);
         assert!(detector.update(good).change.is_none());
         assert!(detector.update(good).change.is_none());
         assert_eq!(detector.update(good).change.map(|c| c.state), Some(AlertState::Clear));
         // Resumed from a saved state, the detector goes on from it.
-        let saved = DetectorState { sums: [0.0, 9.0, 0.0], quiet: 7, raised: false };
+        let saved = DetectorState { sums: [0.0, 9.0, 0.0, 0.0], quiet: 7, raised: false };
         detector.resume(saved);
         assert_eq!(detector.update(copy).crossed, Some((Watch::SmallChange, 14.0)));
     }
 
+    /// A change outside the reference basis raises the off-span CUSUM alone
+    /// when its alignment and size are those of a good pair.
+    #[test]
+    fn changes_outside_the_span_are_watched() {
+        let mut detector = DriftDetector::new(tables(), params(6.0, INDEPENDENT), DetectorState::default()).unwrap();
+        // The basis spans the first axis; a change along the second is all outside it.
+        let (w, basis) = ([1.0f32, 1.0], [1.0f32, 0.0]);
+        let outside = PairStatistics::of(&w, basis, &[0.0, 3.0]);
+        assert!((outside.off_span - 1.0).abs() < 1e-12 && (outside.alignment - core::f64::consts::FRAC_1_SQRT_2).abs() < 1e-7);
+        let pair = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 5.0 };
+        assert_eq!(detector.scores(pair), [1.0, 1.0, 2.5]);
+        for _ in 0..4 {
+            assert_eq!(detector.update(pair).crossed, None);
+        }
+        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 6.0], "1.5 a pair, on the off-span CUSUM alone");
+        assert_eq!(detector.update(pair).crossed, Some((Watch::OutsideSpan, 7.5)));
+    }
+
+    #[test]
+    fn energy_in_basis_sums_the_squared_projections_on_each_row() {
+        let d = [1.0f32, 2.0, 3.0];
+        assert_eq!(energy_in_basis([1.0f32, 0.0, 0.0, 0.0, 0.0, 1.0], &d), 1.0 + 9.0);
+        assert_eq!(energy_in_basis([0.0f32, 1.0, 0.0, 1.0], &d), 4.0, "an incomplete last row is ignored");
+        assert_eq!(energy_in_basis([1.0f32; 3], &[]), 0.0);
+        assert!((off_span_of_energies(14.0, 10.0) - (4.0f64 / 14.0).sqrt()).abs() < 1e-12);
+        assert_eq!(off_span_of_energies(0.0, 0.0), 0.0, "no change: nothing outside");
+        assert_eq!(off_span_of_energies(1.0, 1.0 + 1e-9), 0.0, "rounding cannot make it NaN");
+    }
+
     /// With correlated scores each CUSUM adds up its score's residual given
-    /// the other: a pair whose size is low and whose alignment is as low as
+    /// the others: a pair whose size is low and whose alignment is as low as
     /// that size predicts is no evidence of low alignment.
     #[test]
     fn correlated_scores_are_watched_by_their_residuals() {
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 100.0, clear_after: 3, correlation: 0.6 };
-        let detector = DriftDetector::new(table(), table(), params, DetectorState::default()).unwrap();
-        let [a, s] = detector.residuals([-1.2, -2.0]);
+        let (rho, scale) = (0.6, 0.8);
+        let rows = [[1.0 / scale, -rho / scale, 0.0], [-rho / scale, 1.0 / scale, 0.0], [0.0, 0.0, 1.0]];
+        let detector = DriftDetector::new(tables(), params(100.0, rows), DetectorState::default()).unwrap();
+        let [a, s, o] = detector.residuals([-1.2, -2.0, 0.3]);
         assert!(a.abs() < 1e-12, "-1.2 is what a size score of -2 predicts: {a}");
         assert!((s - (-2.0 + 0.6 * 1.2) / 0.8).abs() < 1e-12);
-        assert_eq!(detector.residuals([-6.0, 6.0]), [-SCORE_CAP, SCORE_CAP], "clamped");
+        assert_eq!(o, 0.3);
+        assert_eq!(detector.residuals([-6.0, 6.0, 9.0]), [-SCORE_CAP, SCORE_CAP, SCORE_CAP], "clamped");
         let mut detector = detector;
-        let step = detector.update_scores([-1.2, -2.0]);
+        let step = detector.update_scores([-1.2, -2.0, 0.0]);
         assert_eq!(step.sums[0], 0.0);
         assert!((step.sums[1] - (1.6 - 1.0)).abs() < 1e-12, "{:?}", step.sums);
     }

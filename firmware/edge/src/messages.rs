@@ -113,11 +113,12 @@ impl ScoreName {
 }
 
 /// The drift detector a bundle carries: `cusum`, Page's CUSUM on each
-/// pair's normalized alignment and change size (the only one so far).
+/// pair's normalized alignment, change size and share outside the
+/// reference basis (the only one so far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorName {
-    /// Three one-sided CUSUMs: low alignment, small change, large change.
+    /// Four one-sided CUSUMs: low alignment, small change, large change, outside the span.
     Cusum,
 }
 
@@ -141,14 +142,21 @@ pub struct DriftReading {
     pub alignment_score: f64,
     /// Its log change size as a normal score against the calibration pairs'.
     pub size_score: f64,
+    /// The pair's share of its change outside the bundle's reference basis
+    /// (0: all inside, 1: all outside).
+    pub off_span: f64,
+    /// That share as a normal score against the calibration pairs'.
+    pub off_span_score: f64,
     /// The CUSUM of low alignments after this pair.
     pub low_alignment: f64,
     /// The CUSUM of small changes after this pair.
     pub small_change: f64,
     /// The CUSUM of large changes after this pair.
     pub large_change: f64,
-    /// The largest of the three: the statistic compared with `threshold`
-    /// (all three restart from 0 after it crosses).
+    /// The CUSUM of changes outside the reference basis after this pair.
+    pub outside_span: f64,
+    /// The largest of the four: the statistic compared with `threshold`
+    /// (all four restart from 0 after it crosses).
     pub statistic: f64,
     /// The threshold h.
     pub threshold: f64,
@@ -157,15 +165,18 @@ pub struct DriftReading {
 impl DriftReading {
     /// The reading of a pair's detector step.
     fn of(report: &PairReport, step: &DetectorStep, threshold: f64) -> DriftReading {
-        let [low_alignment, small_change, large_change] = step.sums;
+        let [low_alignment, small_change, large_change, outside_span] = step.sums;
         DriftReading {
             detector: DetectorName::Cusum,
             log_size: report.statistics.log_size,
             alignment_score: step.scores[0],
             size_score: step.scores[1],
+            off_span: report.statistics.off_span,
+            off_span_score: step.scores[2],
             low_alignment,
             small_change,
             large_change,
+            outside_span,
             statistic: largest(&step.sums).1,
             threshold,
         }
@@ -178,6 +189,9 @@ fn describe(watch: Watch) -> &'static str {
         Watch::LowAlignment => "the pairs' changes align with the probe less than the calibration pairs' (a defect of another kind?)",
         Watch::SmallChange => "the pairs change less than the calibration pairs (faint defects, or none at all)",
         Watch::LargeChange => "the pairs change more than the calibration pairs (noise or a photometric change?)",
+        Watch::OutsideSpan => {
+            "the pairs' changes lie further outside the calibration pairs' span than theirs do (a change of another kind?)"
+        }
     }
 }
 

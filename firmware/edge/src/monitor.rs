@@ -51,6 +51,9 @@ pub struct Calibration {
     pub w: Vec<f32>,
     /// Seeds s_j v_j / sqrt(n) of the reference basis (a typical pair's size).
     pub seeds: Vec<Vec<f32>>,
+    /// The reference basis, k x d row-major: each pair's off-span share is
+    /// measured against it.
+    pub basis: Vec<f32>,
     /// Pairs in the window.
     pub window: usize,
     /// The drift detector, in its start state.
@@ -92,6 +95,7 @@ impl Calibration {
             sigma: bundle.sigma.to_vec(),
             w: bundle.w.to_vec(),
             seeds,
+            basis: bundle.basis.to_vec(),
             window: bundle.window as usize,
             detector,
             false_alarm_every: bundle.detector.false_alarm_every,
@@ -158,15 +162,17 @@ impl Tracker {
         }
         let mut tracker = Tracker::new(calibration)?;
         for difference in recent {
-            tracker.push(difference);
+            tracker.push(difference, &calibration.basis);
         }
         Ok(tracker)
     }
 
-    fn push(&mut self, d: &[f32]) -> PairReport {
+    /// Adds difference `d`, its off-span share measured against `basis`.
+    fn push(&mut self, d: &[f32], basis: &[f32]) -> PairReport {
+        let basis = basis.iter().copied();
         match self {
-            Tracker::D1280(t) => t.push(d.try_into().expect("dimension checked")),
-            Tracker::D384(t) => t.push(d.try_into().expect("dimension checked")),
+            Tracker::D1280(t) => t.push(d.try_into().expect("dimension checked"), basis),
+            Tracker::D384(t) => t.push(d.try_into().expect("dimension checked"), basis),
         }
     }
 }
@@ -311,7 +317,7 @@ impl Monitor {
         if let Some(i) = self.difference.iter().position(|v| !v.is_finite()) {
             bail!("{} and {}: their difference is not finite in dimension {i}", source.display(), synthetic.display());
         }
-        let report = self.tracker.push(&self.difference);
+        let report = self.tracker.push(&self.difference, &c.basis);
         let score = report.scores.of(c.solver);
         let step = self.detector.update(report.statistics);
         Ok(Scored { report, score, step, detector: self.detector.state(), source_remembered: pair.source_remembered })
@@ -378,7 +384,7 @@ fn run_jobs(embedder: &Embedder, jobs: &[Job], threads: usize) -> Vec<Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spanwatch_core::detector::{CusumParams, NormalScores};
+    use spanwatch_core::detector::{CusumParams, NormalScores, ScoreTables, INDEPENDENT};
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
@@ -390,8 +396,9 @@ mod tests {
         let d = embedder.dim();
         let w: Vec<f32> = (0..d).map(|j| if j % 2 == 0 { 1.0 } else { -0.5 }).collect();
         let table = NormalScores::new([-1.0f32, 1.0].into_iter(), [-1.0f32, 1.0].into_iter(), 1.0).unwrap();
-        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, h: 1e6, clear_after: 10, correlation: 0.0 };
-        let detector = DriftDetector::new(table, table, params, DetectorState::default()).unwrap();
+        let params = CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals: INDEPENDENT, h: 1e6, clear_after: 10 };
+        let tables = ScoreTables { alignment: table, size: table, off_span: table };
+        let detector = DriftDetector::new(tables, params, DetectorState::default()).unwrap();
         let calibration = Calibration {
             digest: String::new(),
             model_name: "efficientnet-lite0".into(),
@@ -402,6 +409,7 @@ mod tests {
             sigma: vec![1.0; d],
             w,
             seeds: Vec::new(),
+            basis: Vec::new(),
             window: 8,
             detector,
             false_alarm_every: 30_000,

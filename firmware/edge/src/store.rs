@@ -41,7 +41,26 @@ pub struct AlertRecord {
 
 impl AlertRecord {
     /// The record of a first start: clear, sequence 1.
-    pub const FIRST: AlertRecord = AlertRecord { next_seq: 1, detector: DetectorState { sums: [0.0; 3], quiet: 0, raised: false } };
+    pub const FIRST: AlertRecord = AlertRecord { next_seq: 1, detector: DetectorState { sums: [0.0; 4], quiet: 0, raised: false } };
+
+    /// Reads a stored record. One an earlier release wrote with another
+    /// detector (bundle format 5 had three CUSUMs) keeps its sequence
+    /// number and starts clear: its detector belonged to a bundle this
+    /// release no longer reads.
+    fn decode(bytes: &[u8]) -> Result<AlertRecord> {
+        #[derive(Deserialize)]
+        struct Sequence {
+            next_seq: u64,
+        }
+        match serde_json::from_slice(bytes) {
+            Ok(record) => Ok(record),
+            Err(_) => {
+                let Sequence { next_seq } = serde_json::from_slice(bytes).context("the alert record is not valid")?;
+                tracing::warn!("the saved alert record is from an earlier detector; starting clear, alert sequence kept at {next_seq}");
+                Ok(AlertRecord { next_seq, ..AlertRecord::FIRST })
+            }
+        }
+    }
 
     /// The alert state.
     pub fn state(&self) -> AlertState {
@@ -142,7 +161,7 @@ impl Store {
         {
             let mut meta = txn.open_table(META)?;
             if let Some(bytes) = meta.get(ALERT_KEY)? {
-                restored.alert = Some(serde_json::from_slice(bytes.value()).context("the alert record is not valid")?);
+                restored.alert = Some(AlertRecord::decode(bytes.value())?);
             }
             let same = meta.get(CALIBRATION_KEY)?.is_some_and(|c| c.value() == calibration.as_bytes());
             let mut window = txn.open_table(WINDOW)?;
@@ -340,7 +359,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, restored) = Store::open(dir.path(), "bundle-a", 2).unwrap();
         assert!(restored.alert.is_none() && restored.recent.is_empty() && restored.outbox.is_empty());
-        let alert = AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25], quiet: 3, raised: true } };
+        let alert = AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25, 0.5], quiet: 3, raised: true } };
         for (i, id) in ["p1", "p2", "p3"].into_iter().enumerate() {
             let messages = [message(2 * i as u64, Kind::Data), message(2 * i as u64 + 1, Kind::Alert { seq: 1 })];
             let difference = [i as f32, -0.5];
@@ -382,6 +401,17 @@ mod tests {
     fn an_alert_record_without_a_detector_reads_as_clear() {
         let record: AlertRecord = serde_json::from_str(r#"{"raised":true,"next_seq":5}"#).unwrap();
         assert_eq!(record, AlertRecord { next_seq: 5, detector: DetectorState::default() });
+    }
+
+    /// A record of bundle format 5's three CUSUMs, raised, reads as clear
+    /// with its sequence number; one that is not a record is refused.
+    #[test]
+    fn an_alert_record_of_an_earlier_detector_keeps_its_sequence() {
+        let three = br#"{"next_seq":9,"detector":{"sums":[1.0,2.0,3.0],"quiet":4,"raised":true}}"#;
+        assert_eq!(AlertRecord::decode(three).unwrap(), AlertRecord { next_seq: 9, ..AlertRecord::FIRST });
+        assert!(AlertRecord::decode(b"{}").is_err());
+        let four = br#"{"next_seq":2,"detector":{"sums":[1.0,2.0,3.0,4.0],"quiet":4,"raised":true}}"#;
+        assert!(AlertRecord::decode(four).unwrap().detector.raised);
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn run() -> Result<(), Refusal> {
     let params = detector.params();
     let Ok(mut alarm) = Alarm::new(led::FpgaLed::take());
     defmt::info!(
-        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above h = {=f64} (k = {=f64} for the alignment, {=f64} for the change size, scores correlated {=f64}, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
+        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above h = {=f64} (k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the off span, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
         bundle.model.name,
         D,
         bundle.generator,
@@ -111,7 +111,7 @@ fn run() -> Result<(), Refusal> {
         params.h,
         params.alignment_k,
         params.size_k,
-        params.correlation,
+        params.off_span_k,
         bundle.detector.false_alarm_every,
         bundle.rank().min(window),
         stream.len()
@@ -135,13 +135,13 @@ fn run() -> Result<(), Refusal> {
             failed += 1;
             continue;
         }
-        let report = tracker.push(&difference);
+        let report = tracker.push(&difference, bundle.basis.iter());
         let step = detector.update(report.statistics);
         let state = detector.state().alert();
         let Ok(()) = alarm.show(state);
         let s = report.scores;
         defmt::info!(
-            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} state={=str}",
+            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} outside_span={=f64} state={=str}",
             pair.id.as_str(),
             report.pairs,
             s.ridge.ds,
@@ -154,6 +154,7 @@ fn run() -> Result<(), Refusal> {
             step.sums[0],
             step.sums[1],
             step.sums[2],
+            step.sums[3],
             state.name()
         );
         if let Some(change) = step.change {

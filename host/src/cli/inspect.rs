@@ -49,13 +49,15 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
             "kind": "cusum",
             "alignment_k": bundle.detector.alignment_k,
             "size_k": bundle.detector.size_k,
-            "correlation": bundle.detector.correlation,
+            "off_span_k": bundle.detector.off_span_k,
+            "residuals": bundle.detector.residuals,
             "h": bundle.detector.h,
             "clear_after": bundle.detector.clear_after,
             "false_alarm_every": bundle.detector.false_alarm_every,
             "simulated_every": bundle.detector.simulated_every,
             "alignment_knots": bundle.detector.alignment.values.len(),
             "size_knots": bundle.detector.size.values.len(),
+            "off_span_knots": bundle.detector.off_span.values.len(),
         },
         "w_norm": norm(&w),
         "sigma_range": [sigma.iter().copied().fold(f32::INFINITY, f32::min), sigma.iter().copied().fold(0f32, f32::max)],
@@ -75,13 +77,18 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
     println!("  window       {} pairs (DS, k and mean alignment in every metrics message)", bundle.window);
     let ends = |t: &ScoreTable| (t.values.iter().next().unwrap_or(f32::NAN), t.values.iter().last().unwrap_or(f32::NAN));
-    let ((a_low, a_high), (s_low, s_high)) = (ends(&a.alignment), ends(&a.size));
+    let ((a_low, a_high), (s_low, s_high), (o_low, o_high)) = (ends(&a.alignment), ends(&a.size), ends(&a.off_span));
+    let [_, _, off_row] = a.residuals;
     println!(
-        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}) and log change size ({s_low:.3} to {s_high:.3}, k = {}; residuals given the other score, correlation {:+.3}): h = {:.3};\n               \
+        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}), log change size ({s_low:.3} to {s_high:.3}, k = {})\n               \
+         and share outside the basis ({o_low:.3} to {o_high:.3}, k = {}; its residual {:+.3} a {:+.3} s {:+.3} o): h = {:.3};\n               \
          one false alarm per {} good pairs (simulated: one per {:.0}); clears after {} quiet pairs",
         a.alignment_k,
         a.size_k,
-        a.correlation,
+        a.off_span_k,
+        off_row[0],
+        off_row[1],
+        off_row[2],
         a.h,
         a.false_alarm_every,
         a.simulated_every,

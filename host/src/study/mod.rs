@@ -22,7 +22,6 @@ mod data;
 mod elpv_data;
 mod evaluate;
 pub mod generator;
-mod off_span;
 mod plots;
 pub mod report;
 mod selection;

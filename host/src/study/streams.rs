@@ -20,8 +20,8 @@
 //!   its held-out pairs drawn with replacement until the alert; a stream that
 //!   alarms before its change is drawn again (and counted);
 //! - effect sizes: the shift of each normal score's mean (alignment, log
-//!   change size), clamped as the detector clamps it, in held-out good-pair
-//!   standard deviations.
+//!   change size, off span), clamped as the detector clamps it, in held-out
+//!   good-pair standard deviations.
 //!
 //! Every statistic of every pair is also written to `statistics.csv` per
 //! surface (the calibration pairs' cross-fitted ones and the held-out ones),
@@ -63,11 +63,8 @@ const MOST_REDRAWS: usize = 1_000;
 #[derive(Clone, Copy, Debug)]
 struct Scored {
     statistics: PairStatistics,
-    /// Share of the change outside the bundle's reference basis (a
-    /// candidate statistic the detector does not watch yet; statistics.csv only).
-    off_span: f64,
-    /// Normal scores (alignment, log size), clamped.
-    scores: [f64; 2],
+    /// Normal scores (alignment, log size, off span), clamped.
+    scores: [f64; 3],
     /// Index of the pair's source image.
     source: usize,
 }
@@ -92,7 +89,7 @@ pub struct FalseAlarms {
     /// Run-length 10th, 50th and 90th percentiles: observed, then geometric.
     pub run_quantiles: [(f64, f64); 3],
     /// Which CUSUM crossed, per [`Watch::ALL`].
-    pub by_watch: [usize; 3],
+    pub by_watch: [usize; 4],
 }
 
 /// Delays after one kind of start.
@@ -117,17 +114,17 @@ pub struct Delays {
 pub struct StreamRow {
     /// The generator.
     pub generator: StudyGenerator,
-    /// Effect size on the alignment score and on the log-size score.
-    pub effect: [f64; 2],
+    /// Effect size on the alignment, log-size and off-span scores.
+    pub effect: [f64; 3],
     /// Delays per [`CHANGE_AFTER`].
     pub delays: Vec<Delays>,
 }
 
 impl StreamRow {
-    /// The least delay any detector could reach at `arl0` if the two
+    /// The least delay any detector could reach at `arl0` if the three
     /// scores were independent unit normals whose means shift by the effect
     /// sizes: Lorden's bound ln ARL0 / KL, with the Kullback-Leibler
-    /// divergence (a² + s²) / 2 per pair, in pairs.
+    /// divergence (a² + s² + o²) / 2 per pair, in pairs.
     pub fn least_possible_delay(&self, arl0: f64) -> f64 {
         let information: f64 = self.effect.iter().map(|e| e * e).sum::<f64>() / 2.0;
         arl0.ln() / information
@@ -145,6 +142,8 @@ pub struct SurfaceStreams {
     pub model: String,
     /// The bundle's CUSUM tuning.
     pub params: CusumParams,
+    /// The normal scores' correlations on the calibration pairs.
+    pub correlations: [[f64; 3]; 3],
     /// Target ARL0 and the calibration's simulated one.
     pub false_alarm_every: u32,
     /// The calibration's simulated ARL0.
@@ -205,12 +204,11 @@ fn experiment(
     std::fs::write(&bundle_path, &bytes).with_context(|| format!("cannot write {}", bundle_path.display()))?;
     let bundle = Bundle::decode(&bytes).with_context(|| bundle_path.display().to_string())?;
     let detector = bundle.detector.detector(DetectorState::default()).with_context(|| bundle_path.display().to_string())?;
-    let (w, sigma, basis) = (bundle.w.to_vec(), bundle.sigma.to_vec(), bundle.basis.to_vec());
+    let (w, sigma) = (bundle.w.to_vec(), bundle.sigma.to_vec());
 
     let faithful_diffs = prepared.generator("faithful")?;
     let split = calibration::SourceFolds::of(&prepared, faithful_diffs, settings.folds, settings.detector.seed);
     let calibration_statistics = calibration::cross_fitted_statistics(&prepared, faithful_diffs, &split)?;
-    let calibration_off_span = super::off_span::cross_fitted_off_span(faithful_diffs, &split);
     let held_paths: Vec<&Path> = images
         .held_out_pairs
         .iter()
@@ -228,14 +226,13 @@ fn experiment(
             .iter()
             .map(|(synthetic, source)| {
                 difference_into(&embeddings[synthetic], &embeddings[source], &sigma, &mut difference);
-                let statistics = PairStatistics::of(&w, &difference);
-                let off_span = super::off_span::off_span(&basis, &difference);
-                Scored { statistics, off_span, scores: detector.scores(statistics), source: source_index[source] }
+                let statistics = PairStatistics::of(&w, bundle.basis.iter(), &difference);
+                Scored { statistics, scores: detector.scores(statistics), source: source_index[source] }
             })
             .collect();
         held_out.insert(generator, scored);
     }
-    write_statistics(&dir.join("statistics.csv"), &detector, (&calibration_statistics, &calibration_off_span), &held_out)?;
+    write_statistics(&dir.join("statistics.csv"), &detector, &calibration_statistics, &held_out)?;
 
     let good = &held_out[&faithful];
     let seed = super::data::seed(&[&images.surface, model, "streams"], 0);
@@ -262,6 +259,7 @@ fn experiment(
         family: family.to_string(),
         model: model.to_string(),
         params: calibrated.detector.params,
+        correlations: calibrated.detector.correlations,
         false_alarm_every: calibrated.detector.false_alarm_every,
         simulated_every: calibrated.detector.simulated_every,
         calibration_pairs: calibrated.pairs,
@@ -313,25 +311,23 @@ fn calibration_dataset(
 }
 
 /// The per-pair statistics, for the alibi-detect and candidate benchmarks
-/// (the calibration pairs' alignment and `off_span` cross-fitted by source).
+/// (the calibration pairs' cross-fitted by source).
 fn write_statistics(
     path: &Path,
     detector: &DriftDetector,
-    (calibration, calibration_off_span): (&[PairStatistics], &[f64]),
+    calibration: &[PairStatistics],
     held_out: &BTreeMap<StudyGenerator, Vec<Scored>>,
 ) -> Result<()> {
-    let mut csv = String::from("split,generator,source,alignment,log_size,alignment_score,size_score,off_span\n");
-    for (s, off_span) in calibration.iter().zip(calibration_off_span) {
-        let [a, z] = detector.scores(*s);
-        let _ = writeln!(csv, "calibration,faithful,,{:.9},{:.9},{a:.9},{z:.9},{off_span:.9}", s.alignment, s.log_size);
+    let mut csv = String::from("split,generator,source,alignment,log_size,alignment_score,size_score,off_span,off_span_score\n");
+    let mut row = |split: &str, generator: String, source: String, s: &PairStatistics, [a, z, o]: [f64; 3]| {
+        let _ = writeln!(csv, "{split},{generator},{source},{:.9},{:.9},{a:.9},{z:.9},{:.9},{o:.9}", s.alignment, s.log_size, s.off_span);
+    };
+    for s in calibration {
+        row("calibration", "faithful".into(), String::new(), s, detector.scores(*s));
     }
     for (generator, pairs) in held_out {
         for p in pairs {
-            let _ = writeln!(
-                csv,
-                "held_out,{generator},{},{:.9},{:.9},{:.9},{:.9},{:.9}",
-                p.source, p.statistics.alignment, p.statistics.log_size, p.scores[0], p.scores[1], p.off_span
-            );
+            row("held_out", generator.to_string(), p.source.to_string(), &p.statistics, p.scores);
         }
     }
     std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
@@ -339,9 +335,9 @@ fn write_statistics(
 
 /// Pairs between crossings of `detector` (restarted after each) over
 /// `length` pairs drawn by `draw`, and which CUSUM crossed.
-fn run_lengths(detector: &DriftDetector, length: usize, mut draw: impl FnMut() -> [f64; 2]) -> (Vec<usize>, [usize; 3]) {
+fn run_lengths(detector: &DriftDetector, length: usize, mut draw: impl FnMut() -> [f64; 3]) -> (Vec<usize>, [usize; 4]) {
     let mut detector = detector.with_params(detector.params()).expect("the bundle's parameters");
-    let (mut runs, mut by_watch, mut since) = (Vec::new(), [0usize; 3], 0usize);
+    let (mut runs, mut by_watch, mut since) = (Vec::new(), [0usize; 4], 0usize);
     for _ in 0..length {
         since += 1;
         if let Some((watch, _)) = detector.update_scores(draw()).crossed {
@@ -359,14 +355,14 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
     let alarms = runs.len();
     let per_10k = |alarms: f64, pairs: usize| 1e4 * alarms / pairs as f64;
     let (low, high) = poisson_interval(alarms);
-    let mut by_source: BTreeMap<usize, Vec<[f64; 2]>> = BTreeMap::new();
+    let mut by_source: BTreeMap<usize, Vec<[f64; 3]>> = BTreeMap::new();
     for p in good {
         by_source.entry(p.source).or_default().push(p.scores);
     }
-    let sources: Vec<&Vec<[f64; 2]>> = by_source.values().collect();
+    let sources: Vec<&Vec<[f64; 3]>> = by_source.values().collect();
     let mut rates: Vec<f64> = (0..IMAGE_REPLICATES)
         .map(|_| {
-            let resample: Vec<&Vec<[f64; 2]>> = (0..sources.len()).map(|_| sources[rng.random_range(0..sources.len())]).collect();
+            let resample: Vec<&Vec<[f64; 3]>> = (0..sources.len()).map(|_| sources[rng.random_range(0..sources.len())]).collect();
             let mut draw_rng = StdRng::seed_from_u64(rng.random());
             let (runs, _) = run_lengths(detector, REPLICATE_PAIRS, || {
                 let block = resample[draw_rng.random_range(0..resample.len())];
@@ -451,14 +447,14 @@ fn delays(detector: &DriftDetector, good: &[Scored], degraded: &[Scored], after:
 
 /// Effect size per normal score: the shift of the degraded pairs' mean from
 /// the good pairs', in good-pair standard deviations.
-fn effect_sizes(good: &[Scored], degraded: &[Scored]) -> [f64; 2] {
+fn effect_sizes(good: &[Scored], degraded: &[Scored]) -> [f64; 3] {
     let moments = |pairs: &[Scored], i: usize| {
         let n = pairs.len() as f64;
         let mean = pairs.iter().map(|p| p.scores[i]).sum::<f64>() / n;
         let var = pairs.iter().map(|p| (p.scores[i] - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
         (mean, var.sqrt())
     };
-    [0, 1].map(|i| {
+    [0, 1, 2].map(|i| {
         let ((good_mean, good_sd), (degraded_mean, _)) = (moments(good, i), moments(degraded, i));
         (degraded_mean - good_mean) / good_sd
     })
@@ -480,7 +476,7 @@ fn summary(results: &[SurfaceStreams]) -> String {
         "Calibrated with `calibrate`'s defaults on the training negatives' faithful pairs; streamed on pairs made from held-out negatives that neither the probe nor the calibration saw. \
          False alarms: {GOOD_PAIRS} held-out good pairs drawn with replacement (detector restarted after each crossing), exact Poisson 95% interval, and the 95% interval over {IMAGE_REPLICATES} streams of {REPLICATE_PAIRS} pairs from bootstrap resamples of the held-out images. \
          Delays: {CHANGE_POINTS} change points after each of {CHANGE_AFTER:?} good pairs, the degraded generator's held-out pairs after it; pairs from the change to the alert, a miss (none within {MOST_DEGRADED}) counted as {MOST_DEGRADED}. \
-         Effect: shift of the clamped normal score's mean in held-out good-pair sds (alignment / log change size). Floor: Lorden's least delay ln ARL0 / KL of any detector at the target ARL0, were the two scores independent unit normals shifted by the effects (KL = (a² + s²) / 2 per pair).\n"
+         Effect: shift of the clamped normal score's mean in held-out good-pair sds (alignment / log change size / off span). Floor: Lorden's least delay ln ARL0 / KL of any detector at the target ARL0, were the three scores independent unit normals shifted by the effects (KL = (a² + s² + o²) / 2 per pair).\n"
     );
     for s in results {
         let f = &s.false_alarms;
@@ -492,8 +488,8 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let _ = writeln!(md, "\n## {} / {} / {} ({defects})\n", s.surface, s.family, s.model);
         let _ = writeln!(
             md,
-            "h = {:.3} (k = {} for the alignment, {} for the change size; scores correlated {:+.3}), target ARL0 {} (simulated {:.0}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
-            s.params.h, s.params.alignment_k, s.params.size_k, s.params.correlation, s.false_alarm_every, s.simulated_every, s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
+            "h = {:.3} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} (simulated {:.0}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
+            s.params.h, s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.simulated_every, s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
         );
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(
@@ -504,7 +500,7 @@ fn summary(results: &[SurfaceStreams]) -> String {
             f.mean_run, q10.0, q50.0, q90.0, q10.1, q50.1, q90.1, f.geometric_distance
         );
         let starts: Vec<String> = CHANGE_AFTER.iter().map(|a| format!("after {a}: mean / p95 / within 100")).collect();
-        let _ = writeln!(md, "| generator | effect (alignment / size) | floor | {} |", starts.join(" | "));
+        let _ = writeln!(md, "| generator | effect (alignment / size / off span) | floor | {} |", starts.join(" | "));
         let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(starts.len()));
         for row in &s.rows {
             let cells: Vec<String> = row
@@ -522,10 +518,11 @@ fn summary(results: &[SurfaceStreams]) -> String {
                 .collect();
             let _ = writeln!(
                 md,
-                "| {} | {:+.2} / {:+.2} | {:.1} | {} |",
+                "| {} | {:+.2} / {:+.2} / {:+.2} | {:.1} | {} |",
                 row.generator,
                 row.effect[0],
                 row.effect[1],
+                row.effect[2],
                 row.least_possible_delay(s.false_alarm_every as f64),
                 cells.join(" | ")
             );
@@ -550,10 +547,13 @@ mod tests {
 
     #[test]
     fn the_floor_is_lordens_bound_for_both_effects() {
-        let row = StreamRow { generator: StudyGenerator::Drawn(crate::defects::Generator::Copy), effect: [1.0, 0.0], delays: Vec::new() };
+        let row =
+            StreamRow { generator: StudyGenerator::Drawn(crate::defects::Generator::Copy), effect: [1.0, 0.0, 0.0], delays: Vec::new() };
         assert!((row.least_possible_delay(10f64.exp()) - 20.0).abs() < 1e-9);
-        let row = StreamRow { effect: [1.0, -1.0], ..row };
+        let row = StreamRow { effect: [1.0, -1.0, 0.0], ..row };
         assert!((row.least_possible_delay(10f64.exp()) - 10.0).abs() < 1e-9);
+        let row = StreamRow { effect: [1.0, -1.0, 2.0], ..row };
+        assert!((row.least_possible_delay(10f64.exp()) - 10.0 / 3.0).abs() < 1e-9);
     }
 
     #[test]
