@@ -176,6 +176,13 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     let bundle = dir.path().join("faithful.bundle");
     let b = bundle.to_str().unwrap();
     assert_success(&run(&["calibrate", demo(), "--generator", "faithful", "-o", b, "--quiet"]));
+    // calibrate embeds the faithful generator's images alone; its bundle is
+    // byte for byte the one the library makes from the whole prepared dataset.
+    let source = spanwatch::embedding::EmbeddingSource::Model(spanwatch::embedding::CacheChoice::At(shared().cache.clone()));
+    let prepared = spanwatch::pipeline::prepare(Path::new(demo()), "vit-s14", &source, false, true).unwrap();
+    assert!(prepared.generators.len() > 1, "the demo has several generators");
+    let (whole, _) = spanwatch::calibration::calibrate(&prepared, "faithful", &Default::default()).unwrap();
+    assert!(std::fs::read(&bundle).unwrap() == whole, "the bundle depends on the other generators' images");
     let info = json(&spanwatch(&["inspect", b, "--json", "--model", "vit-s14"]));
     let score = json(&run(&["score", demo(), "--json", "--quiet"]));
     let faithful = score["generators"].as_array().unwrap().iter().find(|g| g["name"] == "faithful").unwrap().clone();

@@ -119,6 +119,25 @@ pub fn prepare(root: &Path, model: &str, source: &EmbeddingSource, skip_unpaired
     prepare_with_holdout(root, model, source, skip_unpaired, None, quiet)
 }
 
+/// Embeds and prepares the dataset under `root` with its generator
+/// `generator` alone: the commands that work on one generator (calibrate,
+/// filter) embed only its synthetic images, not every generator's.
+/// The real images, the standardization and the probe are those of
+/// [`prepare`], so the result for `generator` is the same.
+pub fn prepare_generator(
+    root: &Path,
+    model: &str,
+    source: &EmbeddingSource,
+    skip_unpaired: bool,
+    generator: &str,
+    quiet: bool,
+) -> Result<Prepared> {
+    let mut dataset = Dataset::open(root, skip_unpaired)?;
+    dataset.generator(generator)?;
+    dataset.generators.retain(|g| g.name == generator);
+    prepare_dataset(dataset, model, source, None, quiet)
+}
+
 /// Embeds and prepares the dataset under `root`, keeping the `holdout`
 /// images out of the standardization and the probe.
 pub fn prepare_with_holdout(
@@ -129,12 +148,19 @@ pub fn prepare_with_holdout(
     holdout: Option<Holdout>,
     quiet: bool,
 ) -> Result<Prepared> {
-    let mut dataset = Dataset::open(root, skip_unpaired)?;
+    prepare_dataset(Dataset::open(root, skip_unpaired)?, model, source, holdout, quiet)
+}
+
+/// Embeds and prepares an opened dataset (see [`prepare_with_holdout`]).
+fn prepare_dataset(mut dataset: Dataset, model: &str, source: &EmbeddingSource, holdout: Option<Holdout>, quiet: bool) -> Result<Prepared> {
     let mut warnings = Vec::new();
     let held = holdout.map(|h| hold_out(&mut dataset, h, &mut warnings)).transpose()?;
     for (folder, count) in [("real/negative", dataset.negatives.len()), ("real/positive", dataset.positives.len())] {
         if count < 2 {
-            bail!("{} holds {count} image(s); the probe needs at least 2 real negatives and 2 real positives", root.join(folder).display());
+            bail!(
+                "{} holds {count} image(s); the probe needs at least 2 real negatives and 2 real positives",
+                dataset.root.join(folder).display()
+            );
         }
     }
     if dataset.positives.len() < FEW_POSITIVES {

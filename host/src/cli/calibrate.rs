@@ -4,7 +4,7 @@ use super::{GeneratorArgs, Global};
 use anyhow::Result;
 use spanwatch::calibration::{summary, write_bundle, CalibrationSettings};
 use spanwatch::metric::drift::DetectorSettings;
-use spanwatch::pipeline::prepare;
+use spanwatch::pipeline::prepare_generator;
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch calibrate`.
@@ -56,7 +56,7 @@ pub struct CalibrateArgs {
 
 pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
     let GeneratorArgs { data, solver, generator: name } = &args.target;
-    let prepared = prepare(&data.data, &data.model, &data.source(global), data.skip_unpaired, global.quiet)?;
+    let prepared = prepare_generator(&data.data, &data.model, &data.source(global), data.skip_unpaired, name, global.quiet)?;
     let settings = CalibrationSettings {
         solver: solver.solver(),
         window: args.window,

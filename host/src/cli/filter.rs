@@ -4,7 +4,7 @@ use super::{GeneratorArgs, Global};
 use anyhow::Result;
 use spanwatch::curation::{curate, write_pairs_csv, Curation};
 use spanwatch::metric::SpanFit;
-use spanwatch::pipeline::prepare;
+use spanwatch::pipeline::prepare_generator;
 use spanwatch_core::span::Solver;
 use std::path::PathBuf;
 
@@ -21,7 +21,7 @@ pub struct FilterArgs {
 
 pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
     let GeneratorArgs { data, solver, generator: name } = &args.target;
-    let prepared = prepare(&data.data, &data.model, &data.source(global), data.skip_unpaired, global.quiet)?;
+    let prepared = prepare_generator(&data.data, &data.model, &data.source(global), data.skip_unpaired, name, global.quiet)?;
     let generator = prepared.generator(name)?;
     let solver = solver.solver();
     let fit = SpanFit::new(generator.diffs.clone());

@@ -13,8 +13,10 @@
 //!   drawn with replacement, the detector restarted after each crossing;
 //!   the rate per 10,000 pairs with its exact Poisson interval, and an
 //!   interval over the held-out images ([`IMAGE_REPLICATES`] streams, each
-//!   from a bootstrap resample of the held-out sources); the run lengths
-//!   against a geometric distribution of the same mean;
+//!   from a bootstrap resample of the held-out sources), and the rate on a
+//!   stream of the same length in blocks by source (as the calibration's
+//!   simulation resamples, and a line sends several defects of one normal
+//!   image); the run lengths against a geometric distribution of the same mean;
 //! - delays: for each degraded generator, [`CHANGE_POINTS`] change points
 //!   after each of [`CHANGE_AFTER`] good pairs (0: right after a start), then
 //!   its held-out pairs drawn with replacement until the alert; a stream that
@@ -35,6 +37,7 @@ use crate::pipeline::prepare;
 use crate::stats::quantile;
 use anyhow::{ensure, Context, Result};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use spanwatch_core::bundle::Bundle;
 use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, PairStatistics, Watch};
@@ -82,6 +85,11 @@ pub struct FalseAlarms {
     pub poisson: (f64, f64),
     /// 95% percentile interval of the rate over resamples of the held-out images.
     pub images: (f64, f64),
+    /// The rate per 10,000 pairs on a stream of [`GOOD_PAIRS`] pairs in
+    /// blocks by source (a random source's pairs together, in random
+    /// order, as a line that makes several defects of one normal image
+    /// sends them), with its exact Poisson 95% interval.
+    pub in_blocks: (f64, (f64, f64)),
     /// Mean run length (pairs per crossing).
     pub mean_run: f64,
     /// Kolmogorov distance of the run lengths from the geometric distribution of the same mean.
@@ -372,6 +380,16 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
         })
         .collect();
     rates.sort_by(f64::total_cmp);
+    let mut queue: Vec<[f64; 3]> = Vec::new();
+    let (block_runs, _) = run_lengths(detector, GOOD_PAIRS, || {
+        if queue.is_empty() {
+            queue.extend(sources[rng.random_range(0..sources.len())]);
+            queue.shuffle(&mut rng);
+        }
+        queue.pop().expect("a source has pairs")
+    });
+    let (block_low, block_high) = poisson_interval(block_runs.len());
+    let in_blocks = (per_10k(block_runs.len() as f64, GOOD_PAIRS), (per_10k(block_low, GOOD_PAIRS), per_10k(block_high, GOOD_PAIRS)));
     let mean_run = if alarms == 0 { f64::INFINITY } else { runs.iter().sum::<usize>() as f64 / alarms as f64 };
     let (geometric_distance, run_quantiles) = geometric_fit(&runs);
     FalseAlarms {
@@ -380,6 +398,7 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
         per_10k: per_10k(alarms as f64, GOOD_PAIRS),
         poisson: (per_10k(low, GOOD_PAIRS), per_10k(high, GOOD_PAIRS)),
         images: (quantile(&rates, 0.025), quantile(&rates, 0.975)),
+        in_blocks,
         mean_run,
         geometric_distance,
         run_quantiles,
@@ -494,9 +513,9 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(
             md,
-            "False alarms: {} in {} pairs = **{:.3} per 10,000** (Poisson 95% {:.3} to {:.3}; over held-out images {:.3} to {:.3}); by CUSUM {:?} ({}). \
+            "False alarms: {} in {} pairs = **{:.3} per 10,000** (Poisson 95% {:.3} to {:.3}; over held-out images {:.3} to {:.3}; in blocks by source {:.3}, Poisson 95% {:.3} to {:.3}); by CUSUM {:?} ({}). \
              Run lengths: mean {:.0}; p10 / p50 / p90 {:.0} / {:.0} / {:.0} against the geometric's {:.0} / {:.0} / {:.0}; Kolmogorov distance {:.3}.\n",
-            f.alarms, f.pairs, f.per_10k, f.poisson.0, f.poisson.1, f.images.0, f.images.1, f.by_watch, Watch::ALL.map(|w| w.name()).join(", "),
+            f.alarms, f.pairs, f.per_10k, f.poisson.0, f.poisson.1, f.images.0, f.images.1, f.in_blocks.0, f.in_blocks.1.0, f.in_blocks.1.1, f.by_watch, Watch::ALL.map(|w| w.name()).join(", "),
             f.mean_run, q10.0, q50.0, q90.0, q10.1, q50.1, q90.1, f.geometric_distance
         );
         let starts: Vec<String> = CHANGE_AFTER.iter().map(|a| format!("after {a}: mean / p95 / within 100")).collect();
