@@ -240,7 +240,7 @@ fn experiment(
             .collect();
         held_out.insert(generator, scored);
     }
-    write_statistics(&dir.join("statistics.csv"), &detector, &calibration_statistics, &held_out)?;
+    write_statistics(&dir.join("statistics.csv"), &detector, (&calibration_statistics, &split.sources), &held_out)?;
 
     let good = &held_out[&faithful];
     let seed = super::data::seed(&[&images.surface, model, "streams"], 0);
@@ -319,19 +319,20 @@ fn calibration_dataset(
 }
 
 /// The per-pair statistics, for the alibi-detect and candidate benchmarks
-/// (the calibration pairs' cross-fitted by source).
+/// (the calibration pairs' cross-fitted by source; their source column is
+/// the calibration's source label, the held-out pairs' the held-out image's).
 fn write_statistics(
     path: &Path,
     detector: &DriftDetector,
-    calibration: &[PairStatistics],
+    (calibration, sources): (&[PairStatistics], &[usize]),
     held_out: &BTreeMap<StudyGenerator, Vec<Scored>>,
 ) -> Result<()> {
     let mut csv = String::from("split,generator,source,alignment,log_size,alignment_score,size_score,off_span,off_span_score\n");
     let mut row = |split: &str, generator: String, source: String, s: &PairStatistics, [a, z, o]: [f64; 3]| {
         let _ = writeln!(csv, "{split},{generator},{source},{:.9},{:.9},{a:.9},{z:.9},{:.9},{o:.9}", s.alignment, s.log_size, s.off_span);
     };
-    for s in calibration {
-        row("calibration", "faithful".into(), String::new(), s, detector.scores(*s));
+    for (s, source) in calibration.iter().zip(sources) {
+        row("calibration", "faithful".into(), source.to_string(), s, detector.scores(*s));
     }
     for (generator, pairs) in held_out {
         for p in pairs {
