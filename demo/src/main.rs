@@ -109,7 +109,7 @@ fn run(args: DemoArgs) -> Result<()> {
     println!(
         "1. Ranking the generators. Model {} ({}..), d = {}, solver {} (the sign-aware cone), 95% CI from {} bootstrap replicates over the real positives",
         prepared.model.name,
-        &prepared.model.sha256[..12],
+        prepared.model.short_id(),
         prepared.model.dim,
         solver.name(),
         args.bootstrap

@@ -103,13 +103,12 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     let detector = drift::calibrate(&CalibrationStatistics { statistics: &statistics, sources: &split.sources }, &settings.detector);
     let singular: Vec<f32> = fit.singular_values()[..fit.k()].iter().map(|&s| s as f32).collect();
     let oriented = oriented_basis(fit.basis(), fit.k(), &generator.diffs);
-    let sha256: [u8; 32] = hex::decode(&prepared.model.sha256)?.try_into().map_err(|_| anyhow::anyhow!("model sha256 is not 32 bytes"))?;
     let (mu, sigma, w_bytes) =
         (F32Le::encode(&prepared.standardization.mu), F32Le::encode(&prepared.standardization.sigma), F32Le::encode(w));
     let (basis, singular_bytes) = (F32Le::encode(&oriented), F32Le::encode(&singular));
     let tables = EncodedTables::of(&detector);
     let bundle = Bundle {
-        model: ModelIdentity { sha256, name: &prepared.model.name, dim: prepared.model.dim as u32 },
+        model: ModelIdentity { sha256: prepared.model.sha256, name: &prepared.model.name, dim: prepared.model.dim as u32 },
         generator: name,
         solver,
         n_pairs: n as u32,

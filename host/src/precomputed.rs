@@ -21,8 +21,10 @@ use std::path::{Path, PathBuf};
 pub struct ModelInfo {
     /// Manifest name.
     pub name: String,
-    /// sha256 of the ONNX file, hex.
-    pub sha256: String,
+    /// The embedding identity: sha256 of the ONNX file with the pooling
+    /// folded in (hex in model.json).
+    #[serde(with = "hex::serde")]
+    pub sha256: [u8; 32],
     /// Embedding dimension.
     pub dim: usize,
 }
@@ -35,7 +37,12 @@ impl ModelInfo {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| anyhow::anyhow!("model {}: sha256 {:?} is not 64 hex digits", manifest.name, manifest.sha256))?;
-        Ok(ModelInfo { name: manifest.name.clone(), sha256: hex::encode(manifest.embedding_identity(&file)), dim: manifest.output.dim })
+        Ok(ModelInfo { name: manifest.name.clone(), sha256: manifest.embedding_identity(&file), dim: manifest.output.dim })
+    }
+
+    /// The identity's first 12 hex digits, to name the model in messages.
+    pub fn short_id(&self) -> String {
+        hex::encode(&self.sha256[..6])
     }
 }
 
@@ -179,10 +186,10 @@ fn read_folder(folder: &Path, model: &ModelInfo, by_content: &mut HashMap<[u8; 3
             "{}: these embeddings are from model {} ({}.., d = {}), not {} ({}.., d = {}); embed again with --model {} or score with the model that made them",
             model_path.display(),
             found.name,
-            found.sha256.get(..12).unwrap_or(&found.sha256),
+            found.short_id(),
             found.dim,
             model.name,
-            &model.sha256[..12],
+            model.short_id(),
             model.dim,
             model.name
         );
@@ -293,7 +300,17 @@ mod tests {
     }
 
     fn model(name: &str, dim: usize) -> ModelInfo {
-        ModelInfo { name: name.into(), sha256: "ab".repeat(32), dim }
+        ModelInfo { name: name.into(), sha256: [0xab; 32], dim }
+    }
+
+    /// model.json keeps the identity as 64 hex digits, as earlier releases wrote it.
+    #[test]
+    fn the_model_identity_is_hex_in_json() {
+        let json = format!(r#"{{"name":"m","sha256":"{}","dim":3}}"#, "ab".repeat(32));
+        assert_eq!(serde_json::to_string(&model("m", 3)).unwrap(), json);
+        assert_eq!(serde_json::from_str::<ModelInfo>(&json).unwrap(), model("m", 3));
+        assert!(serde_json::from_str::<ModelInfo>(r#"{"name":"m","sha256":"abc","dim":3}"#).is_err());
+        assert_eq!(model("m", 3).short_id(), "abababababab");
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn build(prepared: &Prepared, rows: &[GeneratorRow], solver: Solver, quiet: 
         "<h1>{}</h1><p>Model <b>{}</b> (sha256 <code>{}</code>, d = {}), solver <b>{}</b>; {} real negatives, {} real positives.</p>",
         escape(&title),
         escape(&prepared.model.name),
-        prepared.model.sha256,
+        hex::encode(prepared.model.sha256),
         prepared.model.dim,
         solver.name(),
         prepared.negatives.len(),

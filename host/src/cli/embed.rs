@@ -59,7 +59,7 @@ pub(super) fn run(args: EmbedArgs, global: &Global) -> Result<()> {
         images.len(),
         model.dim,
         model.name,
-        &model.sha256[..12],
+        model.short_id(),
         args.output.display()
     );
     Ok(())

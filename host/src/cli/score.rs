@@ -39,7 +39,7 @@ pub struct ScoreArgs {
 #[derive(Serialize)]
 struct ScoreReport<'a> {
     model: &'a str,
-    model_sha256: &'a str,
+    model_sha256: String,
     dim: usize,
     solver: &'a str,
     lambda: Option<f64>,
@@ -73,7 +73,7 @@ pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
     if args.json {
         let report = ScoreReport {
             model: &prepared.model.name,
-            model_sha256: &prepared.model.sha256,
+            model_sha256: hex::encode(prepared.model.sha256),
             dim: prepared.model.dim,
             solver: solver.name(),
             lambda: match solver {
@@ -96,7 +96,7 @@ pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
         println!(
             "model {} ({}..), d = {}, solver {}, {} real negatives, {} real positives",
             prepared.model.name,
-            &prepared.model.sha256[..12],
+            prepared.model.short_id(),
             prepared.model.dim,
             solver.name(),
             prepared.negatives.len(),
