@@ -99,7 +99,7 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     let reference = fit.score(w, solver);
     let window = settings.window.clamp(4, n.min(WINDOW_CAPACITY));
     let split = SourceFolds::of(prepared, generator, settings.folds.max(2), settings.detector.seed);
-    let statistics = cross_fitted_statistics(prepared, generator, &split)?;
+    let statistics = cross_fitted_statistics(prepared, generator, &split, fit.basis())?;
     let detector = drift::calibrate(&CalibrationStatistics { statistics: &statistics, sources: &split.sources }, &settings.detector);
     let singular: Vec<f32> = fit.singular_values()[..fit.k()].iter().map(|&s| s as f32).collect();
     let oriented = oriented_basis(fit.basis(), fit.k(), &generator.diffs);
@@ -225,9 +225,14 @@ impl SourceFolds {
 /// folds' negatives and every positive, and their off-span share from a
 /// reference basis fitted on the other folds' pairs (a pair whose source is
 /// no probe negative is measured with the full probe, which never saw it,
-/// and the basis of all pairs). The standardization stays the one fitted
-/// on every real image.
-pub(crate) fn cross_fitted_statistics(prepared: &Prepared, generator: &GeneratorDiffs, split: &SourceFolds) -> Result<Vec<PairStatistics>> {
+/// and `full_basis`, the basis of all pairs, k x d, as the bundle has it).
+/// The standardization stays the one fitted on every real image.
+pub(crate) fn cross_fitted_statistics(
+    prepared: &Prepared,
+    generator: &GeneratorDiffs,
+    split: &SourceFolds,
+    full_basis: &[f32],
+) -> Result<Vec<PairStatistics>> {
     let folds = split.folds;
     let fold_of_negative: Vec<Option<usize>> = {
         let by_source: BTreeMap<&PathBuf, usize> =
@@ -250,18 +255,18 @@ pub(crate) fn cross_fitted_statistics(prepared: &Prepared, generator: &Generator
                 .w)
         })
         .collect::<Result<_>>()?;
-    let basis_without = |f: Option<usize>| {
-        let rows: Vec<usize> = (0..generator.pairs.len()).filter(|&i| f.is_none() || split.fold_of_pair[i] != f).collect();
-        SpanFit::new(generator.diffs.select_rows(&rows)).basis().to_vec()
-    };
-    let bases: Vec<Vec<f32>> = (0..folds).map(|f| basis_without(Some(f))).collect();
-    let full_basis = basis_without(None);
+    let bases: Vec<Vec<f32>> = (0..folds)
+        .map(|f| {
+            let rows: Vec<usize> = (0..generator.pairs.len()).filter(|&i| split.fold_of_pair[i] != Some(f)).collect();
+            SpanFit::new(generator.diffs.select_rows(&rows)).basis().to_vec()
+        })
+        .collect();
     let statistics = split
         .fold_of_pair
         .iter()
         .enumerate()
         .map(|(i, fold)| {
-            let (w, basis) = fold.map_or((&prepared.probe.w, &full_basis), |f| (&probes[f], &bases[f]));
+            let (w, basis) = fold.map_or((&prepared.probe.w, full_basis), |f| (&probes[f], bases[f].as_slice()));
             let d: Vec<f32> = generator.diffs.row(i).iter().map(|&v| v as f32).collect();
             PairStatistics::of(w, basis.iter().copied(), &d)
         })

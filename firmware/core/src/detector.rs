@@ -18,9 +18,10 @@
 //! ([`CusumParams::residuals`]; bundle format 6: the alignment and the size
 //! each given the other, the off span given both): the statistic of the
 //! likelihood ratio of a shift of that score alone, with the part of its
-//! noise the others explain taken out. The first to pass the threshold h raises the alert; all four
-//! restart from 0 after every crossing, and a raised alert clears after
-//! `clear_after` pairs without one (the hysteresis).
+//! noise the others explain taken out. The first to pass the threshold h
+//! raises the alert; all four restart from 0 after every crossing, and a
+//! raised alert clears after `clear_after` pairs without one (the
+//! hysteresis).
 //!
 //! h is set by the host by simulation for a target average run length to a
 //! false alarm (ARL0), so the false-alarm budget is shared by the four.
@@ -493,7 +494,7 @@ mod tests {
         let change = step.change.unwrap();
         assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 10.0, 9.0));
         assert_eq!(detector.state(), DetectorState { sums: [0.0; 4], quiet: 0, raised: true });
-        // A good pair (scores 1, 1, 1) stays under h and counts as quiet.
+        // A good pair (scores 1, 1, -1) stays under h and counts as quiet.
         let good = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 0.5 };
         assert_eq!(detector.scores(good), [1.0, 1.0, -1.0]);
         assert!(detector.update(good).change.is_none());

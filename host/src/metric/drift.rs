@@ -14,9 +14,9 @@
 //! jitter on correlated scores would blow up in a residual (the off span's
 //! given a size it correlates with at -0.6 to -0.9 drew 1.5 to 2.8 times
 //! the bandwidth's spread on the study's surfaces) and set h for noise the
-//! line does not have. The jitter widens the
-//! scores' spread, which sets h a little higher than the calibration alone
-//! would: margin for the shift between calibration pairs and the line's. Every simulated pair goes
+//! line does not have. The jitter widens the scores' spread, which sets h a
+//! little higher than the calibration alone would: margin for the shift
+//! between calibration pairs and the line's. Every simulated pair goes
 //! through the core's own [`DriftDetector`], as the edge runs it.
 //!
 //! The three normal scores are correlated over the calibration pairs. The
@@ -191,10 +191,10 @@ pub fn score_correlations(scores: &[[f64; 3]]) -> [[f64; 3]; 3] {
 /// [`MAX_CORRELATION`].
 pub fn residual_rows(c: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
     let rho = c[0][1].clamp(-MAX_CORRELATION, MAX_CORRELATION);
-    let scale = (1.0 - rho * rho).sqrt();
+    let det = 1.0 - rho * rho;
+    let scale = det.sqrt();
     // The off span's regression on (alignment, size): beta = C_as^-1 c_o.
     let (ca, cs) = (c[0][2], c[1][2]);
-    let det = 1.0 - rho * rho;
     let mut beta = [(ca - rho * cs) / det, (cs - rho * ca) / det];
     let explained = beta[0] * ca + beta[1] * cs;
     if explained > MAX_CORRELATION * MAX_CORRELATION {

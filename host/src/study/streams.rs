@@ -216,7 +216,7 @@ fn experiment(
 
     let faithful_diffs = prepared.generator("faithful")?;
     let split = calibration::SourceFolds::of(&prepared, faithful_diffs, settings.folds, settings.detector.seed);
-    let calibration_statistics = calibration::cross_fitted_statistics(&prepared, faithful_diffs, &split)?;
+    let calibration_statistics = calibration::cross_fitted_statistics(&prepared, faithful_diffs, &split, &bundle.basis.to_vec())?;
     let held_paths: Vec<&Path> = images
         .held_out_pairs
         .iter()
@@ -363,7 +363,12 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
     let (runs, by_watch) = run_lengths(detector, GOOD_PAIRS, || good[rng.random_range(0..good.len())].scores);
     let alarms = runs.len();
     let per_10k = |alarms: f64, pairs: usize| 1e4 * alarms / pairs as f64;
-    let (low, high) = poisson_interval(alarms);
+    // The rate of `alarms` in GOOD_PAIRS pairs, with its exact Poisson 95% interval.
+    let rate = |alarms: usize| {
+        let (low, high) = poisson_interval(alarms);
+        (per_10k(alarms as f64, GOOD_PAIRS), (per_10k(low, GOOD_PAIRS), per_10k(high, GOOD_PAIRS)))
+    };
+    let (per_10k_one_at_a_time, poisson) = rate(alarms);
     let mut by_source: BTreeMap<usize, Vec<[f64; 3]>> = BTreeMap::new();
     for p in good {
         by_source.entry(p.source).or_default().push(p.scores);
@@ -389,17 +394,15 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
         }
         queue.pop().expect("a source has pairs")
     });
-    let (block_low, block_high) = poisson_interval(block_runs.len());
-    let in_blocks = (per_10k(block_runs.len() as f64, GOOD_PAIRS), (per_10k(block_low, GOOD_PAIRS), per_10k(block_high, GOOD_PAIRS)));
     let mean_run = if alarms == 0 { f64::INFINITY } else { runs.iter().sum::<usize>() as f64 / alarms as f64 };
     let (geometric_distance, run_quantiles) = geometric_fit(&runs);
     FalseAlarms {
         pairs: GOOD_PAIRS,
         alarms,
-        per_10k: per_10k(alarms as f64, GOOD_PAIRS),
-        poisson: (per_10k(low, GOOD_PAIRS), per_10k(high, GOOD_PAIRS)),
+        per_10k: per_10k_one_at_a_time,
+        poisson,
         images: (quantile(&rates, 0.025), quantile(&rates, 0.975)),
-        in_blocks,
+        in_blocks: rate(block_runs.len()),
         mean_run,
         geometric_distance,
         run_quantiles,
