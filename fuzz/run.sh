@@ -20,7 +20,7 @@ seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 mkdir -p "$seeds"/{bundle_decode,config_parse,image_decode,spool_name,state_file,pairs_csv} logs
 cp ../firmware/mcu/data/calibration.bundle "$seeds/bundle_decode/"
-cp ../firmware/edge/debian/edge.toml "$seeds/config_parse/"
+cp ../crates/edge/debian/edge.toml "$seeds/config_parse/"
 cp ../tests/fixtures/images/*.png "$seeds/image_decode/"
 printf 'synthetic,source\ns1.png,a.png\ns2.png,../negative/b.png\n' > "$seeds/pairs_csv/pairs.csv"
 printf 'synthetic,source\ns1.png,../../real/other/x.png\n' > "$seeds/pairs_csv/outside.csv"

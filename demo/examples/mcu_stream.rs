@@ -9,13 +9,13 @@
 
 use anyhow::{Context, Result};
 use spanwatch::calibration::{write_bundle, CalibrationSettings};
-use spanwatch::defects::Generator;
-use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::pipeline::prepare;
 use spanwatch_demo::stream::degrading_stream;
 use spanwatch_embed::manifest::{Manifest, DEFAULT_MODEL};
 use spanwatch_embed::model::Embedder;
+use spanwatch_synth::defects::Generator;
+use spanwatch_synth::demo_data::{build, DemoSize};
 use std::io::Write;
 use std::path::PathBuf;
 

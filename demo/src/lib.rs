@@ -4,8 +4,8 @@
 //! host made, and the edge benchmark; neither `spanwatch` nor
 //! `spanwatch-edge` depends on it or on each other.
 //!
-//! The demo dataset is built by the host's `spanwatch::demo_data`; [`stream`] makes the live stream of
-//! new pairs and the spool they are dropped into, [`broker`] an in-process
+//! The demo dataset is built by `spanwatch_synth::demo_data`; [`stream`]
+//! makes the live stream of new pairs and the spool they are dropped into, [`broker`] an in-process
 //! MQTT broker (rumqttd), and [`live`] runs the edge monitor in-process
 //! against it and listens to what it publishes.
 #![warn(missing_docs)]

@@ -5,8 +5,6 @@
 use anyhow::Result;
 use clap::Parser;
 use spanwatch::calibration::{summary, write_bundle, CalibrationSettings};
-use spanwatch::defects::Generator;
-use spanwatch::demo_data::{build, DemoSize};
 use spanwatch::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch::pipeline::prepare;
 use spanwatch::ranking::{format_table, score_generators};
@@ -15,6 +13,8 @@ use spanwatch_core::span::Solver;
 use spanwatch_demo::broker::start_local_broker;
 use spanwatch_demo::live::{run_live, LiveRun};
 use spanwatch_demo::stream::degrading_stream;
+use spanwatch_synth::defects::Generator;
+use spanwatch_synth::demo_data::{build, DemoSize};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

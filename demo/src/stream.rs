@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use image::GrayImage;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use spanwatch::defects::{Family, Generator};
-use spanwatch::demo_data::{held_out_tiles, DemoSize};
+use spanwatch_synth::defects::{Family, Generator};
+use spanwatch_synth::demo_data::{held_out_tiles, DemoSize};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -1,10 +1,10 @@
 """Detector reference: the edge's drift detector recomputed independently
 with numpy and scipy, on seeded random inputs.
 
-spanwatch's detector (firmware/core/src/detector.rs) maps each pair's
+spanwatch's detector (crates/core/src/detector.rs) maps each pair's
 alignment, log change size and share outside the reference basis (off span)
 to a normal score through a table of calibration quantiles
-(host/src/metric/drift.rs builds the table), then runs four one-sided
+(crates/spanwatch/src/metric/drift.rs builds the table), then runs four one-sided
 CUSUMs on residuals, clamped to +-6: the alignment and the size each given
 the other (their correlation over the calibration pairs, rho: (z - rho z') /
 sqrt(1 - rho^2)), the off span given both (its least-squares residual on
