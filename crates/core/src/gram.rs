@@ -10,6 +10,7 @@ pub type Square<const W: usize> = [[f64; W]; W];
 /// Working memory of the eigendecomposition and NNLS, kept inside the window
 /// (and so inside the tracker) rather than on the stack: a tracker's size is
 /// its whole footprint, and the stack a score needs does not grow with W^2.
+#[derive(Clone)]
 pub struct Scratch<const W: usize> {
     /// The QL step's subdiagonal; then singular values.
     pub(crate) e: [f64; W],
@@ -40,6 +41,7 @@ impl<const W: usize> Scratch<W> {
 /// kept as its reflectors and applied to that one vector, and the implicit
 /// QL rotations are applied to it alone instead of being accumulated into
 /// all n eigenvectors (the O(n^3) steps of EISPACK's tred2 and tql2).
+#[derive(Clone)]
 pub struct Tridiagonal<const W: usize> {
     /// Row k holds reflector k's vector in columns k+1..n (the reduction
     /// works on the matrix in place; the trailing block is scratch after).

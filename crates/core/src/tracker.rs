@@ -43,6 +43,7 @@ pub struct PairReport {
 
 /// A span tracker for D-dimensional difference vectors over a window of at
 /// most W (the compiled capacity; the bundle's window may be smaller).
+#[derive(Clone)]
 pub struct SpanTracker<const D: usize, const W: usize> {
     w: [f32; D],
     ring: [[f32; D]; W],

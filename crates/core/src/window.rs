@@ -74,6 +74,7 @@ impl core::fmt::Display for TrackerError {
 /// The ring of the last `window` (at most W) entries and what the scores
 /// need of them. It holds no vectors: the caller says, for each new entry,
 /// its dot products with the entries already in the window.
+#[derive(Clone)]
 pub struct GramWindow<const W: usize> {
     window: usize,
     w_norm2: f64,
@@ -263,6 +264,7 @@ impl<const W: usize> GramWindow<W> {
 /// (kept for the next vector's novelty), its eigenvalues (descending, the
 /// squared singular values of the window), the coordinates of h = A w in its
 /// eigenbasis (same order), and the effective rank k.
+#[derive(Clone)]
 struct Spectrum<const W: usize> {
     /// The reduction of the Gram matrix.
     reduced: Tridiagonal<W>,

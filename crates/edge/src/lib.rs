@@ -25,7 +25,7 @@ use mqtt::{Delivery, PublisherSettings, Queued};
 use spanwatch_core::alarm::Alarm;
 use spanwatch_embed::logtext::Escaped;
 use spool::{Destination, PairFiles, Settle, Spool};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -101,7 +101,7 @@ impl Edge {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let calibration = Calibration::load(&settings.bundle)?;
         let embedder = load_checked_model(&calibration, settings.model.as_deref(), &settings.bundle)?;
-        let (store, restored) = Store::open(&settings.state_dir, &calibration.digest, calibration.window)?;
+        let (store, mut restored) = Store::open(&settings.state_dir, &calibration.digest, calibration.window)?;
         let record = restored.alert.unwrap_or(AlertRecord::FIRST);
         let monitor = Monitor::new(embedder, calibration, record.detector, &restored.recent)?;
         let mut alarm = Alarm::new(alarm_line::AlarmLine::open(settings.alarm_gpio.as_ref())?).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -114,6 +114,8 @@ impl Edge {
             alert = ?record.state(), cusums = ?record.detector.sums, resumed_pairs = restored.recent.len(), unsent = restored.outbox.len(), moves = restored.settles.len(),
             "edge monitor ready"
         );
+        // The monitor's window holds the restored differences now.
+        restored.recent = Vec::new();
         Ok(Edge { store: Arc::new(store), restored, settings, monitor, record, alarm, spool })
     }
 
@@ -131,10 +133,8 @@ impl Edge {
         };
         let unsent = std::mem::take(&mut self.restored.outbox);
         let publisher = tokio::spawn(mqtt::publish(self.settings.broker.clone(), publisher_settings, self.store.clone(), unsent, rx));
-        let recent = std::mem::take(&mut self.restored.recent).into();
         let pending = std::mem::take(&mut self.restored.settles).into_iter().map(|s| (s.id.clone(), s)).collect();
-        let worker =
-            Worker { topics, tx, edge: self, recent, pending, paused: None, logged: HashSet::new(), pairs: 0, failed: 0, alerts: 0 };
+        let worker = Worker { topics, tx, edge: self, pending, paused: None, logged: HashSet::new(), pairs: 0, failed: 0, alerts: 0 };
         let (pairs, failed, alerts) =
             tokio::task::spawn_blocking(move || worker.run(&stop)).await.context("the monitor thread panicked")?;
         let delivery = publisher.await.context("the MQTT publisher panicked")?;
@@ -154,8 +154,6 @@ struct Worker {
     edge: Edge,
     topics: Topics,
     tx: mpsc::UnboundedSender<Queued>,
-    /// The differences of the window's latest pairs, as recorded.
-    recent: VecDeque<Vec<f32>>,
     /// Recorded pairs whose files could not be moved yet, by id.
     pending: BTreeMap<String, Settle>,
     /// While recording fails: when to try again.
@@ -300,15 +298,10 @@ impl Worker {
             messages.push(json(self.topics.alert(), &body, true, Kind::Alert { seq }));
         }
         let record = AlertRecord { next_seq: before.next_seq + u64::from(change.is_some()), detector: scored.detector };
-        let window = c.window;
-        let difference = self.edge.monitor.difference().to_vec();
         let settle = self.edge.spool.settle_of_pair(pair, Destination::Done);
-        if !self.commit(settle, messages, Some(&difference), Some(record), waiting) {
+        if !self.commit(settle, messages, Some(&scored.difference), Some(record), waiting) {
             // Not recorded, so not scored: the window and the detector as they were.
-            let recent: Vec<Vec<f32>> = self.recent.iter().cloned().collect();
-            if let Err(e) = self.edge.monitor.resume(before.detector, &recent) {
-                tracing::error!("cannot restore the window: {e:#}");
-            }
+            self.edge.monitor.forget_last();
             return false;
         }
         self.pairs += 1;
@@ -317,10 +310,6 @@ impl Worker {
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %record.state(),
             source_remembered = scored.source_remembered, "scored"
         );
-        self.recent.push_back(difference);
-        while self.recent.len() > window {
-            self.recent.pop_front();
-        }
         self.edge.record = record;
         if let Some(change) = change {
             tracing::warn!(seq = before.next_seq, state = %change.state, pair = %Escaped(&pair.id), watch = change.watch.name(), value = change.value, threshold = change.threshold, "drift alert");

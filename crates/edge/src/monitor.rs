@@ -126,6 +126,7 @@ pub fn load_checked_model(calibration: &Calibration, model: Option<&str>, bundle
 }
 
 /// A tracker for one of the dimensions the edge is compiled for.
+#[derive(Clone)]
 enum Tracker {
     /// EfficientNet-Lite0's 1280.
     D1280(Box<SpanTracker<1280, WINDOW_CAPACITY>>),
@@ -178,8 +179,10 @@ impl Tracker {
 }
 
 /// What the monitor made of one pair.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Scored {
+    /// The pair's standardized difference, as the window holds it.
+    pub difference: Vec<f32>,
     /// The tracker's report.
     pub report: PairReport,
     /// The span score of the bundle's solver.
@@ -198,7 +201,9 @@ pub struct Monitor {
     calibration: Calibration,
     tracker: Tracker,
     detector: DriftDetector,
-    difference: Vec<f32>,
+    /// The tracker and the detector's state before the last pair scored:
+    /// what [`Monitor::forget_last`] puts back.
+    before_last: Option<(Tracker, DetectorState)>,
     /// Embeddings of recent sources by their files' sha256.
     sources: LruCache<[u8; 32], Vec<f32>>,
     /// Images embedded at once.
@@ -221,23 +226,19 @@ impl Monitor {
         let tracker = Tracker::resumed(&calibration, recent)?;
         let mut detector = calibration.detector;
         detector.resume(state);
-        let difference = vec![0.0; calibration.dim];
         let sources = LruCache::new(NonZeroUsize::new(SOURCES_KEPT).expect("a positive constant"));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
-        Ok(Monitor { embedder, calibration, tracker, detector, difference, sources, threads })
+        Ok(Monitor { embedder, calibration, tracker, detector, before_last: None, sources, threads })
     }
 
-    /// Puts the detector back to `state` and the window to the seeds
-    /// followed by `recent`: to forget a pair that could not be recorded.
-    pub fn resume(&mut self, state: DetectorState, recent: &[Vec<f32>]) -> Result<()> {
-        self.tracker = Tracker::resumed(&self.calibration, recent)?;
-        self.detector.resume(state);
-        Ok(())
-    }
-
-    /// The standardized difference of the last pair scored.
-    pub fn difference(&self) -> &[f32] {
-        &self.difference
+    /// Forgets the last pair scored (one that could not be recorded): the
+    /// window and the detector go back to where they were before it. Does
+    /// nothing when there is none to forget.
+    pub fn forget_last(&mut self) {
+        if let Some((tracker, state)) = self.before_last.take() {
+            self.tracker = tracker;
+            self.detector.resume(state);
+        }
     }
 
     /// The calibration in use.
@@ -313,14 +314,16 @@ impl Monitor {
     pub fn score(&mut self, source: &Path, synthetic: &Path, pair: &EmbeddedPair) -> Result<Scored> {
         let c = &self.calibration;
         // The difference of standardized embeddings; mu cancels: (syn - src) / sigma.
-        difference_into(&pair.synthetic, &pair.source, &c.sigma, &mut self.difference);
-        if let Some(i) = self.difference.iter().position(|v| !v.is_finite()) {
+        let mut difference = vec![0.0; c.dim];
+        difference_into(&pair.synthetic, &pair.source, &c.sigma, &mut difference);
+        if let Some(i) = difference.iter().position(|v| !v.is_finite()) {
             bail!("{} and {}: their difference is not finite in dimension {i}", source.display(), synthetic.display());
         }
-        let report = self.tracker.push(&self.difference, &c.basis);
+        self.before_last = Some((self.tracker.clone(), self.detector.state()));
+        let report = self.tracker.push(&difference, &c.basis);
         let score = report.scores.of(c.solver);
         let step = self.detector.update(report.statistics);
-        Ok(Scored { report, score, step, detector: self.detector.state(), source_remembered: pair.source_remembered })
+        Ok(Scored { difference, report, score, step, detector: self.detector.state(), source_remembered: pair.source_remembered })
     }
 }
 
@@ -439,12 +442,37 @@ mod tests {
         let copy = tempfile::tempdir().unwrap();
         let renamed = copy.path().join("renamed.png");
         std::fs::copy(a, &renamed).unwrap();
-        assert!(process(&mut seen, &renamed, c).source_remembered, "same content under another name");
+        let remembered = process(&mut seen, &renamed, c);
+        assert!(remembered.source_remembered, "same content under another name");
         let mut fresh = monitor();
-        assert!(!process(&mut fresh, a, c).source_remembered);
-        assert_eq!(seen.difference(), fresh.difference());
-        assert!(!process(&mut seen, b, c).source_remembered, "another source is embedded");
-        assert!(seen.difference().iter().any(|&v| v != 0.0));
+        let computed = process(&mut fresh, a, c);
+        assert!(!computed.source_remembered);
+        assert_eq!(remembered.difference, computed.difference);
+        let other = process(&mut seen, b, c);
+        assert!(!other.source_remembered, "another source is embedded");
+        assert!(other.difference.iter().any(|&v| v != 0.0));
+    }
+
+    /// A pair that could not be recorded is forgotten: the monitor scores
+    /// the next pair exactly as one that never saw it, window and detector
+    /// alike.
+    #[test]
+    fn a_forgotten_pair_leaves_no_trace() {
+        let images = images();
+        let (a, b, c, d) = (&images[0], &images[1], &images[2], &images[3]);
+        let mut forgetful = monitor();
+        process(&mut forgetful, a, b);
+        process(&mut forgetful, b, c);
+        forgetful.forget_last();
+        let after = process(&mut forgetful, c, d);
+        let mut plain = monitor();
+        process(&mut plain, a, b);
+        let expected = process(&mut plain, c, d);
+        assert_eq!((after.report, after.step, after.detector), (expected.report, expected.step, expected.detector));
+        assert_eq!(after.report.pairs, 2, "the forgotten pair is not counted");
+        forgetful.forget_last();
+        forgetful.forget_last();
+        assert_eq!(process(&mut forgetful, c, d).report, expected.report, "only the last pair is forgotten, once");
     }
 
     /// Pairs embedded together score as pairs embedded one at a time, a
@@ -465,7 +493,7 @@ mod tests {
                 Ok(pair) => {
                     let scored = batch.score(source, synthetic, pair).unwrap();
                     let expected = process(&mut single, source, synthetic);
-                    assert_eq!(batch.difference(), single.difference());
+                    assert_eq!(scored.difference, expected.difference);
                     assert_eq!(scored.report, expected.report);
                 }
                 Err(e) => assert!(format!("{e:#}").contains("no-such-image.png"), "{e:#}"),
