@@ -63,6 +63,11 @@ pub struct Calibrated {
     pub detector: CalibratedDetector,
     /// Folds the alignments were cross-fitted in (0: no pair's source was a probe negative).
     pub folds: usize,
+    /// Each calibration pair's statistics, as the detector was calibrated
+    /// on them (cross-fitted by source).
+    pub statistics: Vec<PairStatistics>,
+    /// Each calibration pair's source label (pairs with one label share a source image).
+    pub sources: Vec<usize>,
 }
 
 /// Calibrates generator `name` of `prepared` and writes the bundle to `output` (atomically).
@@ -134,7 +139,17 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
         },
     };
     let bytes = bundle.encode().context("cannot encode the bundle")?;
-    let calibrated = Calibrated { bytes: bytes.len(), pairs: n, k: fit.k(), reference, window, detector, folds: split.folds };
+    let calibrated = Calibrated {
+        bytes: bytes.len(),
+        pairs: n,
+        k: fit.k(),
+        reference,
+        window,
+        detector,
+        folds: split.folds,
+        statistics,
+        sources: split.sources,
+    };
     Ok((bytes, calibrated))
 }
 
@@ -187,7 +202,7 @@ fn few_pairs_warning(pairs: usize) -> String {
 /// The cross-fitting's folds of one generator's pairs, by source image:
 /// the sources that are probe negatives are shuffled and dealt into folds;
 /// a pair whose source is no probe negative belongs to none.
-pub(crate) struct SourceFolds {
+struct SourceFolds {
     /// Each pair's source label (0.. in order of first appearance).
     pub sources: Vec<usize>,
     /// Each pair's fold, if its source is a probe negative.
@@ -227,7 +242,7 @@ impl SourceFolds {
 /// no probe negative is measured with the full probe, which never saw it,
 /// and `full_basis`, the basis of all pairs, k x d, as the bundle has it).
 /// The standardization stays the one fitted on every real image.
-pub(crate) fn cross_fitted_statistics(
+fn cross_fitted_statistics(
     prepared: &Prepared,
     generator: &GeneratorDiffs,
     split: &SourceFolds,

@@ -214,9 +214,6 @@ fn experiment(
     let detector = bundle.detector.detector(DetectorState::default()).with_context(|| bundle_path.display().to_string())?;
     let (w, sigma) = (bundle.w.to_vec(), bundle.sigma.to_vec());
 
-    let faithful_diffs = prepared.generator("faithful")?;
-    let split = calibration::SourceFolds::of(&prepared, faithful_diffs, settings.folds, settings.detector.seed);
-    let calibration_statistics = calibration::cross_fitted_statistics(&prepared, faithful_diffs, &split, &bundle.basis.to_vec())?;
     let held_paths: Vec<&Path> = images
         .held_out_pairs
         .iter()
@@ -240,7 +237,7 @@ fn experiment(
             .collect();
         held_out.insert(generator, scored);
     }
-    write_statistics(&dir.join("statistics.csv"), &detector, (&calibration_statistics, &split.sources), &held_out)?;
+    write_statistics(&dir.join("statistics.csv"), &detector, (&calibrated.statistics, &calibrated.sources), &held_out)?;
 
     let good = &held_out[&faithful];
     let seed = super::data::seed(&[&images.surface, model, "streams"], 0);
@@ -273,7 +270,7 @@ fn experiment(
         calibration_pairs: calibrated.pairs,
         held_out: (good.len(), distinct_sources),
         mean_alignment: (
-            mean(calibration_statistics.iter().map(|s| s.alignment).collect()),
+            mean(calibrated.statistics.iter().map(|s| s.alignment).collect()),
             mean(good.iter().map(|p| p.statistics.alignment).collect()),
         ),
         false_alarms,
