@@ -17,10 +17,10 @@
 use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use spanwatch::calibration::{write_bundle, CalibrationSettings};
-use spanwatch::embedding::{CacheChoice, EmbeddingSource};
-use spanwatch::metric::SpanFit;
-use spanwatch::pipeline::prepare;
+use spanwatch_calibrate::calibration::{write_bundle, CalibrationSettings};
+use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSource};
+use spanwatch_calibrate::metric::SpanFit;
+use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_core::dot;
 use spanwatch_core::span::Solver;
 use spanwatch_core::tracker::SpanTracker;

@@ -8,9 +8,9 @@
 //! cargo run --release -p spanwatch-demo --example mcu_stream [-- OUT_DIR]
 
 use anyhow::{Context, Result};
-use spanwatch::calibration::{write_bundle, CalibrationSettings};
-use spanwatch::embedding::{CacheChoice, EmbeddingSource};
-use spanwatch::pipeline::prepare;
+use spanwatch_calibrate::calibration::{write_bundle, CalibrationSettings};
+use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSource};
+use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_demo::stream::degrading_stream;
 use spanwatch_embed::manifest::{Manifest, DEFAULT_MODEL};
 use spanwatch_embed::model::Embedder;
@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let size = DemoSize::default();
     let data = build(&scratch.path().join("demo"), size, SEED)?;
-    let cache = CacheChoice::from_flags(None, false);
+    let cache = CacheChoice::At(spanwatch_embed::EmbeddingCache::default_root());
     let prepared = prepare(&data, DEFAULT_MODEL, &EmbeddingSource::Model(cache), false, true)?;
     let settings = CalibrationSettings::default();
     let bundle = out.join("calibration.bundle");

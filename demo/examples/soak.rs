@@ -30,14 +30,14 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-use spanwatch::calibration::{write_bundle, CalibrationSettings};
-use spanwatch::elpv::{CellType, Label};
-use spanwatch::embedding::{CacheChoice, EmbeddingSource};
-use spanwatch::pipeline::prepare;
+use spanwatch_calibrate::calibration::{write_bundle, CalibrationSettings};
+use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSource};
+use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_core::alert::AlertState;
 use spanwatch_demo::broker::{free_port, start_local_broker};
 use spanwatch_demo::stream::{drop_images, PairMaker};
 use spanwatch_edge::messages::{Alert, Metrics};
+use spanwatch_study::elpv::{CellType, Label};
 use spanwatch_synth::defects::Generator;
 use spanwatch_synth::demo_data::{build, DemoSize};
 use spanwatch_synth::el_defects::ElGenerator;
@@ -273,8 +273,8 @@ fn feed_until(
 /// on the negatives, cycled) and returns it with a stream over the
 /// defect-free cells it left unused.
 fn elpv_surface(dir: &Path, cell_type: CellType, pairs: usize) -> Result<(PathBuf, ElStream)> {
-    let cells = spanwatch::elpv::load(&spanwatch::elpv::wheel(&spanwatch_embed::EmbeddingCache::default_root(), false)?)?;
-    println!("{}", spanwatch::elpv::ATTRIBUTION);
+    let cells = spanwatch_study::elpv::load(&spanwatch_study::elpv::wheel(&spanwatch_embed::EmbeddingCache::default_root(), false)?)?;
+    println!("{}", spanwatch_study::elpv::ATTRIBUTION);
     let mut rng = StdRng::seed_from_u64(SEED);
     let pick = |label: Label, rng: &mut StdRng| {
         let mut list: Vec<GrayImage> =
@@ -335,7 +335,7 @@ fn main() -> Result<()> {
     let bundle = work.join("faithful.bundle");
     let settings = CalibrationSettings { window: args.window, ..CalibrationSettings::default() };
     let calibrated = write_bundle(&prepared, "faithful", &settings, &bundle)?;
-    println!("calibrated: {}", spanwatch::calibration::summary(&bundle, "faithful", &settings, &calibrated));
+    println!("calibrated: {}", spanwatch_calibrate::calibration::summary(&bundle, "faithful", &settings, &calibrated));
 
     // A broker, a subscriber, the daemon.
     let (port, mosquitto) = if Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {

@@ -4,10 +4,11 @@
 
 use anyhow::Result;
 use clap::Parser;
-use spanwatch::calibration::{summary, write_bundle, CalibrationSettings};
-use spanwatch::embedding::{CacheChoice, EmbeddingSource};
-use spanwatch::pipeline::prepare;
-use spanwatch::ranking::{format_table, score_generators};
+use spanwatch_calibrate::calibration::{summary, write_bundle, CalibrationSettings};
+use spanwatch_calibrate::embedding::EmbeddingSource;
+use spanwatch_calibrate::pipeline::prepare;
+use spanwatch_calibrate::ranking::{format_table, score_generators};
+use spanwatch_cli::flags::CacheFlags;
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::span::Solver;
 use spanwatch_demo::broker::start_local_broker;
@@ -28,12 +29,9 @@ struct DemoArgs {
     /// No progress bars or warnings, only results and errors.
     #[arg(long, short)]
     quiet: bool,
-    /// Embedding cache folder [default: $SPANWATCH_CACHE or ~/.cache/spanwatch].
-    #[arg(long, value_name = "DIR")]
-    cache: Option<PathBuf>,
-    /// Do not read or write the embedding cache.
-    #[arg(long, conflicts_with = "cache")]
-    no_cache: bool,
+    /// Where the embeddings are cached.
+    #[command(flatten)]
+    cache: CacheFlags,
     /// Folder for the demo dataset (rewritten if it is an earlier demo folder).
     #[arg(long, default_value = "spanwatch-demo")]
     out: PathBuf,
@@ -79,7 +77,7 @@ fn main() -> ExitCode {
     let args = DemoArgs::parse();
     // The edge monitor and the broker run in this process; the demo's own output shows what they do.
     let level = if args.quiet { "error" } else { "warn,spanwatch_edge=error,rumqttd=off" };
-    spanwatch::progress::init_logging(level);
+    spanwatch_cli::logging::init(level);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -90,7 +88,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: DemoArgs) -> Result<()> {
-    let cache = CacheChoice::from_flags(args.cache.clone(), args.no_cache);
+    let cache = args.cache.choice();
     let size = DemoSize::default();
     let data = build(&args.out, size, args.seed)?;
     println!(

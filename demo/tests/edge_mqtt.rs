@@ -9,9 +9,9 @@
 //! defect data set exists offline), calibrated on the faithful generator;
 //! live pairs come from tiles the calibration never saw.
 
-use spanwatch::calibration::{write_bundle, Calibrated, CalibrationSettings};
-use spanwatch::embedding::{CacheChoice, EmbeddingSource};
-use spanwatch::pipeline::prepare;
+use spanwatch_calibrate::calibration::{write_bundle, Calibrated, CalibrationSettings};
+use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSource};
+use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::detector::Watch;
 use spanwatch_demo::broker::start_local_broker;

@@ -8,7 +8,7 @@
 //! of CC0 texture tiles with DRAWN defects; see firmware/mcu/data/README.md).
 
 use nalgebra::DMatrix;
-use spanwatch::metric::SpanFit;
+use spanwatch_calibrate::metric::SpanFit;
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::bundle::Bundle;
 use spanwatch_core::detector::{DetectorState, PairStatistics, Watch};

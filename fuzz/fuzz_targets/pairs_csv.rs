@@ -5,7 +5,7 @@
 //! (proptest).
 #![no_main]
 
-use spanwatch::dataset::Dataset;
+use spanwatch_calibrate::dataset::Dataset;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("a temporary folder");

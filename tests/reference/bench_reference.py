@@ -1,4 +1,4 @@
-"""Reference side of `cargo bench -p spanwatch --bench speed`: times numpy and
+"""Reference side of `cargo bench -p spanwatch-calibrate --bench speed`: times numpy and
 onnxruntime on the inputs the Rust bench wrote, prints the median seconds.
 
   bench_reference.py metric DIR REPEATS          SVD + effective rank + ridge DS on DIR/D.npy, DIR/w.npy

@@ -4,7 +4,7 @@ with numpy and scipy, on seeded random inputs.
 spanwatch's detector (crates/core/src/detector.rs) maps each pair's
 alignment, log change size and share outside the reference basis (off span)
 to a normal score through a table of calibration quantiles
-(crates/spanwatch/src/metric/drift.rs builds the table), then runs four one-sided
+(crates/calibrate/src/metric/drift.rs builds the table), then runs four one-sided
 CUSUMs on residuals, clamped to +-6: the alignment and the size each given
 the other (their correlation over the calibration pairs, rho: (z - rho z') /
 sqrt(1 - rho^2)), the off span given both (its least-squares residual on

@@ -8,12 +8,12 @@
 //! ([`alarm_line`]) and everything is reported over MQTT ([`mqtt`],
 //! [`messages`], [`discovery`]). [`config`] reads the options.
 
-pub mod alarm_line;
+pub(crate) mod alarm_line;
 pub mod config;
-pub mod discovery;
+pub(crate) mod discovery;
 pub mod messages;
-pub mod monitor;
-pub mod mqtt;
+pub(crate) mod monitor;
+pub(crate) mod mqtt;
 pub mod spool;
 pub mod store;
 

@@ -13,7 +13,6 @@
 
 use anyhow::{bail, Context, Result};
 use lru::LruCache;
-use spanwatch_core::alert::AlertState;
 use spanwatch_core::bundle::Bundle;
 use spanwatch_core::detector::{DetectorState, DetectorStep, DriftDetector};
 use spanwatch_core::span::{Solver, SpanScore};
@@ -244,11 +243,6 @@ impl Monitor {
     /// The calibration in use.
     pub fn calibration(&self) -> &Calibration {
         &self.calibration
-    }
-
-    /// The alert state.
-    pub fn state(&self) -> AlertState {
-        self.detector.state().alert()
     }
 
     /// How many pairs [`Self::embed`] embeds at once to keep every core

@@ -13,17 +13,17 @@
 // `!(x > 0.0)` is how this crate turns NaN away with the values out of range.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-pub mod cache;
+pub(crate) mod cache;
 mod error;
 pub mod install;
 pub mod logtext;
 pub mod manifest;
 pub mod model;
-pub mod pooling;
+pub(crate) mod pooling;
 pub mod preprocess;
 pub mod private;
 pub mod provision;
-pub mod resample;
+pub(crate) mod resample;
 
 pub use cache::EmbeddingCache;
 pub use error::EmbedError;
