@@ -1,13 +1,10 @@
-//! Curation: the synthetic samples of one generator worth keeping, and the
-//! `pairs.csv` that keeps them.
+//! Curation: the synthetic samples of one generator worth keeping (written
+//! as a `pairs.csv` by [`crate::dataset::write_pairs_csv`]).
 
-use crate::dataset::Pair;
 use crate::metric::per_sample::{sample_utilities, select_rows};
 use crate::metric::SpanFit;
 use crate::progress;
-use anyhow::{Context, Result};
 use spanwatch_core::span::Solver;
-use std::path::Path;
 
 /// What `filter` kept.
 pub struct Curation {
@@ -55,19 +52,4 @@ pub fn curate(w: &[f32], fit: &SpanFit, solver: Solver, quiet: bool) -> Curation
         }
     }
     Curation { keep: (0..n).collect(), subset_ds: full_ds, full_ds }
-}
-
-/// Writes the pairs at `keep` as a `pairs.csv` (synthetic,source file names;
-/// a name a spreadsheet would run as a formula is written behind a `'`,
-/// which reading a pairs.csv takes off again).
-pub fn write_pairs_csv(path: &Path, pairs: &[Pair], keep: &[usize]) -> Result<()> {
-    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record(["synthetic", "source"])?;
-    let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
-    for &i in keep {
-        let (synthetic, source) = (name(&pairs[i].synthetic), name(&pairs[i].source));
-        let (synthetic, source) = (crate::dataset::spreadsheet_safe(&synthetic), crate::dataset::spreadsheet_safe(&source));
-        writer.write_record([synthetic.as_bytes(), source.as_bytes()])?;
-    }
-    writer.flush().with_context(|| format!("cannot write {}", path.display()))
 }

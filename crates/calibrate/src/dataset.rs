@@ -199,6 +199,20 @@ fn read_pairs_csv<'a>(
     Ok(map)
 }
 
+/// Writes `pairs` as a `pairs.csv` (synthetic,source file names; a name a
+/// spreadsheet would run as a formula is written behind a `'`, which reading
+/// a pairs.csv takes off again).
+pub fn write_pairs_csv<'a>(path: &Path, pairs: impl IntoIterator<Item = &'a Pair>) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_record(["synthetic", "source"])?;
+    let name = |p: &Path| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    for pair in pairs {
+        let (synthetic, source) = (name(&pair.synthetic), name(&pair.source));
+        writer.write_record([spreadsheet_safe(&synthetic).as_bytes(), spreadsheet_safe(&source).as_bytes()])?;
+    }
+    writer.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// A CSV cell a spreadsheet will not run as a formula: text that starts with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`.
 pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {

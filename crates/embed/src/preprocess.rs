@@ -9,7 +9,7 @@
 //! (pixel * scale - mean) / std per channel, CHW order.
 
 use crate::EmbedError;
-use image::{ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageReader, Limits, RgbImage};
 use serde::Deserialize;
 use std::io::Cursor;
 use std::path::Path;
@@ -78,6 +78,12 @@ pub const MAX_ASPECT_RATIO: u32 = 16;
 /// decoded form plus its RGB form: under 100 MB at the limit for 8-bit
 /// images (measured in crates/embed/tests/decode_limits.rs).
 pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
+    Ok(load_image(path, bytes)?.into_rgb8())
+}
+
+/// Decodes an image file (PNG or JPEG) as it is (grey, colour, 16-bit),
+/// with the limits and errors of [`load_rgb`].
+pub fn load_image(path: &Path, bytes: &[u8]) -> Result<DynamicImage, EmbedError> {
     let bad = |reason: String| EmbedError::Image { path: path.into(), reason };
     if bytes.is_empty() {
         return Err(bad("file is empty (0 bytes)".into()));
@@ -109,7 +115,7 @@ pub fn load_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, EmbedError> {
     if w.max(h) > MAX_ASPECT_RATIO * w.min(h) {
         return Err(bad(format!("aspect ratio {w}x{h} is beyond 1:{MAX_ASPECT_RATIO}; the model's square crop cannot take it")));
     }
-    Ok(image.into_rgb8())
+    Ok(image)
 }
 
 /// The version of the preprocessing, folded into every embedding's identity

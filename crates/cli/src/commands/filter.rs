@@ -2,7 +2,8 @@
 
 use super::{GeneratorArgs, Global};
 use anyhow::Result;
-use spanwatch_calibrate::curation::{curate, write_pairs_csv, Curation};
+use spanwatch_calibrate::curation::{curate, Curation};
+use spanwatch_calibrate::dataset::write_pairs_csv;
 use spanwatch_calibrate::metric::SpanFit;
 use spanwatch_calibrate::pipeline::prepare_generator;
 use spanwatch_core::span::Solver;
@@ -26,7 +27,7 @@ pub(super) fn run(args: FilterArgs, global: &Global) -> Result<()> {
     let solver = solver.solver();
     let fit = SpanFit::new(generator.diffs.clone());
     let Curation { keep, subset_ds, full_ds } = curate(&prepared.probe.w, &fit, solver, global.quiet);
-    write_pairs_csv(&args.output, &generator.pairs, &keep)?;
+    write_pairs_csv(&args.output, keep.iter().map(|&i| &generator.pairs[i]))?;
     let n = generator.pairs.len();
     let destination = args.output.display();
     if solver == Solver::Nnls {

@@ -8,6 +8,7 @@ mod report;
 mod score;
 #[cfg(feature = "study")]
 mod study;
+mod synthesize;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSource};
@@ -61,6 +62,9 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Write a self-contained HTML report for a dataset.
     Report(report::ReportArgs),
+    /// Make a synthetic set from the real negatives with a standard defect
+    /// synthesis method (CutPaste, CutPaste-scar, DRAEM, NSA, transplant).
+    Synthesize(synthesize::SynthesizeArgs),
     /// Run the validation study: DS against FID, KID and PRDC on downstream truth.
     #[cfg(feature = "study")]
     Study(study::StudyArgs),
@@ -166,5 +170,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "study")]
         Command::Study(args) => study::run(args, g),
         Command::Report(args) => report::run(args, g),
+        Command::Synthesize(args) => synthesize::run(args),
     }
 }
