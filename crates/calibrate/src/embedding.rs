@@ -17,6 +17,14 @@ pub enum CacheChoice {
     At(PathBuf),
 }
 
+impl CacheChoice {
+    /// The cache under `dir`, or under the default root (`$SPANWATCH_CACHE`
+    /// or `~/.cache/spanwatch`) when none is given.
+    pub fn at_or_default(dir: Option<PathBuf>) -> CacheChoice {
+        CacheChoice::At(dir.unwrap_or_else(EmbeddingCache::default_root))
+    }
+}
+
 /// Where a session's embeddings come from.
 #[derive(Clone, Debug)]
 pub enum EmbeddingSource {

@@ -13,7 +13,7 @@ use nalgebra::DMatrix;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::warn;
@@ -155,23 +155,7 @@ pub fn prepare_with_holdout(
 fn prepare_dataset(mut dataset: Dataset, model: &str, source: &EmbeddingSource, holdout: Option<Holdout>, quiet: bool) -> Result<Prepared> {
     let mut warnings = Vec::new();
     let held = holdout.map(|h| hold_out(&mut dataset, h, &mut warnings)).transpose()?;
-    for (folder, count) in [("real/negative", dataset.negatives.len()), ("real/positive", dataset.positives.len())] {
-        if count < 2 {
-            bail!(
-                "{} holds {count} image(s); the probe needs at least 2 real negatives and 2 real positives",
-                dataset.root.join(folder).display()
-            );
-        }
-    }
-    if dataset.positives.len() < FEW_POSITIVES {
-        warnings.push(format!(
-            "only {} real positives: the probe is noisy; --bootstrap N shows how much that moves DS",
-            dataset.positives.len()
-        ));
-    }
-    for g in dataset.generators.iter().filter(|g| !g.skipped.is_empty()) {
-        warnings.push(format!("generator {:?}: {} unpaired synthetic image(s) skipped", g.name, g.skipped.len()));
-    }
+    check_counts(&dataset)?;
     let session = EmbeddingSession::open(model, source, quiet)?;
     let model = session.model();
     let paths = dataset
@@ -183,6 +167,64 @@ fn prepare_dataset(mut dataset: Dataset, model: &str, source: &EmbeddingSource, 
         .map(|p| p.as_path());
     let embeddings = session.embed_all(paths)?;
     drop(session);
+    standardize_and_fit(dataset, model, held, &embeddings, warnings)
+}
+
+/// Prepares a dataset whose embeddings were made elsewhere (a notebook,
+/// any model): `embeddings` holds the vector of each of the dataset's
+/// images (the real ones and every pair's synthetic image and source), all
+/// of `model.dim` values. A missing, mis-sized or non-finite vector is an
+/// error that names its image.
+pub fn prepare_embedded(dataset: Dataset, model: ModelInfo, embeddings: &BTreeMap<PathBuf, Vec<f32>>) -> Result<Prepared> {
+    check_counts(&dataset)?;
+    let images = dataset
+        .negatives
+        .iter()
+        .chain(&dataset.positives)
+        .chain(dataset.generators.iter().flat_map(|g| g.pairs.iter().flat_map(|p| [&p.synthetic, &p.source])));
+    for image in images {
+        let Some(vector) = embeddings.get(image) else { bail!("no embedding for {}", image.display()) };
+        if vector.len() != model.dim {
+            bail!("{}: the embedding has {} values, the others {}", image.display(), vector.len(), model.dim);
+        }
+        if let Some(at) = vector.iter().position(|v| !v.is_finite()) {
+            bail!("{}: the embedding holds {} at dimension {at}", image.display(), vector[at]);
+        }
+    }
+    standardize_and_fit(dataset, model, None, embeddings, Vec::new())
+}
+
+/// Refuses a dataset with fewer than 2 real negatives or positives.
+fn check_counts(dataset: &Dataset) -> Result<()> {
+    for (folder, count) in [("real/negative", dataset.negatives.len()), ("real/positive", dataset.positives.len())] {
+        if count < 2 {
+            bail!(
+                "{} holds {count} image(s); the probe needs at least 2 real negatives and 2 real positives",
+                dataset.root.join(folder).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The standardization, the probe and each generator's differences, from
+/// every image's embedding.
+fn standardize_and_fit(
+    dataset: Dataset,
+    model: ModelInfo,
+    held: Option<(Vec<PathBuf>, Vec<PathBuf>)>,
+    embeddings: &BTreeMap<PathBuf, Vec<f32>>,
+    mut warnings: Vec<String>,
+) -> Result<Prepared> {
+    if dataset.positives.len() < FEW_POSITIVES {
+        warnings.push(format!(
+            "only {} real positives: the probe is noisy; --bootstrap N shows how much that moves DS",
+            dataset.positives.len()
+        ));
+    }
+    for g in dataset.generators.iter().filter(|g| !g.skipped.is_empty()) {
+        warnings.push(format!("generator {:?}: {} unpaired synthetic image(s) skipped", g.name, g.skipped.len()));
+    }
     let raw = |p: &Path| embeddings[p].as_slice();
     let real: Vec<&[f32]> = dataset.negatives.iter().chain(&dataset.positives).map(|p| raw(p)).collect();
     let standardization = Standardization::fit(&real);

@@ -115,6 +115,73 @@ pub fn score_generators(prepared: &Prepared, solver: Solver, bootstrap: usize, s
     Ok(rows)
 }
 
+/// The document `spanwatch score --json` prints and the Python package's
+/// `rank` returns: the model, the solver, the counts and every generator's
+/// row, best first.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoreReport {
+    /// The model's manifest name.
+    pub model: String,
+    /// The embedding identity, hex.
+    pub model_sha256: String,
+    /// Embedding dimension.
+    pub dim: usize,
+    /// The solver's name.
+    pub solver: &'static str,
+    /// The ridge parameter (ridge only).
+    pub lambda: Option<f64>,
+    /// Real negatives the probe was trained on.
+    pub n_negatives: usize,
+    /// Real positives the probe was trained on.
+    pub n_positives: usize,
+    /// Bootstrap replicates behind the intervals (0 = none).
+    pub bootstrap: usize,
+    /// The generators, ranked by DS.
+    pub generators: Vec<GeneratorRow>,
+    /// The held-out check, with `--holdout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutReport>,
+    /// What the pipeline warned about.
+    pub warnings: Vec<String>,
+}
+
+/// What a held-out check adds to the [`ScoreReport`].
+#[derive(Clone, Debug, Serialize)]
+pub struct HoldoutReport {
+    /// Real negatives held out of the probe.
+    pub n_negatives: usize,
+    /// Real positives held out of the probe.
+    pub n_positives: usize,
+    /// Spearman rho between DS and the held-out F1 across generators.
+    pub ds_f1_spearman: f64,
+}
+
+impl ScoreReport {
+    /// The report of `rows`, scored on `prepared` with `solver` and `bootstrap` replicates.
+    pub fn new(prepared: &Prepared, solver: Solver, bootstrap: usize, rows: Vec<GeneratorRow>) -> ScoreReport {
+        ScoreReport {
+            model: prepared.model.name.clone(),
+            model_sha256: hex::encode(prepared.model.sha256),
+            dim: prepared.model.dim,
+            solver: solver.name(),
+            lambda: match solver {
+                Solver::Ridge { lambda } => Some(lambda),
+                _ => None,
+            },
+            n_negatives: prepared.negatives.len(),
+            n_positives: prepared.positives.len(),
+            bootstrap,
+            holdout: prepared.held_out.as_ref().map(|h| HoldoutReport {
+                n_negatives: h.negatives.len(),
+                n_positives: h.positives.len(),
+                ds_f1_spearman: holdout_agreement(&rows).unwrap_or(f64::NAN),
+            }),
+            generators: rows,
+            warnings: prepared.warnings.clone(),
+        }
+    }
+}
+
 /// Spearman rho between DS and the held-out F1 across generators, when held out.
 pub fn holdout_agreement(rows: &[GeneratorRow]) -> Option<f64> {
     let (ds, f1): (Vec<f64>, Vec<f64>) = rows.iter().filter_map(|r| Some((r.ds, r.holdout_f1?)).filter(|(_, f)| f.is_finite())).unzip();

@@ -122,7 +122,7 @@ fn no_source_file_depends_on_one_that_depends_back_on_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for krate in CRATES {
         let graph = arrows(&root.join(krate));
-        assert!(graph.len() > 3, "{krate}: only {} modules found", graph.len());
+        assert!(graph.len() >= 2, "{krate}: only {} modules found", graph.len());
         if let Some(circle) = find_circle(&graph) {
             panic!("{krate}: the files depend on each other in a circle: {}", circle.join(" -> "));
         }

@@ -2,7 +2,6 @@
 
 use clap::Args;
 use spanwatch_calibrate::embedding::CacheChoice;
-use spanwatch_embed::EmbeddingCache;
 use std::path::PathBuf;
 
 /// Where the embeddings are cached, as the command line says.
@@ -19,10 +18,10 @@ pub struct CacheFlags {
 impl CacheFlags {
     /// The choice these flags make: off, the given folder, or the default root.
     pub fn choice(&self) -> CacheChoice {
-        match (&self.cache, self.no_cache) {
-            (_, true) => CacheChoice::Off,
-            (Some(dir), false) => CacheChoice::At(dir.clone()),
-            (None, false) => CacheChoice::At(EmbeddingCache::default_root()),
+        if self.no_cache {
+            CacheChoice::Off
+        } else {
+            CacheChoice::at_or_default(self.cache.clone())
         }
     }
 }

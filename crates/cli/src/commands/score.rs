@@ -2,10 +2,8 @@
 
 use super::{DataArgs, Global, SolverArgs};
 use anyhow::Result;
-use serde::Serialize;
 use spanwatch_calibrate::pipeline::{prepare_with_holdout, Holdout};
-use spanwatch_calibrate::ranking::{format_table, holdout_agreement, score_generators, write_per_sample, GeneratorRow};
-use spanwatch_core::span::Solver;
+use spanwatch_calibrate::ranking::{format_table, holdout_agreement, score_generators, write_per_sample, ScoreReport};
 use std::path::PathBuf;
 
 /// Arguments of `spanwatch score`.
@@ -35,32 +33,6 @@ pub struct ScoreArgs {
     holdout: Option<usize>,
 }
 
-/// The JSON document of `spanwatch score --json`.
-#[derive(Serialize)]
-struct ScoreReport<'a> {
-    model: &'a str,
-    model_sha256: String,
-    dim: usize,
-    solver: &'a str,
-    lambda: Option<f64>,
-    n_negatives: usize,
-    n_positives: usize,
-    bootstrap: usize,
-    generators: &'a [GeneratorRow],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    holdout: Option<HoldoutReport>,
-    warnings: &'a [String],
-}
-
-/// What `--holdout` adds to the JSON report.
-#[derive(Serialize)]
-struct HoldoutReport {
-    n_negatives: usize,
-    n_positives: usize,
-    /// Spearman rho between DS and the held-out F1 across generators.
-    ds_f1_spearman: f64,
-}
-
 pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
     let holdout = args.holdout.map(|positives| Holdout { positives, seed: args.seed });
     let prepared =
@@ -71,27 +43,7 @@ pub(super) fn run(args: ScoreArgs, global: &Global) -> Result<()> {
         write_per_sample(path, &prepared, solver, global.quiet)?;
     }
     if args.json {
-        let report = ScoreReport {
-            model: &prepared.model.name,
-            model_sha256: hex::encode(prepared.model.sha256),
-            dim: prepared.model.dim,
-            solver: solver.name(),
-            lambda: match solver {
-                Solver::Ridge { lambda } => Some(lambda),
-                _ => None,
-            },
-            n_negatives: prepared.negatives.len(),
-            n_positives: prepared.positives.len(),
-            bootstrap: args.bootstrap,
-            generators: &rows,
-            holdout: prepared.held_out.as_ref().map(|h| HoldoutReport {
-                n_negatives: h.negatives.len(),
-                n_positives: h.positives.len(),
-                ds_f1_spearman: holdout_agreement(&rows).unwrap_or(f64::NAN),
-            }),
-            warnings: &prepared.warnings,
-        };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&ScoreReport::new(&prepared, solver, args.bootstrap, rows))?);
     } else {
         println!(
             "model {} ({}..), d = {}, solver {}, {} real negatives, {} real positives",

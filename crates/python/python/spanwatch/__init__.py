@@ -1,0 +1,279 @@
+"""spanwatch: will this synthetic defect data help?
+
+The discriminative span (DS) of a synthetic set: how well its changes
+(each synthetic image's embedding minus its source's) span the weight vector
+of a linear probe trained on the real images, computed by the same Rust code
+as the ``spanwatch`` CLI, on embeddings from any model.
+
+>>> import numpy as np, spanwatch
+>>> rng = np.random.default_rng(0)
+>>> neg, pos = rng.normal(size=(40, 8)), rng.normal(1.0, 1.0, size=(10, 8))
+>>> src = neg[:20]; syn = src + rng.normal(0.5, 0.3, size=(20, 8))
+>>> s = spanwatch.score(neg, pos, src, syn)
+>>> 0.0 <= s.ds <= 1.0
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+# The model manifests and the bundled EfficientNet ship inside the wheel
+# (spanwatch/models, the repository's models/); $SPANWATCH_MODELS still wins.
+_MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+if os.path.isfile(os.path.join(_MODELS, "efficientnet-lite0.toml")):
+    os.environ.setdefault("SPANWATCH_MODELS", _MODELS)
+
+from . import _spanwatch  # noqa: E402
+
+__all__ = ["Score", "Ranking", "Embedder", "score", "rank", "DEFAULT_MODEL"]
+__version__: str = _spanwatch.__version__
+
+#: The CLI's default embedding model.
+DEFAULT_MODEL = "vit-s14"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """One synthetic set's scores (the fields of a ``score --json`` generator).
+
+    ``ds`` = 1 - ``rpe``; ``chance_ds`` is the DS of ``k`` random directions,
+    ``corrected`` the DS above it; ``mean_alignment`` the mean cosine of w and
+    the changes; ``opposed_share`` the share of changes pointing away from
+    the defects; ``probe_shift`` the mean shift along w as a share of the
+    real defects' own (None when undefined); ``ds_ci`` the bootstrap 95%
+    interval over the real positives (None without ``bootstrap``).
+
+    >>> Score(name="g", n_pairs=2, k=1, rpe=0.5, ds=0.5, chance_ds=0.1,
+    ...       corrected=0.44, mean_alignment=0.2, opposed_share=0.0).ds
+    0.5
+    """
+
+    name: str
+    n_pairs: int
+    k: int
+    rpe: float
+    ds: float
+    chance_ds: float
+    corrected: float
+    mean_alignment: float
+    opposed_share: float
+    probe_shift: Optional[float] = None
+    ds_ci: Optional[Tuple[float, float]] = None
+    zero_pairs: int = 0
+
+    @classmethod
+    def _from(cls, row: dict) -> "Score":
+        ci = row.get("ds_ci")
+        return cls(
+            name=row["name"],
+            n_pairs=row["n_pairs"],
+            k=row["k"],
+            rpe=row["rpe"],
+            ds=row["ds"],
+            chance_ds=row["chance_ds"],
+            corrected=row["corrected"],
+            mean_alignment=row["mean_alignment"],
+            opposed_share=row["opposed_share"],
+            probe_shift=row.get("probe_shift"),
+            ds_ci=None if ci is None else (ci[0], ci[1]),
+            zero_pairs=row.get("zero_pairs", 0),
+        )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A dataset's generators ranked by DS: ``spanwatch score DATA --json``.
+
+    >>> r = Ranking(model="m", model_sha256="00", dim=2, solver="nnls",
+    ...             n_negatives=2, n_positives=2, bootstrap=0, generators=[])
+    >>> r.solver
+    'nnls'
+    """
+
+    model: str
+    model_sha256: str
+    dim: int
+    solver: str
+    n_negatives: int
+    n_positives: int
+    bootstrap: int
+    generators: List[Score]
+    warnings: List[str] = field(default_factory=list)
+    lambda_: Optional[float] = None
+
+    def to_pandas(self) -> Any:
+        """The generators as a pandas DataFrame, one row each, best first
+        (needs pandas: ``pip install pandas``).
+
+        >>> r = rank("DATA")                     # doctest: +SKIP
+        >>> r.to_pandas()[["name", "ds"]]        # doctest: +SKIP
+        """
+        try:
+            import pandas as pd
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError("Ranking.to_pandas needs pandas: pip install pandas") from error
+        return pd.DataFrame([vars(g) for g in self.generators])
+
+
+def _rows(name: str, array: Any, dim: Optional[int] = None) -> np.ndarray:
+    """``array`` as C-contiguous float32 rows, or a ValueError naming it."""
+    a = np.asarray(array)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name}: expected numbers, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (n x d), got shape {a.shape}")
+    if dim is not None and a.shape[1] != dim:
+        raise ValueError(f"{name}: {a.shape[1]} columns, the negatives have {dim}")
+    if not np.isfinite(a).all():
+        row, col = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError(f"{name}[{row}]: the embedding holds {a[row, col]} at dimension {col}")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def score(
+    negatives: Any,
+    positives: Any,
+    sources: Any,
+    synthetics: Any,
+    *,
+    solver: str = "nnls",
+    ridge_lambda: float = 0.01,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> Score:
+    """DS and its companions of one synthetic set, on embeddings from any model.
+
+    ``negatives`` (n x d) and ``positives`` (m x d) are the real normal and
+    defect images' embeddings; ``synthetics[i]`` was made from the normal image
+    whose embedding is ``sources[i]`` (both p x d). float32 or float64
+    (computed in float32, as the CLI's embeddings are). ``solver`` is
+    ``"nnls"`` (the sign-aware cone, the default), ``"ridge"`` (with
+    ``ridge_lambda``) or ``"lstsq"``; ``bootstrap`` replicates over the real
+    positives give ``ds_ci``. Raises ValueError on a shape mismatch, NaN,
+    or fewer than 2 negatives or positives.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> neg = rng.normal(size=(30, 6)); pos = rng.normal(2.0, 1.0, size=(8, 6))
+    >>> s = score(neg, pos, neg[:10], neg[:10] + 0.5, bootstrap=20)
+    >>> s.n_pairs, s.ds_ci is not None
+    (10, True)
+    """
+    neg = _rows("negatives", negatives)
+    dim = neg.shape[1]
+    pos = _rows("positives", positives, dim)
+    src = _rows("sources", sources, dim)
+    syn = _rows("synthetics", synthetics, dim)
+    for name, a in (("negatives", neg), ("positives", pos)):
+        if a.shape[0] < 2:
+            raise ValueError(f"{name}: {a.shape[0]} row(s); the probe needs at least 2 negatives and 2 positives")
+    if src.shape != syn.shape or syn.shape[0] == 0:
+        raise ValueError(f"sources {src.shape} and synthetics {syn.shape}: one source row per synthetic row, at least one")
+    if int(bootstrap) < 0 or int(seed) < 0:
+        raise ValueError("bootstrap and seed must be >= 0")
+    report = json.loads(
+        _spanwatch.score_arrays(
+            neg.tobytes(), pos.tobytes(), src.tobytes(), syn.tobytes(), dim, solver, float(ridge_lambda), int(bootstrap), int(seed)
+        )
+    )
+    return Score._from(report["generators"][0])
+
+
+def rank(
+    data: PathLike,
+    model: Optional[str] = None,
+    *,
+    solver: str = "nnls",
+    ridge_lambda: float = 0.01,
+    bootstrap: int = 0,
+    seed: int = 0,
+    embeddings: Sequence[PathLike] = (),
+    cache: Optional[PathLike] = None,
+    no_cache: bool = False,
+    skip_unpaired: bool = False,
+) -> Ranking:
+    """Every synthetic set of a dataset folder, ranked by DS: the CLI's
+    ``spanwatch score DATA --json`` as Python objects.
+
+    ``data`` holds ``real/negative``, ``real/positive`` and
+    ``synthetic/<generator>/`` as for the CLI; ``model`` is a bundled name
+    (default ``vit-s14``) or a manifest path; ``embeddings`` reads
+    ``spanwatch embed`` output instead of running the model. Raises
+    FileNotFoundError for a missing folder, ValueError for bad data.
+
+    >>> r = rank("spanwatch-demo", bootstrap=200)   # doctest: +SKIP
+    >>> [g.name for g in r.generators][:2]          # doctest: +SKIP
+    ['faithful', 'too-faint']
+    """
+    report = json.loads(
+        _spanwatch.rank_folder(
+            os.fspath(data),
+            model or DEFAULT_MODEL,
+            solver,
+            float(ridge_lambda),
+            int(bootstrap),
+            int(seed),
+            [os.fspath(e) for e in embeddings],
+            None if cache is None else os.fspath(cache),
+            bool(no_cache),
+            bool(skip_unpaired),
+        )
+    )
+    return Ranking(
+        model=report["model"],
+        model_sha256=report["model_sha256"],
+        dim=report["dim"],
+        solver=report["solver"],
+        n_negatives=report["n_negatives"],
+        n_positives=report["n_positives"],
+        bootstrap=report["bootstrap"],
+        generators=[Score._from(g) for g in report["generators"]],
+        warnings=list(report["warnings"]),
+        lambda_=report.get("lambda"),
+    )
+
+
+class Embedder:
+    """A bundled embedding model as the CLI runs it (same preprocessing,
+    model store and embedding cache); the ViT is made on first use.
+
+    >>> e = Embedder("efficientnet-lite0")          # doctest: +SKIP
+    >>> e.embed(["a.png", "b.png"]).shape            # doctest: +SKIP
+    (2, 1280)
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, cache: Optional[PathLike] = None, no_cache: bool = False) -> None:
+        self._native = _spanwatch.NativeEmbedder(model, None if cache is None else os.fspath(cache), bool(no_cache))
+
+    @property
+    def name(self) -> str:
+        """The model's manifest name."""
+        return self._native.name
+
+    @property
+    def identity(self) -> str:
+        """The embedding identity (hex sha256), as calibration bundles record it."""
+        return self._native.identity
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return self._native.dim
+
+    def embed(self, paths: Sequence[PathLike]) -> np.ndarray:
+        """The images' embeddings, one float32 row per path, in order.
+        Raises FileNotFoundError or ValueError naming the file."""
+        paths = [os.fspath(p) for p in paths]
+        data = self._native.embed(paths)
+        return np.frombuffer(data, dtype=np.float32).reshape(len(paths), self.dim).copy()
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, dim={self.dim}, identity={self.identity[:12]}..)"

@@ -1,0 +1,39 @@
+"""The native half of spanwatch (Rust, PyO3). Use the ``spanwatch`` module."""
+
+from typing import List, Optional
+
+__version__: str
+
+def score_arrays(
+    negatives: bytes,
+    positives: bytes,
+    sources: bytes,
+    synthetics: bytes,
+    dim: int,
+    solver_name: str,
+    ridge_lambda: float,
+    bootstrap: int,
+    seed: int,
+) -> str: ...
+def rank_folder(
+    data: str,
+    model: str,
+    solver_name: str,
+    ridge_lambda: float,
+    bootstrap: int,
+    seed: int,
+    embeddings: List[str],
+    cache: Optional[str],
+    no_cache: bool,
+    skip_unpaired: bool,
+) -> str: ...
+
+class NativeEmbedder:
+    def __init__(self, model: str, cache: Optional[str], no_cache: bool) -> None: ...
+    def embed(self, paths: List[str]) -> bytes: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def dim(self) -> int: ...

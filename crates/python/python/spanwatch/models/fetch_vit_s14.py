@@ -1,0 +1,1 @@
+../../../../../models/fetch_vit_s14.py

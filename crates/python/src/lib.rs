@@ -1,0 +1,160 @@
+//! spanwatch's Python package, its native half (`spanwatch._spanwatch`): the
+//! calibration library's scores on arrays, its rankings of dataset folders
+//! and the CLI's embedder. The Python module `spanwatch`
+//! (python/spanwatch/__init__.py) checks shapes and dtypes, hands float32
+//! rows over as bytes, and builds the typed results from the JSON returned
+//! here, whose fields are the CLI's `score --json` fields.
+//!
+//! Every call releases the GIL while it computes, and turns an error into
+//! `FileNotFoundError` (a missing file or folder) or `ValueError` (anything
+//! else), with the CLI's message; a panic becomes a `RuntimeError`.
+
+mod arrays;
+mod errors;
+
+use errors::run;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
+use spanwatch_calibrate::pipeline::{prepare_embedded, prepare_with_holdout};
+use spanwatch_calibrate::ranking::{score_generators, ScoreReport};
+use spanwatch_core::span::Solver;
+use std::path::PathBuf;
+
+/// The solver named `name` (`nnls`, `ridge` with `ridge_lambda`, `lstsq`).
+fn solver(name: &str, ridge_lambda: f64) -> anyhow::Result<Solver> {
+    match name {
+        "nnls" => Ok(Solver::Nnls),
+        "lstsq" => Ok(Solver::Lstsq),
+        "ridge" if ridge_lambda.is_finite() && ridge_lambda >= 0.0 => Ok(Solver::Ridge { lambda: ridge_lambda }),
+        "ridge" => anyhow::bail!("ridge_lambda {ridge_lambda} is not a finite number >= 0"),
+        other => anyhow::bail!("unknown solver {other:?}: nnls, ridge or lstsq"),
+    }
+}
+
+/// The embedding cache `cache` names: off, a folder, or the CLI's default.
+fn cache_choice(cache: Option<PathBuf>, no_cache: bool) -> CacheChoice {
+    if no_cache {
+        CacheChoice::Off
+    } else {
+        CacheChoice::at_or_default(cache)
+    }
+}
+
+/// The score report (JSON) of one synthetic set given as arrays: float32
+/// rows, native byte order, `dim` values each.
+#[pyfunction]
+#[pyo3(signature = (negatives, positives, sources, synthetics, dim, solver_name, ridge_lambda, bootstrap, seed))]
+#[allow(clippy::too_many_arguments)]
+fn score_arrays(
+    py: Python<'_>,
+    negatives: &[u8],
+    positives: &[u8],
+    sources: &[u8],
+    synthetics: &[u8],
+    dim: usize,
+    solver_name: &str,
+    ridge_lambda: f64,
+    bootstrap: usize,
+    seed: u64,
+) -> PyResult<String> {
+    run(py, || {
+        let solver = solver(solver_name, ridge_lambda)?;
+        let (dataset, model, embeddings) = arrays::dataset(negatives, positives, sources, synthetics, dim)?;
+        let prepared = prepare_embedded(dataset, model, &embeddings)?;
+        let rows = score_generators(&prepared, solver, bootstrap, seed, true)?;
+        Ok(serde_json::to_string(&ScoreReport::new(&prepared, solver, bootstrap, rows))?)
+    })
+}
+
+/// `spanwatch score DATA --json` as a string: every generator of the
+/// dataset folder `data`, embedded by `model` (or read from `embeddings`).
+#[pyfunction]
+#[pyo3(signature = (data, model, solver_name, ridge_lambda, bootstrap, seed, embeddings, cache, no_cache, skip_unpaired))]
+#[allow(clippy::too_many_arguments)]
+fn rank_folder(
+    py: Python<'_>,
+    data: PathBuf,
+    model: String,
+    solver_name: &str,
+    ridge_lambda: f64,
+    bootstrap: usize,
+    seed: u64,
+    embeddings: Vec<PathBuf>,
+    cache: Option<PathBuf>,
+    no_cache: bool,
+    skip_unpaired: bool,
+) -> PyResult<String> {
+    run(py, || {
+        let solver = solver(solver_name, ridge_lambda)?;
+        let source = if embeddings.is_empty() {
+            EmbeddingSource::Model(cache_choice(cache, no_cache))
+        } else {
+            EmbeddingSource::Precomputed(embeddings)
+        };
+        let prepared = prepare_with_holdout(&data, &model, &source, skip_unpaired, None, true)?;
+        let rows = score_generators(&prepared, solver, bootstrap, seed, true)?;
+        Ok(serde_json::to_string(&ScoreReport::new(&prepared, solver, bootstrap, rows))?)
+    })
+}
+
+/// A bundled embedding model (or a manifest path), as the CLI runs it: the
+/// same preprocessing, model store and embedding cache.
+#[pyclass(module = "spanwatch._spanwatch")]
+struct NativeEmbedder {
+    session: EmbeddingSession,
+}
+
+#[pymethods]
+impl NativeEmbedder {
+    /// Loads `model`, making it first from its recipe when it is not there yet.
+    #[new]
+    #[pyo3(signature = (model, cache, no_cache))]
+    fn new(py: Python<'_>, model: String, cache: Option<PathBuf>, no_cache: bool) -> PyResult<NativeEmbedder> {
+        let session = run(py, || EmbeddingSession::open(&model, &EmbeddingSource::Model(cache_choice(cache, no_cache)), true))?;
+        Ok(NativeEmbedder { session })
+    }
+
+    /// The images' embeddings as float32 bytes, row by row in `paths`' order.
+    fn embed<'py>(&self, py: Python<'py>, paths: Vec<PathBuf>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = run(py, || {
+            // A missing file is FileNotFoundError, before anything is embedded.
+            if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+                let error = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file", missing.display()));
+                return Err(anyhow::Error::new(error));
+            }
+            let embedded = self.session.embed_all(paths.iter().map(|p| p.as_path()))?;
+            Ok(paths.iter().flat_map(|p| embedded[p].iter().flat_map(|v| v.to_ne_bytes())).collect::<Vec<u8>>())
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The model's manifest name.
+    #[getter]
+    fn name(&self) -> String {
+        self.session.model().name
+    }
+
+    /// The embedding identity (hex): the sha256 a calibration bundle and the
+    /// embedding cache record.
+    #[getter]
+    fn identity(&self) -> String {
+        hex::encode(self.session.model().sha256)
+    }
+
+    /// Embedding dimension.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.session.model().dim
+    }
+}
+
+/// The native module.
+#[pymodule]
+fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(score_arrays, module)?)?;
+    module.add_function(wrap_pyfunction!(rank_folder, module)?)?;
+    module.add_class::<NativeEmbedder>()?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+"""The installed spanwatch wheel: its scores against the independent numpy /
+scikit-learn reference (tests/reference/make_metric_fixtures.py), against the
+CLI on identical embeddings and on the same dataset folder, and its errors.
+
+The CLI binaries come from $SPANWATCH_BIN (a cargo target's release folder);
+the dataset is the repository's fixture images (real photographs and CC0
+textures) with synthetic defects made by ``spanwatch synthesize``, embedded
+by the bundled EfficientNet-Lite0.
+"""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import spanwatch
+
+from conftest import FIXTURES, MODEL, cli, embed_output
+
+FIELDS = ["k", "rpe", "ds", "chance_ds", "corrected", "mean_alignment", "opposed_share", "probe_shift", "n_pairs", "zero_pairs"]
+
+
+def same(a, b, tol):
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return abs(a - b) <= tol
+
+
+def test_score_matches_the_numpy_reference():
+    expected = json.loads((FIXTURES / "metric" / "expected.json").read_text())
+    for case, want in expected.items():
+        load = lambda name: np.load(FIXTURES / "metric" / f"{case}_{name}.npy")
+        neg, pos = load("neg"), load("pos")
+        for generator in want["generators"]:
+            src, syn = load(f"{generator}_src"), load(f"{generator}_syn")
+            reference = want["scores"][generator]
+            for solver, key in (("ridge", "ds_ridge"), ("lstsq", "ds_lstsq"), ("nnls", "ds_nnls")):
+                s = spanwatch.score(neg, pos, src, syn, solver=solver)
+                assert abs(s.ds - reference[key]) <= 1e-4, (case, generator, solver, s.ds, reference[key])
+                assert s.k == reference["k"]
+            assert abs(spanwatch.score(neg, pos, src, syn, solver="lstsq").chance_ds - reference["chance_ds"]) < 1e-9
+            # float64 input is computed in float32, as the CLI's embeddings are.
+            s64 = spanwatch.score(neg.astype(np.float64), pos.astype(np.float64), src.astype(np.float64), syn.astype(np.float64))
+            assert s64 == spanwatch.score(neg, pos, src, syn)
+
+
+def test_score_on_arrays_equals_the_cli_on_the_same_embeddings(dataset):
+    root, embedded, _ = dataset
+    rows = embed_output(embedded)
+    report = json.loads(cli("score", root, "--embeddings", embedded, "--model", MODEL, "--json", "-q", "--bootstrap", "30", "--seed", "2"))
+    (cli_row,) = [g for g in report["generators"] if g["name"] == "cutpaste"]
+    with open(root / "synthetic" / "cutpaste" / "pairs.csv", newline="") as f:
+        pairs = list(csv.DictReader(f))
+    pairs.sort(key=lambda p: p["synthetic"])  # the CLI's order: by synthetic file name
+    neg = np.stack([rows[f"real/negative/{n}"] for n in ("brick_gray.png", "camera_gray.png")])
+    pos = np.stack([rows[f"real/positive/{n}"] for n in ("coins_gray.png", "textures_rgb.png")])
+    src = np.stack([rows[f"real/negative/{p['source']}"] for p in pairs])
+    syn = np.stack([rows[f"synthetic/cutpaste/{p['synthetic']}"] for p in pairs])
+    s = spanwatch.score(neg, pos, src, syn, bootstrap=30, seed=2)
+    for name in FIELDS:
+        assert same(getattr(s, name), cli_row[name], 1e-9), (name, getattr(s, name), cli_row[name])
+    assert s.ds_ci is not None and all(abs(a - b) <= 1e-9 for a, b in zip(s.ds_ci, cli_row["ds_ci"]))
+
+
+def test_rank_and_embedder_are_the_clis(dataset):
+    root, embedded, cache = dataset
+    report = json.loads(cli("score", root, "--model", MODEL, "--json", "-q", "--cache", cache))
+    ranking = spanwatch.rank(root, MODEL, cache=cache)
+    assert (ranking.model, ranking.model_sha256, ranking.dim, ranking.solver) == (report["model"], report["model_sha256"], report["dim"], report["solver"])
+    assert [g.name for g in ranking.generators] == [g["name"] for g in report["generators"]]
+    for ours, theirs in zip(ranking.generators, report["generators"]):
+        for name in FIELDS:
+            assert same(getattr(ours, name), theirs[name], 0.0), name
+    embedder = spanwatch.Embedder(MODEL, cache=cache)
+    assert (embedder.name, embedder.dim, embedder.identity) == (MODEL, 1280, report["model_sha256"])
+    rows = embed_output(embedded)
+    files = sorted(rows)
+    vectors = embedder.embed([root / f for f in files])
+    assert vectors.shape == (len(files), 1280) and vectors.dtype == np.float32
+    assert np.array_equal(vectors, np.stack([rows[f] for f in files]))
+
+
+def test_to_pandas_when_pandas_is_there(dataset):
+    import pandas as pd
+    root, _, cache = dataset
+    frame = spanwatch.rank(root, MODEL, cache=cache).to_pandas()
+    assert isinstance(frame, pd.DataFrame) and sorted(frame["name"]) == ["cutpaste", "nsa"]
+
+
+def test_bad_input_raises_the_clis_errors(dataset, tmp_path):
+    rng = np.random.default_rng(0)
+    neg, pos = rng.normal(size=(10, 4)), rng.normal(1.0, 1.0, size=(5, 4))
+    with pytest.raises(ValueError, match="positives: 3 columns"):
+        spanwatch.score(neg, pos[:, :3], neg[:2], neg[:2] + 1)
+    bad = neg.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"negatives\[3\].*nan at dimension 2"):
+        spanwatch.score(bad, pos, neg[:2], neg[:2] + 1)
+    with pytest.raises(ValueError, match="at least 2"):
+        spanwatch.score(neg, pos[:1], neg[:2], neg[:2] + 1)
+    with pytest.raises(ValueError, match="one source row per synthetic row"):
+        spanwatch.score(neg, pos, neg[:2], neg[:3] + 1)
+    with pytest.raises(ValueError, match="unknown solver"):
+        spanwatch.score(neg, pos, neg[:2], neg[:2] + 1, solver="magic")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        spanwatch.rank(tmp_path / "nowhere", MODEL)
+    root, _, cache = dataset
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        spanwatch.Embedder(MODEL, cache=cache).embed([root / "missing.png"])
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    with pytest.raises(ValueError, match="corrupt.png"):
+        spanwatch.Embedder(MODEL, cache=cache).embed([corrupt])
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    failures, tried = doctest.testmod(spanwatch, optionflags=doctest.ELLIPSIS)
+    assert tried > 5 and failures == 0
