@@ -8,7 +8,7 @@
 //! up embeddings made elsewhere, in the [`precomputed`] format),
 //! [`pipeline`] turns a dataset into standardized vectors and a probe,
 //! [`ranking`] scores and ranks generators, [`curation`] keeps the samples
-//! worth keeping, [`calibration`] writes the edge's bundle, [`stats`] holds
+//! worth keeping, [`calibration`] makes the edge's bundle and [`bundle_summary`] reads one back, [`stats`] holds
 //! the small statistics the reports share, [`report_html`] writes the HTML
 //! report and [`progress`] the progress bars of the long calls (hidden when
 //! the caller asks for quiet). The CLI (crate `spanwatch`, `crates/cli`)
@@ -16,6 +16,7 @@
 //! research code over this library.
 #![warn(missing_docs)]
 
+pub mod bundle_summary;
 pub mod calibration;
 pub mod curation;
 pub mod dataset;

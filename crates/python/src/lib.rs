@@ -1,6 +1,6 @@
 //! spanwatch's Python package, its native half (`spanwatch._spanwatch`): the
-//! calibration library's scores on arrays, its rankings of dataset folders
-//! and the CLI's embedder. The Python module `spanwatch`
+//! calibration library's scores on arrays, its rankings of dataset folders,
+//! its calibration bundles (made and read) and the CLI's embedder. The Python module `spanwatch`
 //! (python/spanwatch/__init__.py) checks shapes and dtypes, hands float32
 //! rows over as bytes, and builds the typed results from the JSON returned
 //! here, whose fields are the CLI's `score --json` fields.
@@ -15,8 +15,11 @@ mod errors;
 use errors::run;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use spanwatch_calibrate::bundle_summary::read_bundle;
+use spanwatch_calibrate::calibration::{calibrate, CalibrationSettings};
 use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
-use spanwatch_calibrate::pipeline::{prepare_embedded, prepare_with_holdout};
+use spanwatch_calibrate::metric::drift::DetectorSettings;
+use spanwatch_calibrate::pipeline::{prepare_embedded, prepare_generator, prepare_with_holdout};
 use spanwatch_calibrate::ranking::{score_generators, ScoreReport};
 use spanwatch_core::span::Solver;
 use std::path::PathBuf;
@@ -98,6 +101,56 @@ fn rank_folder(
     })
 }
 
+/// `spanwatch calibrate DATA --generator G`: the calibration bundle's bytes
+/// for the edge (nothing is written).
+#[pyfunction]
+#[pyo3(signature = (data, generator, model, solver_name, ridge_lambda, window, false_alarm_every, alignment_k, size_k, off_span_k, folds, seed, embeddings, cache, no_cache, skip_unpaired))]
+#[allow(clippy::too_many_arguments)]
+fn calibrate_folder<'py>(
+    py: Python<'py>,
+    data: PathBuf,
+    generator: String,
+    model: String,
+    solver_name: &str,
+    ridge_lambda: f64,
+    window: usize,
+    false_alarm_every: u32,
+    alignment_k: f64,
+    size_k: f64,
+    off_span_k: f64,
+    folds: usize,
+    seed: u64,
+    embeddings: Vec<PathBuf>,
+    cache: Option<PathBuf>,
+    no_cache: bool,
+    skip_unpaired: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let bytes = run(py, || {
+        let settings = CalibrationSettings {
+            solver: solver(solver_name, ridge_lambda)?,
+            window,
+            detector: DetectorSettings { alignment_k, size_k, off_span_k, false_alarm_every, seed, ..DetectorSettings::default() },
+            folds,
+        };
+        let source = if embeddings.is_empty() {
+            EmbeddingSource::Model(cache_choice(cache, no_cache))
+        } else {
+            EmbeddingSource::Precomputed(embeddings)
+        };
+        let prepared = prepare_generator(&data, &model, &source, skip_unpaired, &generator, true)?;
+        Ok(calibrate(&prepared, &generator, &settings)?.0)
+    })?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+/// `spanwatch inspect BUNDLE --json` as a string; with `model`, the bundle
+/// must have been made with that model's embeddings.
+#[pyfunction]
+#[pyo3(signature = (path, model))]
+fn read_bundle_json(py: Python<'_>, path: PathBuf, model: Option<String>) -> PyResult<String> {
+    run(py, || Ok(serde_json::to_string(&read_bundle(&path, model.as_deref())?)?))
+}
+
 /// A bundled embedding model (or a manifest path), as the CLI runs it: the
 /// same preprocessing, model store and embedding cache.
 #[pyclass(module = "spanwatch._spanwatch")]
@@ -154,6 +207,8 @@ impl NativeEmbedder {
 fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(score_arrays, module)?)?;
     module.add_function(wrap_pyfunction!(rank_folder, module)?)?;
+    module.add_function(wrap_pyfunction!(calibrate_folder, module)?)?;
+    module.add_function(wrap_pyfunction!(read_bundle_json, module)?)?;
     module.add_class::<NativeEmbedder>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

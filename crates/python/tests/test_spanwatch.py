@@ -122,3 +122,26 @@ def test_the_docstring_examples_run():
 
     failures, tried = doctest.testmod(spanwatch, optionflags=doctest.ELLIPSIS)
     assert tried > 5 and failures == 0
+
+
+def test_calibrate_and_bundle_read_are_the_clis(demo, tmp_path):
+    cache = tmp_path / "cache"
+    cli_bundle = tmp_path / "cli.bundle"
+    cli("calibrate", demo, "--generator", "faithful", "-o", cli_bundle, "--model", MODEL, "--cache", cache, "-q", "--window", "16")
+    ours = spanwatch.calibrate(demo, "faithful", tmp_path / "py.bundle", model=MODEL, cache=cache, window=16)
+    assert ours == cli_bundle.read_bytes() == (tmp_path / "py.bundle").read_bytes()
+    inspected = json.loads(cli("inspect", cli_bundle, "--json"))
+    bundle = spanwatch.Bundle.read(cli_bundle, model=MODEL)
+    assert {k: v for k, v in vars(bundle).items() if k != "sigma_range"} == {k: v for k, v in inspected.items() if k != "sigma_range"}
+    assert list(bundle.sigma_range) == inspected["sigma_range"]
+    assert (bundle.generator, bundle.n_pairs, bundle.window, bundle.dim) == ("faithful", 30, 16, 1280)
+    with pytest.raises(ValueError, match="model"):
+        spanwatch.Bundle.read(cli_bundle, model="vit-s14")
+    truncated = tmp_path / "truncated.bundle"
+    truncated.write_bytes(cli_bundle.read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated.bundle"):
+        spanwatch.Bundle.read(truncated)
+    with pytest.raises(FileNotFoundError):
+        spanwatch.Bundle.read(tmp_path / "none.bundle")
+    with pytest.raises(ValueError, match="no generator"):
+        spanwatch.calibrate(demo, "nope", model=MODEL, cache=cache)

@@ -31,7 +31,7 @@ if os.path.isfile(os.path.join(_MODELS, "efficientnet-lite0.toml")):
 
 from . import _spanwatch  # noqa: E402
 
-__all__ = ["Score", "Ranking", "Embedder", "score", "rank", "DEFAULT_MODEL"]
+__all__ = ["Score", "Ranking", "Bundle", "Embedder", "score", "rank", "calibrate", "DEFAULT_MODEL"]
 __version__: str = _spanwatch.__version__
 
 #: The CLI's default embedding model.
@@ -239,6 +239,108 @@ def rank(
         warnings=list(report["warnings"]),
         lambda_=report.get("lambda"),
     )
+
+
+def calibrate(
+    data: PathLike,
+    generator: str,
+    output: Optional[PathLike] = None,
+    *,
+    model: Optional[str] = None,
+    solver: str = "nnls",
+    ridge_lambda: float = 0.01,
+    window: int = 32,
+    false_alarm_every: int = 30_000,
+    alignment_k: float = 0.5,
+    size_k: float = 1.0,
+    off_span_k: float = 1.0,
+    folds: int = 5,
+    seed: int = 0,
+    embeddings: Sequence[PathLike] = (),
+    cache: Optional[PathLike] = None,
+    no_cache: bool = False,
+    skip_unpaired: bool = False,
+) -> bytes:
+    """The edge's calibration bundle for ``generator`` of the dataset folder
+    ``data``: ``spanwatch calibrate DATA --generator G`` with the CLI's
+    defaults. Returns the bundle's bytes and, given ``output``, also writes
+    them there (atomically: a temporary file, then a rename).
+
+    >>> bundle = calibrate("DATA", "faithful", "faithful.bundle")   # doctest: +SKIP
+    >>> Bundle.read("faithful.bundle").detector["h"]                # doctest: +SKIP
+    10.83
+    """
+    if int(false_alarm_every) < 100:
+        raise ValueError(f"false_alarm_every {false_alarm_every}: at least 100 good pairs between false alarms")
+    if not 2 <= int(folds) <= 50:
+        raise ValueError(f"folds {folds}: between 2 and 50")
+    if int(window) < 1 or int(seed) < 0:
+        raise ValueError("window must be >= 1 and seed >= 0")
+    data_bytes = _spanwatch.calibrate_folder(
+        os.fspath(data),
+        generator,
+        model or DEFAULT_MODEL,
+        solver,
+        float(ridge_lambda),
+        int(window),
+        int(false_alarm_every),
+        float(alignment_k),
+        float(size_k),
+        float(off_span_k),
+        int(folds),
+        int(seed),
+        [os.fspath(e) for e in embeddings],
+        None if cache is None else os.fspath(cache),
+        bool(no_cache),
+        bool(skip_unpaired),
+    )
+    if output is not None:
+        target = os.fspath(output)
+        partial = target + ".partial"
+        with open(partial, "wb") as f:
+            f.write(data_bytes)
+        os.replace(partial, target)
+    return data_bytes
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a calibration bundle holds: ``spanwatch inspect BUNDLE --json``.
+
+    ``reference`` is the calibration set's own score (``ds``, ``rpe``,
+    ``chance_ds``, ``corrected``), ``detector`` the drift detector (its
+    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, threshold ``h``,
+    ``false_alarm_every``, ...).
+
+    >>> Bundle.read("faithful.bundle", model="vit-s14").generator   # doctest: +SKIP
+    'faithful'
+    """
+
+    file: str
+    bytes: int
+    format_version: int
+    model: str
+    model_sha256: str
+    dim: int
+    generator: str
+    solver: Any
+    n_pairs: int
+    k: int
+    singular_values_top: List[float]
+    reference: dict
+    window: int
+    detector: dict
+    w_norm: float
+    sigma_range: Tuple[float, float]
+
+    @classmethod
+    def read(cls, path: PathLike, model: Optional[str] = None) -> "Bundle":
+        """Reads and checks the bundle at ``path`` (ValueError for a corrupt,
+        truncated or foreign file; with ``model``, also for a bundle made with
+        another model's embeddings; FileNotFoundError when there is none)."""
+        fields = json.loads(_spanwatch.read_bundle_json(os.fspath(path), model))
+        fields["sigma_range"] = tuple(fields["sigma_range"])
+        return cls(**fields)
 
 
 class Embedder:

@@ -28,6 +28,26 @@ def rank_folder(
     skip_unpaired: bool,
 ) -> str: ...
 
+def calibrate_folder(
+    data: str,
+    generator: str,
+    model: str,
+    solver_name: str,
+    ridge_lambda: float,
+    window: int,
+    false_alarm_every: int,
+    alignment_k: float,
+    size_k: float,
+    off_span_k: float,
+    folds: int,
+    seed: int,
+    embeddings: List[str],
+    cache: Optional[str],
+    no_cache: bool,
+    skip_unpaired: bool,
+) -> bytes: ...
+def read_bundle_json(path: str, model: Optional[str]) -> str: ...
+
 class NativeEmbedder:
     def __init__(self, model: str, cache: Optional[str], no_cache: bool) -> None: ...
     def embed(self, paths: List[str]) -> bytes: ...
