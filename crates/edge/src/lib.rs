@@ -275,13 +275,17 @@ impl Worker {
             tracing::warn!(pair = %Escaped(&pair.id), "a file of the pair was replaced while it was read; not scored, taken again");
             return true;
         }
-        match embedded.and_then(|embedded| self.edge.monitor.score(&pair.source, &pair.synthetic, &embedded)) {
-            Ok(scored) => self.record_scored(pair, &scored, waiting),
+        let scored = embedded.and_then(|embedded| {
+            let remembered = embedded.source_remembered;
+            self.edge.monitor.score(&pair.source, &pair.synthetic, &embedded).map(|scored| (scored, remembered))
+        });
+        match scored {
+            Ok((scored, source_remembered)) => self.record_scored(pair, &scored, source_remembered, waiting),
             Err(e) => self.record_failed(&pair.id, &[&pair.source, &pair.synthetic], &format!("{e:#}"), waiting),
         }
     }
 
-    fn record_scored(&mut self, pair: &PairFiles, scored: &Scored, waiting: usize) -> bool {
+    fn record_scored(&mut self, pair: &PairFiles, scored: &Scored, source_remembered: bool, waiting: usize) -> bool {
         let now = timestamp(SystemTime::now());
         let c = self.edge.monitor.calibration();
         let report = &scored.report;
@@ -308,7 +312,7 @@ impl Worker {
         tracing::info!(
             pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), cusum = format!("{:.3}", spanwatch_core::detector::largest(&scored.step.sums).1), k = report.scores.k, window = report.scores.window,
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %record.state(),
-            source_remembered = scored.source_remembered, "scored"
+            source_remembered, "scored"
         );
         self.edge.record = record;
         if let Some(change) = change {

@@ -13,11 +13,7 @@
 
 use anyhow::{bail, Context, Result};
 use lru::LruCache;
-use spanwatch_core::bundle::Bundle;
-use spanwatch_core::detector::{DetectorState, DetectorStep, DriftDetector};
-use spanwatch_core::span::{Solver, SpanScore};
-use spanwatch_core::standardize::difference_into;
-use spanwatch_core::tracker::{PairReport, SpanTracker, TrackerError, WINDOW_CAPACITY};
+use spanwatch_core::detector::DetectorState;
 use spanwatch_embed::manifest::Manifest;
 use spanwatch_embed::model::Embedder;
 use spanwatch_embed::EmbedError;
@@ -25,82 +21,11 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 
+pub use spanwatch_monitor::calibration::Calibration;
+pub use spanwatch_monitor::scorer::{PairScorer, Scored};
+
 /// How many source embeddings the monitor remembers (1.3 MB at d = 1280).
 pub const SOURCES_KEPT: usize = 256;
-
-/// The parts of a calibration bundle the edge uses, owned.
-#[derive(Clone, Debug)]
-pub struct Calibration {
-    /// sha256 of the bundle file, hex: the saved window belongs to it.
-    pub digest: String,
-    /// The model's manifest name.
-    pub model_name: String,
-    /// sha256 of the model file.
-    pub model_sha256: [u8; 32],
-    /// Embedding dimension.
-    pub dim: usize,
-    /// The calibrated generator.
-    pub generator: String,
-    /// The span score the edge computes over its window.
-    pub solver: Solver,
-    /// Per-dimension standard deviation of the real embeddings (the mean
-    /// cancels in a difference).
-    pub sigma: Vec<f32>,
-    /// The probe in standardized space.
-    pub w: Vec<f32>,
-    /// Seeds s_j v_j / sqrt(n) of the reference basis (a typical pair's size).
-    pub seeds: Vec<Vec<f32>>,
-    /// The reference basis, k x d row-major: each pair's off-span share is
-    /// measured against it.
-    pub basis: Vec<f32>,
-    /// Pairs in the window.
-    pub window: usize,
-    /// The drift detector, in its start state.
-    pub detector: DriftDetector,
-    /// Good pairs between false alarms the detector was calibrated for (ARL0).
-    pub false_alarm_every: u32,
-}
-
-impl Calibration {
-    /// Reads and checks a bundle file.
-    pub fn load(path: &Path) -> Result<Calibration> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read the calibration bundle {}", path.display()))?;
-        let bundle = Bundle::decode(&bytes).with_context(|| format!("calibration bundle {}", path.display()))?;
-        if bundle.generator.len() > spanwatch_core::bundle::MAX_GENERATOR_NAME {
-            bail!(
-                "calibration bundle {}: its generator name is {} bytes, more than the {} an alert message can carry; calibrate again",
-                path.display(),
-                bundle.generator.len(),
-                spanwatch_core::bundle::MAX_GENERATOR_NAME
-            );
-        }
-        let d = bundle.model.dim as usize;
-        let detector =
-            bundle.detector.detector(DetectorState::default()).with_context(|| format!("calibration bundle {}", path.display()))?;
-        let seeds = (0..bundle.rank())
-            .map(|j| {
-                let mut seed = vec![0.0; d];
-                bundle.seed_into(j, &mut seed);
-                seed
-            })
-            .collect();
-        Ok(Calibration {
-            digest: hex::encode(spanwatch_embed::sha256(&bytes)),
-            model_name: bundle.model.name.to_string(),
-            model_sha256: bundle.model.sha256,
-            dim: d,
-            generator: bundle.generator.to_string(),
-            solver: bundle.solver,
-            sigma: bundle.sigma.to_vec(),
-            w: bundle.w.to_vec(),
-            seeds,
-            basis: bundle.basis.to_vec(),
-            window: bundle.window as usize,
-            detector,
-            false_alarm_every: bundle.detector.false_alarm_every,
-        })
-    }
-}
 
 /// Loads the model (the bundle's unless `model` names another) and refuses
 /// one whose sha256 or dimension differs from the bundle's.
@@ -124,85 +49,10 @@ pub fn load_checked_model(calibration: &Calibration, model: Option<&str>, bundle
     Ok(embedder)
 }
 
-/// A tracker for one of the dimensions the edge is compiled for.
-#[derive(Clone)]
-enum Tracker {
-    /// EfficientNet-Lite0's 1280.
-    D1280(Box<SpanTracker<1280, WINDOW_CAPACITY>>),
-    /// ViT-S/14's 384.
-    D384(Box<SpanTracker<384, WINDOW_CAPACITY>>),
-}
-
-/// Embedding dimensions the edge monitor is compiled for.
-pub const SUPPORTED_DIMS: [usize; 2] = [1280, 384];
-
-impl Tracker {
-    fn new(calibration: &Calibration) -> Result<Tracker> {
-        let window = calibration.window;
-        fn build<const D: usize>(c: &Calibration, window: usize) -> Result<Box<SpanTracker<D, WINDOW_CAPACITY>>, TrackerError> {
-            let w: &[f32; D] = c.w.as_slice().try_into().expect("dimension checked");
-            let mut tracker = Box::new(SpanTracker::new(w, c.solver, window)?);
-            for seed in c.seeds.iter().take(window) {
-                tracker.seed(seed.as_slice().try_into().expect("dimension checked"));
-            }
-            Ok(tracker)
-        }
-        Ok(match calibration.dim {
-            1280 => Tracker::D1280(build(calibration, window).context("calibration bundle")?),
-            384 => Tracker::D384(build(calibration, window).context("calibration bundle")?),
-            d => bail!("the edge monitor is built for embeddings of {SUPPORTED_DIMS:?} dimensions, the bundle has {d}"),
-        })
-    }
-
-    /// A tracker holding the calibration's seeds followed by `recent` (the
-    /// latest pairs' differences, oldest first).
-    fn resumed(calibration: &Calibration, recent: &[Vec<f32>]) -> Result<Tracker> {
-        if let Some(bad) = recent.iter().find(|d| d.len() != calibration.dim || d.iter().any(|v| !v.is_finite())) {
-            bail!("a saved difference has {} values (expected {}) or is not finite", bad.len(), calibration.dim);
-        }
-        let mut tracker = Tracker::new(calibration)?;
-        for difference in recent {
-            tracker.push(difference, &calibration.basis);
-        }
-        Ok(tracker)
-    }
-
-    /// Adds difference `d`, its off-span share measured against `basis`.
-    fn push(&mut self, d: &[f32], basis: &[f32]) -> PairReport {
-        let basis = basis.iter().copied();
-        match self {
-            Tracker::D1280(t) => t.push(d.try_into().expect("dimension checked"), basis),
-            Tracker::D384(t) => t.push(d.try_into().expect("dimension checked"), basis),
-        }
-    }
-}
-
-/// What the monitor made of one pair.
-#[derive(Clone, Debug)]
-pub struct Scored {
-    /// The pair's standardized difference, as the window holds it.
-    pub difference: Vec<f32>,
-    /// The tracker's report.
-    pub report: PairReport,
-    /// The span score of the bundle's solver.
-    pub score: SpanScore,
-    /// What the pair did to the drift detector.
-    pub step: DetectorStep,
-    /// The detector's state after this pair (the alert's among it).
-    pub detector: DetectorState,
-    /// Whether the source's embedding was remembered rather than computed.
-    pub source_remembered: bool,
-}
-
 /// Embeds pairs and tracks them.
 pub struct Monitor {
     embedder: Embedder,
-    calibration: Calibration,
-    tracker: Tracker,
-    detector: DriftDetector,
-    /// The tracker and the detector's state before the last pair scored:
-    /// what [`Monitor::forget_last`] puts back.
-    before_last: Option<(Tracker, DetectorState)>,
+    scorer: PairScorer,
     /// Embeddings of recent sources by their files' sha256.
     sources: LruCache<[u8; 32], Vec<f32>>,
     /// Images embedded at once.
@@ -214,7 +64,7 @@ impl Monitor {
     /// one the edge is built for, its window fits, its seeds are sound),
     /// exactly as starting would, without starting.
     pub fn check(calibration: &Calibration) -> Result<()> {
-        Tracker::new(calibration).map(drop)
+        PairScorer::check(calibration)
     }
 
     /// A monitor for `calibration` with a checked `embedder`, resuming
@@ -222,27 +72,22 @@ impl Monitor {
     /// and its window holding the seeds followed by `recent` (the latest
     /// pairs' differences, oldest first).
     pub fn new(embedder: Embedder, calibration: Calibration, state: DetectorState, recent: &[Vec<f32>]) -> Result<Monitor> {
-        let tracker = Tracker::resumed(&calibration, recent)?;
-        let mut detector = calibration.detector;
-        detector.resume(state);
+        let scorer = PairScorer::new(calibration, state, recent)?;
         let sources = LruCache::new(NonZeroUsize::new(SOURCES_KEPT).expect("a positive constant"));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
-        Ok(Monitor { embedder, calibration, tracker, detector, before_last: None, sources, threads })
+        Ok(Monitor { embedder, scorer, sources, threads })
     }
 
     /// Forgets the last pair scored (one that could not be recorded): the
     /// window and the detector go back to where they were before it. Does
     /// nothing when there is none to forget.
     pub fn forget_last(&mut self) {
-        if let Some((tracker, state)) = self.before_last.take() {
-            self.tracker = tracker;
-            self.detector.resume(state);
-        }
+        self.scorer.forget_last();
     }
 
     /// The calibration in use.
     pub fn calibration(&self) -> &Calibration {
-        &self.calibration
+        self.scorer.calibration()
     }
 
     /// How many pairs [`Self::embed`] embeds at once to keep every core
@@ -306,18 +151,7 @@ impl Monitor {
     /// tracker and the alert follows. `source` and `synthetic` name the
     /// files in errors; an error leaves the tracker untouched.
     pub fn score(&mut self, source: &Path, synthetic: &Path, pair: &EmbeddedPair) -> Result<Scored> {
-        let c = &self.calibration;
-        // The difference of standardized embeddings; mu cancels: (syn - src) / sigma.
-        let mut difference = vec![0.0; c.dim];
-        difference_into(&pair.synthetic, &pair.source, &c.sigma, &mut difference);
-        if let Some(i) = difference.iter().position(|v| !v.is_finite()) {
-            bail!("{} and {}: their difference is not finite in dimension {i}", source.display(), synthetic.display());
-        }
-        self.before_last = Some((self.tracker.clone(), self.detector.state()));
-        let report = self.tracker.push(&difference, &c.basis);
-        let score = report.scores.of(c.solver);
-        let step = self.detector.update(report.statistics);
-        Ok(Scored { difference, report, score, step, detector: self.detector.state(), source_remembered: pair.source_remembered })
+        self.scorer.score(&pair.source, &pair.synthetic).with_context(|| format!("{} and {}", source.display(), synthetic.display()))
     }
 }
 
@@ -325,7 +159,8 @@ impl Monitor {
 pub struct EmbeddedPair {
     source: Vec<f32>,
     synthetic: Vec<f32>,
-    source_remembered: bool,
+    /// Whether the source's embedding was remembered rather than computed.
+    pub source_remembered: bool,
 }
 
 /// An image to embed: its file, and its bytes if already read.
@@ -381,7 +216,8 @@ fn run_jobs(embedder: &Embedder, jobs: &[Job], threads: usize) -> Vec<Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spanwatch_core::detector::{CusumParams, NormalScores, ScoreTables, INDEPENDENT};
+    use spanwatch_core::detector::{CusumParams, DriftDetector, NormalScores, ScoreTables, INDEPENDENT};
+    use spanwatch_core::span::Solver;
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
@@ -414,10 +250,10 @@ mod tests {
         Monitor::new(embedder, calibration, DetectorState::default(), &[]).unwrap()
     }
 
-    /// Embeds and scores one pair.
-    fn process(monitor: &mut Monitor, source: &Path, synthetic: &Path) -> Scored {
+    /// Embeds and scores one pair: what it scored, and whether its source was remembered.
+    fn process(monitor: &mut Monitor, source: &Path, synthetic: &Path) -> (Scored, bool) {
         let embedded = monitor.embed(&[(source, synthetic)]).pop().unwrap().unwrap();
-        monitor.score(source, synthetic, &embedded).unwrap()
+        (monitor.score(source, synthetic, &embedded).unwrap(), embedded.source_remembered)
     }
 
     fn images() -> Vec<PathBuf> {
@@ -432,18 +268,18 @@ mod tests {
         let images = images();
         let (a, b, c) = (&images[0], &images[1], &images[2]);
         let mut seen = monitor();
-        assert!(!process(&mut seen, a, b).source_remembered);
+        assert!(!process(&mut seen, a, b).1);
         let copy = tempfile::tempdir().unwrap();
         let renamed = copy.path().join("renamed.png");
         std::fs::copy(a, &renamed).unwrap();
-        let remembered = process(&mut seen, &renamed, c);
-        assert!(remembered.source_remembered, "same content under another name");
+        let (remembered, was_remembered) = process(&mut seen, &renamed, c);
+        assert!(was_remembered, "same content under another name");
         let mut fresh = monitor();
-        let computed = process(&mut fresh, a, c);
-        assert!(!computed.source_remembered);
+        let (computed, computed_remembered) = process(&mut fresh, a, c);
+        assert!(!computed_remembered);
         assert_eq!(remembered.difference, computed.difference);
-        let other = process(&mut seen, b, c);
-        assert!(!other.source_remembered, "another source is embedded");
+        let (other, other_remembered) = process(&mut seen, b, c);
+        assert!(!other_remembered, "another source is embedded");
         assert!(other.difference.iter().any(|&v| v != 0.0));
     }
 
@@ -458,15 +294,15 @@ mod tests {
         process(&mut forgetful, a, b);
         process(&mut forgetful, b, c);
         forgetful.forget_last();
-        let after = process(&mut forgetful, c, d);
+        let (after, _) = process(&mut forgetful, c, d);
         let mut plain = monitor();
         process(&mut plain, a, b);
-        let expected = process(&mut plain, c, d);
+        let (expected, _) = process(&mut plain, c, d);
         assert_eq!((after.report, after.step, after.detector), (expected.report, expected.step, expected.detector));
         assert_eq!(after.report.pairs, 2, "the forgotten pair is not counted");
         forgetful.forget_last();
         forgetful.forget_last();
-        assert_eq!(process(&mut forgetful, c, d).report, expected.report, "only the last pair is forgotten, once");
+        assert_eq!(process(&mut forgetful, c, d).0.report, expected.report, "only the last pair is forgotten, once");
     }
 
     /// Pairs embedded together score as pairs embedded one at a time, a
@@ -486,7 +322,7 @@ mod tests {
             match result {
                 Ok(pair) => {
                     let scored = batch.score(source, synthetic, pair).unwrap();
-                    let expected = process(&mut single, source, synthetic);
+                    let (expected, _) = process(&mut single, source, synthetic);
                     assert_eq!(scored.difference, expected.difference);
                     assert_eq!(scored.report, expected.report);
                 }

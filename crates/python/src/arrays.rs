@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub const SET: &str = "synthetic";
 
 /// The rows of `bytes` (float32, native byte order, `dim` per row).
-fn rows(what: &str, bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>> {
+pub fn rows(what: &str, bytes: &[u8], dim: usize) -> Result<Vec<Vec<f32>>> {
     if dim == 0 || !bytes.len().is_multiple_of(4 * dim) {
         bail!("{what}: {} bytes are not rows of {dim} float32 values", bytes.len());
     }

@@ -1,6 +1,7 @@
 //! spanwatch's Python package, its native half (`spanwatch._spanwatch`): the
 //! calibration library's scores on arrays, its rankings of dataset folders,
-//! its calibration bundles (made and read) and the CLI's embedder. The Python module `spanwatch`
+//! its calibration bundles (made and read), the CLI's embedder and the
+//! edge's monitoring of a pair stream (spanwatch-monitor). The Python module `spanwatch`
 //! (python/spanwatch/__init__.py) checks shapes and dtypes, hands float32
 //! rows over as bytes, and builds the typed results from the JSON returned
 //! here, whose fields are the CLI's `score --json` fields.
@@ -12,6 +13,7 @@
 mod arrays;
 mod errors;
 
+use anyhow::Context;
 use errors::run;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -21,8 +23,13 @@ use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSou
 use spanwatch_calibrate::metric::drift::DetectorSettings;
 use spanwatch_calibrate::pipeline::{prepare_embedded, prepare_generator, prepare_with_holdout};
 use spanwatch_calibrate::ranking::{score_generators, ScoreReport};
+use spanwatch_core::detector::DetectorState;
 use spanwatch_core::span::Solver;
+use spanwatch_monitor::calibration::Calibration;
+use spanwatch_monitor::payloads::{timestamp, Alert, Metrics, PairMessage};
+use spanwatch_monitor::scorer::PairScorer;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 /// The solver named `name` (`nnls`, `ridge` with `ridge_lambda`, `lstsq`).
 fn solver(name: &str, ridge_lambda: f64) -> anyhow::Result<Solver> {
@@ -202,6 +209,87 @@ impl NativeEmbedder {
     }
 }
 
+/// What the edge would publish for one pair.
+#[derive(serde::Serialize)]
+struct PairUpdate {
+    metrics: Metrics,
+    pair: PairMessage,
+    alert: Option<Alert>,
+}
+
+/// The edge's monitoring of one calibrated generator, without the daemon:
+/// the same window, drift detector and messages (spanwatch-monitor).
+#[pyclass(module = "spanwatch._spanwatch")]
+struct NativeTracker {
+    scorer: PairScorer,
+    /// The next alert message's sequence number (the edge's start at 1).
+    next_seq: u64,
+}
+
+#[pymethods]
+impl NativeTracker {
+    /// A tracker for the bundle at `bundle`, its alert clear and its window
+    /// holding only the calibration's seeds.
+    #[new]
+    fn new(py: Python<'_>, bundle: PathBuf) -> PyResult<NativeTracker> {
+        let scorer = run(py, || {
+            let calibration = Calibration::load(&bundle)?;
+            PairScorer::new(calibration, DetectorState::default(), &[]).with_context(|| format!("calibration bundle {}", bundle.display()))
+        })?;
+        Ok(NativeTracker { scorer, next_seq: 1 })
+    }
+
+    /// Scores one pair from its two embeddings (float32 bytes): the JSON of
+    /// the metrics and pair messages, and of the alert message when the
+    /// alert changed (else null).
+    fn push(&mut self, py: Python<'_>, source: &[u8], synthetic: &[u8], pair: String) -> PyResult<String> {
+        let (scorer, next_seq) = (&mut self.scorer, &mut self.next_seq);
+        run(py, || {
+            let dim = scorer.calibration().dim;
+            let (source, synthetic) = (arrays::rows("source", source, dim)?, arrays::rows("synthetic", synthetic, dim)?);
+            let (source, synthetic) = match (source.as_slice(), synthetic.as_slice()) {
+                ([source], [synthetic]) => (source, synthetic),
+                _ => anyhow::bail!("source and synthetic must each be one embedding of {dim} values"),
+            };
+            let scored = scorer.score(source, synthetic).with_context(|| format!("pair {pair}"))?;
+            let now = timestamp(SystemTime::now());
+            let c = scorer.calibration();
+            let metrics = Metrics::from_scored(now.clone(), &pair, c, &scored, 0);
+            let verdict = PairMessage::scored(now.clone(), &pair, &scored.report);
+            let alert = scored.step.change.map(|change| {
+                let alert = Alert::from_change(*next_seq, now, c, change, &pair);
+                *next_seq += 1;
+                alert
+            });
+            Ok(serde_json::to_string(&PairUpdate { metrics, pair: verdict, alert })?)
+        })
+    }
+
+    /// Embedding dimension the bundle takes.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.scorer.calibration().dim
+    }
+
+    /// The calibrated generator.
+    #[getter]
+    fn generator(&self) -> String {
+        self.scorer.calibration().generator.clone()
+    }
+
+    /// The model the bundle was calibrated with: its manifest name.
+    #[getter]
+    fn model(&self) -> String {
+        self.scorer.calibration().model_name.clone()
+    }
+
+    /// Pairs in the window.
+    #[getter]
+    fn window(&self) -> usize {
+        self.scorer.calibration().window
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -210,6 +298,7 @@ fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(calibrate_folder, module)?)?;
     module.add_function(wrap_pyfunction!(read_bundle_json, module)?)?;
     module.add_class::<NativeEmbedder>()?;
+    module.add_class::<NativeTracker>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

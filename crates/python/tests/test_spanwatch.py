@@ -145,3 +145,49 @@ def test_calibrate_and_bundle_read_are_the_clis(demo, tmp_path):
         spanwatch.Bundle.read(tmp_path / "none.bundle")
     with pytest.raises(ValueError, match="no generator"):
         spanwatch.calibrate(demo, "nope", model=MODEL, cache=cache)
+
+
+def test_tracker_stays_clear_on_good_pairs_and_raises_on_reversed_ones(demo, tmp_path):
+    cache = tmp_path / "cache"
+    bundle_path = tmp_path / "faithful.bundle"
+    spanwatch.calibrate(demo, "faithful", bundle_path, model=MODEL, cache=cache, window=16)
+    bundle = spanwatch.Bundle.read(bundle_path)
+    tracker = spanwatch.Tracker(bundle_path)
+    assert (tracker.dim, tracker.generator, tracker.model, tracker.window) == (1280, "faithful", MODEL, 16)
+    # The demo pairs each synthetic image with the negative of the same name.
+    synthetic = sorted((demo / "synthetic" / "faithful").glob("*.png"))
+    pairs = [(demo / "real" / "negative" / p.name, p) for p in synthetic]
+    embedder = spanwatch.Embedder(MODEL, cache=cache)
+    sources = embedder.embed([s for s, _ in pairs])
+    synthetics = embedder.embed([s for _, s in pairs])
+    # The calibration's own good pairs: the alert stays clear.
+    for i, (src, syn) in enumerate(zip(sources, synthetics)):
+        update = tracker.push(src, syn)
+        assert update.alert is None and update.alert_state == "clear", (i, update.metrics["drift"])
+        assert update.pair["pair"] == f"pair-{i + 1}" and update.pair["verdict"] in ("useful", "opposed")
+        assert update.metrics["drift"]["threshold"] == bundle.detector["h"]
+        assert min(16, i + 1) <= update.metrics["window"] <= 16 and update.metrics["pairs"] == i + 1
+    # Changes turned around (away from the defects): the alert is raised, once.
+    raised = []
+    for i, (src, syn) in enumerate(zip(sources, synthetics)):
+        update = tracker.push(src, 2 * src - syn, f"reversed-{i}")
+        if update.alert is not None:
+            raised.append(update.alert)
+    assert raised and raised[0]["state"] == "raised" and raised[0]["seq"] == 1, raised
+    assert raised[0]["generator"] == "faithful" and raised[0]["threshold"] == bundle.detector["h"]
+    assert raised[0]["watch"] in ("low_alignment", "outside_span", "large_change", "small_change")
+    # Bad input is refused and leaves the tracker as it was.
+    scored = update.metrics["pairs"]
+    with pytest.raises(ValueError, match="columns"):
+        tracker.push(sources[0][:10], synthetics[0][:10])
+    nan = synthetics[0].copy()
+    nan[5] = np.nan
+    with pytest.raises(ValueError, match="nan at dimension 5"):
+        tracker.push(sources[0], nan)
+    assert tracker.push(sources[0], synthetics[0]).metrics["pairs"] == scored + 1
+    with pytest.raises(FileNotFoundError):
+        spanwatch.Tracker(tmp_path / "none.bundle")
+    broken = tmp_path / "broken.bundle"
+    broken.write_bytes(bundle_path.read_bytes()[:-9])
+    with pytest.raises(ValueError, match="broken.bundle"):
+        spanwatch.Tracker(broken)

@@ -31,7 +31,7 @@ if os.path.isfile(os.path.join(_MODELS, "efficientnet-lite0.toml")):
 
 from . import _spanwatch  # noqa: E402
 
-__all__ = ["Score", "Ranking", "Bundle", "Embedder", "score", "rank", "calibrate", "DEFAULT_MODEL"]
+__all__ = ["Score", "Ranking", "Bundle", "Embedder", "Tracker", "PairUpdate", "score", "rank", "calibrate", "DEFAULT_MODEL"]
 __version__: str = _spanwatch.__version__
 
 #: The CLI's default embedding model.
@@ -341,6 +341,83 @@ class Bundle:
         fields = json.loads(_spanwatch.read_bundle_json(os.fspath(path), model))
         fields["sigma_range"] = tuple(fields["sigma_range"])
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class PairUpdate:
+    """What the edge would publish for one pair (docs/mqtt.md): ``metrics``
+    (the window's scores and the drift detector after the pair), ``pair``
+    (its verdict) and ``alert`` (the alert message when the pair raised or
+    cleared the alert, else None).
+
+    >>> u = PairUpdate(metrics={"alert": "clear", "ds": 0.1}, pair={}, alert=None)
+    >>> u.alert_state, u.ds
+    ('clear', 0.1)
+    """
+
+    metrics: dict
+    pair: dict
+    alert: Optional[dict]
+
+    @property
+    def alert_state(self) -> str:
+        """``"clear"`` or ``"raised"`` after this pair."""
+        return self.metrics["alert"]
+
+    @property
+    def ds(self) -> float:
+        """The window's DS (the bundle's solver) after this pair."""
+        return self.metrics["ds"]
+
+
+class Tracker:
+    """The edge's monitoring of one calibrated generator, without the daemon:
+    the same window, drift detector and messages, for a Python pipeline that
+    watches its own generator. ``push`` takes a pair's two embeddings, made
+    with the bundle's model (``Embedder(tracker.model)``); the alert starts
+    clear and the window with the calibration's seeds.
+
+    >>> t = Tracker("faithful.bundle")                     # doctest: +SKIP
+    >>> u = t.push(src_embedding, syn_embedding, "pair-1")  # doctest: +SKIP
+    >>> u.alert_state, u.alert                              # doctest: +SKIP
+    ('clear', None)
+    """
+
+    def __init__(self, bundle: PathLike) -> None:
+        self._native = _spanwatch.NativeTracker(os.fspath(bundle))
+        self._pairs = 0
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension the bundle takes."""
+        return self._native.dim
+
+    @property
+    def generator(self) -> str:
+        """The calibrated generator."""
+        return self._native.generator
+
+    @property
+    def model(self) -> str:
+        """The model the bundle was calibrated with (its manifest name)."""
+        return self._native.model
+
+    @property
+    def window(self) -> int:
+        """Pairs in the window."""
+        return self._native.window
+
+    def push(self, source: Any, synthetic: Any, pair: Optional[str] = None) -> PairUpdate:
+        """Scores one pair (each a 1-D embedding of ``dim`` values) and returns
+        what the edge would publish; ``pair`` names it (default ``pair-N``).
+        Raises ValueError for a wrong size or a non-finite difference, and
+        then leaves the tracker as it was."""
+        self._pairs += 1
+        name = pair if pair is not None else f"pair-{self._pairs}"
+        src = _rows("source", np.atleast_2d(np.asarray(source)), self.dim)
+        syn = _rows("synthetic", np.atleast_2d(np.asarray(synthetic)), self.dim)
+        update = json.loads(self._native.push(src.tobytes(), syn.tobytes(), name))
+        return PairUpdate(metrics=update["metrics"], pair=update["pair"], alert=update["alert"])
 
 
 class Embedder:
