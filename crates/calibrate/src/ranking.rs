@@ -236,26 +236,57 @@ pub fn format_table(rows: &[GeneratorRow]) -> String {
     out
 }
 
-/// Writes one CSV row per synthetic sample: generator, file, source, alignment, marginal DS.
-pub fn write_per_sample(path: &Path, prepared: &Prepared, solver: Solver, quiet: bool) -> Result<()> {
-    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record(["generator", "synthetic", "source", "alignment", "marginal_ds"])?;
+/// One synthetic sample's utility: its alignment with w and what it adds to
+/// its generator's DS (DS with it minus DS without it).
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleRow {
+    /// The generator.
+    pub generator: String,
+    /// The synthetic image.
+    pub synthetic: std::path::PathBuf,
+    /// Its source.
+    pub source: std::path::PathBuf,
+    /// Cosine of w and its difference vector (None for no change).
+    pub alignment: Option<f64>,
+    /// Its marginal effect on its generator's DS.
+    pub marginal_ds: f64,
+}
+
+/// Every synthetic sample's utility, generator by generator.
+pub fn per_sample(prepared: &Prepared, solver: Solver, quiet: bool) -> Vec<SampleRow> {
     let total = prepared.generators.iter().map(|g| g.pairs.len()).sum();
     let bar = progress::bar(total, "per-sample", quiet);
+    let mut rows = Vec::with_capacity(total);
     for g in &prepared.generators {
         let fit = SpanFit::new(g.diffs.clone());
         let utilities = sample_utilities(&prepared.probe.w, &fit, solver, || bar.inc(1));
         for (pair, u) in g.pairs.iter().zip(utilities) {
-            writer.write_record([
-                g.name.clone(),
-                pair.synthetic.display().to_string(),
-                pair.source.display().to_string(),
-                u.alignment.map(|a| format!("{a:.6}")).unwrap_or_default(),
-                format!("{:.6}", u.marginal),
-            ])?;
+            rows.push(SampleRow {
+                generator: g.name.clone(),
+                synthetic: pair.synthetic.clone(),
+                source: pair.source.clone(),
+                alignment: u.alignment,
+                marginal_ds: u.marginal,
+            });
         }
     }
     bar.finish_and_clear();
+    rows
+}
+
+/// Writes one CSV row per synthetic sample: generator, file, source, alignment, marginal DS.
+pub fn write_per_sample(path: &Path, prepared: &Prepared, solver: Solver, quiet: bool) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_record(["generator", "synthetic", "source", "alignment", "marginal_ds"])?;
+    for row in per_sample(prepared, solver, quiet) {
+        writer.write_record([
+            row.generator,
+            row.synthetic.display().to_string(),
+            row.source.display().to_string(),
+            row.alignment.map(|a| format!("{a:.6}")).unwrap_or_default(),
+            format!("{:.6}", row.marginal_ds),
+        ])?;
+    }
     writer.flush().with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -12,44 +12,28 @@
 
 mod arrays;
 mod errors;
+mod folder;
 
 use anyhow::Context;
 use errors::run;
+use folder::{cache_choice, solver, Folder};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use spanwatch_calibrate::bundle_summary::read_bundle;
 use spanwatch_calibrate::calibration::{calibrate, CalibrationSettings};
-use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
+use spanwatch_calibrate::curation::curate;
+use spanwatch_calibrate::dataset::{write_pairs_csv, Pair};
+use spanwatch_calibrate::embedding::{EmbeddingSession, EmbeddingSource};
 use spanwatch_calibrate::metric::drift::DetectorSettings;
-use spanwatch_calibrate::pipeline::{prepare_embedded, prepare_generator, prepare_with_holdout};
-use spanwatch_calibrate::ranking::{score_generators, ScoreReport};
+use spanwatch_calibrate::metric::SpanFit;
+use spanwatch_calibrate::pipeline::prepare_embedded;
+use spanwatch_calibrate::ranking::{per_sample, score_generators, ScoreReport};
 use spanwatch_core::detector::DetectorState;
-use spanwatch_core::span::Solver;
 use spanwatch_monitor::calibration::Calibration;
 use spanwatch_monitor::payloads::{timestamp, Alert, Metrics, PairMessage};
 use spanwatch_monitor::scorer::PairScorer;
 use std::path::PathBuf;
 use std::time::SystemTime;
-
-/// The solver named `name` (`nnls`, `ridge` with `ridge_lambda`, `lstsq`).
-fn solver(name: &str, ridge_lambda: f64) -> anyhow::Result<Solver> {
-    match name {
-        "nnls" => Ok(Solver::Nnls),
-        "lstsq" => Ok(Solver::Lstsq),
-        "ridge" if ridge_lambda.is_finite() && ridge_lambda >= 0.0 => Ok(Solver::Ridge { lambda: ridge_lambda }),
-        "ridge" => anyhow::bail!("ridge_lambda {ridge_lambda} is not a finite number >= 0"),
-        other => anyhow::bail!("unknown solver {other:?}: nnls, ridge or lstsq"),
-    }
-}
-
-/// The embedding cache `cache` names: off, a folder, or the CLI's default.
-fn cache_choice(cache: Option<PathBuf>, no_cache: bool) -> CacheChoice {
-    if no_cache {
-        CacheChoice::Off
-    } else {
-        CacheChoice::at_or_default(cache)
-    }
-}
 
 /// The score report (JSON) of one synthetic set given as arrays: float32
 /// rows, native byte order, `dim` values each.
@@ -78,48 +62,64 @@ fn score_arrays(
 }
 
 /// `spanwatch score DATA --json` as a string: every generator of the
-/// dataset folder `data`, embedded by `model` (or read from `embeddings`).
+/// dataset folder, embedded by its model (or read from its embeddings).
 #[pyfunction]
-#[pyo3(signature = (data, model, solver_name, ridge_lambda, bootstrap, seed, embeddings, cache, no_cache, skip_unpaired))]
-#[allow(clippy::too_many_arguments)]
-fn rank_folder(
-    py: Python<'_>,
-    data: PathBuf,
-    model: String,
-    solver_name: &str,
-    ridge_lambda: f64,
-    bootstrap: usize,
-    seed: u64,
-    embeddings: Vec<PathBuf>,
-    cache: Option<PathBuf>,
-    no_cache: bool,
-    skip_unpaired: bool,
-) -> PyResult<String> {
+#[pyo3(signature = (folder, bootstrap, seed))]
+fn rank_folder(py: Python<'_>, folder: Folder, bootstrap: usize, seed: u64) -> PyResult<String> {
     run(py, || {
-        let solver = solver(solver_name, ridge_lambda)?;
-        let source = if embeddings.is_empty() {
-            EmbeddingSource::Model(cache_choice(cache, no_cache))
-        } else {
-            EmbeddingSource::Precomputed(embeddings)
-        };
-        let prepared = prepare_with_holdout(&data, &model, &source, skip_unpaired, None, true)?;
+        let solver = folder.solver()?;
+        let prepared = folder.prepare()?;
         let rows = score_generators(&prepared, solver, bootstrap, seed, true)?;
         Ok(serde_json::to_string(&ScoreReport::new(&prepared, solver, bootstrap, rows))?)
+    })
+}
+
+/// `spanwatch score DATA --per-sample F.csv` as JSON: each synthetic
+/// sample's alignment and marginal effect on its generator's DS.
+#[pyfunction]
+#[pyo3(signature = (folder))]
+fn per_sample_folder(py: Python<'_>, folder: Folder) -> PyResult<String> {
+    run(py, || {
+        let solver = folder.solver()?;
+        Ok(serde_json::to_string(&per_sample(&folder.prepare()?, solver, true))?)
+    })
+}
+
+/// What `filter` kept.
+#[derive(serde::Serialize)]
+struct Kept<'a> {
+    pairs: Vec<&'a Pair>,
+    subset_ds: f64,
+    full_ds: f64,
+}
+
+/// `spanwatch filter DATA --generator G`: the samples worth keeping (JSON),
+/// also written as a pairs.csv to `output` when given.
+#[pyfunction]
+#[pyo3(signature = (folder, generator, output))]
+fn filter_folder(py: Python<'_>, folder: Folder, generator: String, output: Option<PathBuf>) -> PyResult<String> {
+    run(py, || {
+        let solver = folder.solver()?;
+        let prepared = folder.prepare_generator(&generator)?;
+        let set = prepared.generator(&generator)?;
+        let curation = curate(&prepared.probe.w, &SpanFit::new(set.diffs.clone()), solver, true);
+        let pairs: Vec<&Pair> = curation.keep.iter().map(|&i| &set.pairs[i]).collect();
+        if let Some(output) = &output {
+            write_pairs_csv(output, pairs.iter().copied())?;
+        }
+        Ok(serde_json::to_string(&Kept { pairs, subset_ds: curation.subset_ds, full_ds: curation.full_ds })?)
     })
 }
 
 /// `spanwatch calibrate DATA --generator G`: the calibration bundle's bytes
 /// for the edge (nothing is written).
 #[pyfunction]
-#[pyo3(signature = (data, generator, model, solver_name, ridge_lambda, window, false_alarm_every, alignment_k, size_k, off_span_k, folds, seed, embeddings, cache, no_cache, skip_unpaired))]
+#[pyo3(signature = (folder, generator, window, false_alarm_every, alignment_k, size_k, off_span_k, folds, seed))]
 #[allow(clippy::too_many_arguments)]
 fn calibrate_folder<'py>(
     py: Python<'py>,
-    data: PathBuf,
+    folder: Folder,
     generator: String,
-    model: String,
-    solver_name: &str,
-    ridge_lambda: f64,
     window: usize,
     false_alarm_every: u32,
     alignment_k: f64,
@@ -127,25 +127,15 @@ fn calibrate_folder<'py>(
     off_span_k: f64,
     folds: usize,
     seed: u64,
-    embeddings: Vec<PathBuf>,
-    cache: Option<PathBuf>,
-    no_cache: bool,
-    skip_unpaired: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let bytes = run(py, || {
         let settings = CalibrationSettings {
-            solver: solver(solver_name, ridge_lambda)?,
+            solver: folder.solver()?,
             window,
             detector: DetectorSettings { alignment_k, size_k, off_span_k, false_alarm_every, seed, ..DetectorSettings::default() },
             folds,
         };
-        let source = if embeddings.is_empty() {
-            EmbeddingSource::Model(cache_choice(cache, no_cache))
-        } else {
-            EmbeddingSource::Precomputed(embeddings)
-        };
-        let prepared = prepare_generator(&data, &model, &source, skip_unpaired, &generator, true)?;
-        Ok(calibrate(&prepared, &generator, &settings)?.0)
+        Ok(calibrate(&folder.prepare_generator(&generator)?, &generator, &settings)?.0)
     })?;
     Ok(PyBytes::new(py, &bytes))
 }
@@ -296,6 +286,8 @@ fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(score_arrays, module)?)?;
     module.add_function(wrap_pyfunction!(rank_folder, module)?)?;
     module.add_function(wrap_pyfunction!(calibrate_folder, module)?)?;
+    module.add_function(wrap_pyfunction!(per_sample_folder, module)?)?;
+    module.add_function(wrap_pyfunction!(filter_folder, module)?)?;
     module.add_function(wrap_pyfunction!(read_bundle_json, module)?)?;
     module.add_class::<NativeEmbedder>()?;
     module.add_class::<NativeTracker>()?;

@@ -191,3 +191,26 @@ def test_tracker_stays_clear_on_good_pairs_and_raises_on_reversed_ones(demo, tmp
     broken.write_bytes(bundle_path.read_bytes()[:-9])
     with pytest.raises(ValueError, match="broken.bundle"):
         spanwatch.Tracker(broken)
+
+
+def test_per_sample_and_filter_are_the_clis(dataset, tmp_path):
+    root, _, cache = dataset
+    csv_path = tmp_path / "per_sample.csv"
+    cli("score", root, "--model", MODEL, "--cache", cache, "-q", "--per-sample", csv_path)
+    with open(csv_path, newline="") as f:
+        expected = list(csv.DictReader(f))
+    ours = spanwatch.per_sample(root, MODEL, cache=cache)
+    assert len(ours) == len(expected) == 16
+    for row, want in zip(ours, expected):
+        assert (row.generator, row.synthetic, row.source) == (want["generator"], want["synthetic"], want["source"])
+        assert f"{row.marginal_ds:.6f}" == want["marginal_ds"]
+        assert ("" if row.alignment is None else f"{row.alignment:.6f}") == want["alignment"]
+    for solver in ("nnls", "ridge"):
+        cli_kept = tmp_path / f"cli-{solver}.csv"
+        cli("filter", root, "--generator", "cutpaste", "-o", cli_kept, "--model", MODEL, "--cache", cache, "-q", "--solver", solver)
+        py_kept = tmp_path / f"py-{solver}.csv"
+        kept = spanwatch.filter(root, "cutpaste", py_kept, model=MODEL, cache=cache, solver=solver)
+        assert py_kept.read_bytes() == cli_kept.read_bytes()
+        assert 0 < len(kept.pairs) <= 10 and kept.subset_ds >= kept.full_ds - 1e-12
+    with pytest.raises(ValueError, match="no generator"):
+        spanwatch.filter(root, "nope", model=MODEL, cache=cache)

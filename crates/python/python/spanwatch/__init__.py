@@ -31,7 +31,22 @@ if os.path.isfile(os.path.join(_MODELS, "efficientnet-lite0.toml")):
 
 from . import _spanwatch  # noqa: E402
 
-__all__ = ["Score", "Ranking", "Bundle", "Embedder", "Tracker", "PairUpdate", "score", "rank", "calibrate", "DEFAULT_MODEL"]
+__all__ = [
+    "Score",
+    "Ranking",
+    "Sample",
+    "Curation",
+    "Bundle",
+    "Embedder",
+    "Tracker",
+    "PairUpdate",
+    "score",
+    "rank",
+    "per_sample",
+    "filter",
+    "calibrate",
+    "DEFAULT_MODEL",
+]
 __version__: str = _spanwatch.__version__
 
 #: The CLI's default embedding model.
@@ -138,6 +153,20 @@ def _rows(name: str, array: Any, dim: Optional[int] = None) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _folder(data, model, solver, ridge_lambda, embeddings, cache, no_cache, skip_unpaired) -> dict:
+    """A dataset folder and how to read it, as the native module takes it."""
+    return {
+        "data": os.fspath(data),
+        "model": model or DEFAULT_MODEL,
+        "solver": solver,
+        "ridge_lambda": float(ridge_lambda),
+        "embeddings": [os.fspath(e) for e in embeddings],
+        "cache": None if cache is None else os.fspath(cache),
+        "no_cache": bool(no_cache),
+        "skip_unpaired": bool(skip_unpaired),
+    }
+
+
 def score(
     negatives: Any,
     positives: Any,
@@ -213,20 +242,8 @@ def rank(
     >>> [g.name for g in r.generators][:2]          # doctest: +SKIP
     ['faithful', 'too-faint']
     """
-    report = json.loads(
-        _spanwatch.rank_folder(
-            os.fspath(data),
-            model or DEFAULT_MODEL,
-            solver,
-            float(ridge_lambda),
-            int(bootstrap),
-            int(seed),
-            [os.fspath(e) for e in embeddings],
-            None if cache is None else os.fspath(cache),
-            bool(no_cache),
-            bool(skip_unpaired),
-        )
-    )
+    folder = _folder(data, model, solver, ridge_lambda, embeddings, cache, no_cache, skip_unpaired)
+    report = json.loads(_spanwatch.rank_folder(folder, int(bootstrap), int(seed)))
     return Ranking(
         model=report["model"],
         model_sha256=report["model_sha256"],
@@ -239,6 +256,85 @@ def rank(
         warnings=list(report["warnings"]),
         lambda_=report.get("lambda"),
     )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One synthetic sample's utility (a row of ``score --per-sample``): its
+    alignment with the probe (None for no change) and its marginal effect on
+    its generator's DS (DS with it minus DS without it).
+
+    >>> Sample("g", "s.png", "n.png", 0.2, 0.01).marginal_ds
+    0.01
+    """
+
+    generator: str
+    synthetic: str
+    source: str
+    alignment: Optional[float]
+    marginal_ds: float
+
+
+@dataclass(frozen=True)
+class Curation:
+    """What ``filter`` kept: the (synthetic, source) pairs, and the DS of the
+    kept subset and of the whole set.
+
+    >>> Curation(pairs=[("s.png", "n.png")], subset_ds=0.2, full_ds=0.1).subset_ds
+    0.2
+    """
+
+    pairs: List[Tuple[str, str]]
+    subset_ds: float
+    full_ds: float
+
+
+def per_sample(
+    data: PathLike,
+    model: Optional[str] = None,
+    *,
+    solver: str = "nnls",
+    ridge_lambda: float = 0.01,
+    embeddings: Sequence[PathLike] = (),
+    cache: Optional[PathLike] = None,
+    no_cache: bool = False,
+    skip_unpaired: bool = False,
+) -> List[Sample]:
+    """Every synthetic sample's utility: ``spanwatch score DATA --per-sample
+    F.csv`` as objects (at full precision; the CSV rounds to 6 decimals).
+
+    >>> worst = min(per_sample("DATA"), key=lambda s: s.marginal_ds)   # doctest: +SKIP
+    """
+    rows = json.loads(_spanwatch.per_sample_folder(_folder(data, model, solver, ridge_lambda, embeddings, cache, no_cache, skip_unpaired)))
+    return [Sample(**row) for row in rows]
+
+
+def filter(
+    data: PathLike,
+    generator: str,
+    output: Optional[PathLike] = None,
+    *,
+    model: Optional[str] = None,
+    solver: str = "nnls",
+    ridge_lambda: float = 0.01,
+    embeddings: Sequence[PathLike] = (),
+    cache: Optional[PathLike] = None,
+    no_cache: bool = False,
+    skip_unpaired: bool = False,
+) -> Curation:
+    """The samples of ``generator`` worth keeping: ``spanwatch filter DATA
+    --generator G -o kept.csv`` (with the cone, the support of w's cone
+    combination; with ridge or lstsq, the samples whose removal lowers DS).
+    Given ``output``, also writes them as a pairs.csv.
+
+    >>> kept = filter("DATA", "cutpaste", "kept.csv")   # doctest: +SKIP
+    >>> len(kept.pairs), kept.subset_ds >= kept.full_ds  # doctest: +SKIP
+    (41, True)
+    """
+    out = None if output is None else os.fspath(output)
+    folder = _folder(data, model, solver, ridge_lambda, embeddings, cache, no_cache, skip_unpaired)
+    result = json.loads(_spanwatch.filter_folder(folder, generator, out))
+    return Curation(pairs=[(p["synthetic"], p["source"]) for p in result["pairs"]], subset_ds=result["subset_ds"], full_ds=result["full_ds"])
 
 
 def calibrate(
@@ -277,11 +373,8 @@ def calibrate(
     if int(window) < 1 or int(seed) < 0:
         raise ValueError("window must be >= 1 and seed >= 0")
     data_bytes = _spanwatch.calibrate_folder(
-        os.fspath(data),
+        _folder(data, model, solver, ridge_lambda, embeddings, cache, no_cache, skip_unpaired),
         generator,
-        model or DEFAULT_MODEL,
-        solver,
-        float(ridge_lambda),
         int(window),
         int(false_alarm_every),
         float(alignment_k),
@@ -289,10 +382,6 @@ def calibrate(
         float(off_span_k),
         int(folds),
         int(seed),
-        [os.fspath(e) for e in embeddings],
-        None if cache is None else os.fspath(cache),
-        bool(no_cache),
-        bool(skip_unpaired),
     )
     if output is not None:
         target = os.fspath(output)

@@ -1,6 +1,18 @@
 """The native half of spanwatch (Rust, PyO3). Use the ``spanwatch`` module."""
 
-from typing import List, Optional
+from typing import List, Optional, TypedDict
+
+class Folder(TypedDict):
+    """A dataset folder and how to read it."""
+
+    data: str
+    model: str
+    solver: str
+    ridge_lambda: float
+    embeddings: List[str]
+    cache: Optional[str]
+    no_cache: bool
+    skip_unpaired: bool
 
 __version__: str
 
@@ -15,25 +27,11 @@ def score_arrays(
     bootstrap: int,
     seed: int,
 ) -> str: ...
-def rank_folder(
-    data: str,
-    model: str,
-    solver_name: str,
-    ridge_lambda: float,
-    bootstrap: int,
-    seed: int,
-    embeddings: List[str],
-    cache: Optional[str],
-    no_cache: bool,
-    skip_unpaired: bool,
-) -> str: ...
+def rank_folder(folder: Folder, bootstrap: int, seed: int) -> str: ...
 
 def calibrate_folder(
-    data: str,
+    folder: Folder,
     generator: str,
-    model: str,
-    solver_name: str,
-    ridge_lambda: float,
     window: int,
     false_alarm_every: int,
     alignment_k: float,
@@ -41,11 +39,9 @@ def calibrate_folder(
     off_span_k: float,
     folds: int,
     seed: int,
-    embeddings: List[str],
-    cache: Optional[str],
-    no_cache: bool,
-    skip_unpaired: bool,
 ) -> bytes: ...
+def per_sample_folder(folder: Folder) -> str: ...
+def filter_folder(folder: Folder, generator: str, output: Optional[str]) -> str: ...
 def read_bundle_json(path: str, model: Optional[str]) -> str: ...
 
 class NativeEmbedder:
