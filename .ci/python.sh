@@ -20,7 +20,8 @@ python3 -m venv "$work/venv"
 # The tests import the installed wheel, not the sources.
 (cd "$work" && SPANWATCH_BIN="$target/release" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider "$OLDPWD/crates/python/tests")
 if [ $# -ge 2 ]; then
-  "$target/release/spanwatch" score "$1" --json -q --cache "$2" > "$work/cli.json"
+  # The CLI outside cargo, from a target folder outside the checkout: told where the models are.
+  SPANWATCH_MODELS="$PWD/models" "$target/release/spanwatch" score "$1" --json -q --cache "$2" > "$work/cli.json"
   (cd "$work" && "$work/venv/bin/python" - "$1" "$2" "$work/cli.json" <<'PY'
 import json, sys
 import spanwatch

@@ -21,7 +21,9 @@ MODEL = "efficientnet-lite0"
 def cli(*args):
     """Runs the spanwatch CLI; its stdout."""
     binary = Path(os.environ.get("SPANWATCH_BIN", REPO / "target" / "release")) / "spanwatch"
-    out = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True)
+    # The CLI reads the checkout's models (the package reads its own copy).
+    env = dict(os.environ, SPANWATCH_MODELS=str(REPO / "models"))
+    out = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, env=env)
     assert out.returncode == 0, f"spanwatch {args} failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout
 
