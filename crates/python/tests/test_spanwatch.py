@@ -214,3 +214,33 @@ def test_per_sample_and_filter_are_the_clis(dataset, tmp_path):
         assert 0 < len(kept.pairs) <= 10 and kept.subset_ds >= kept.full_ds - 1e-12
     with pytest.raises(ValueError, match="no generator"):
         spanwatch.filter(root, "nope", model=MODEL, cache=cache)
+
+
+def test_long_calls_release_the_gil():
+    """While a bootstrapped score runs in a thread, the main thread's Python
+    code keeps running. With the GIL held through the call, the main thread
+    would stop for the whole call: its longest pause would be the call's
+    length; released, it pauses only for the interpreter's thread switches."""
+    import threading
+    import time
+
+    rng = np.random.default_rng(3)
+    neg, pos = rng.normal(size=(300, 64)), rng.normal(0.3, 1.0, size=(100, 64))
+    src = neg[:200]
+    syn = src + rng.normal(0.2, 1.0, size=(200, 64))
+    span = {}
+
+    def work():
+        start = time.perf_counter()
+        spanwatch.score(neg, pos, src, syn, bootstrap=50)
+        span["call"] = time.perf_counter() - start
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    longest, last = 0.0, time.perf_counter()
+    while worker.is_alive():
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    worker.join()
+    assert span["call"] > 0.05, span
+    assert longest < 0.5 * span["call"], f"the main thread stopped for {longest:.3f} s of a {span['call']:.3f} s call"
