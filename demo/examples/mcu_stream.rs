@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let size = DemoSize::default();
     let data = build(&scratch.path().join("demo"), size, SEED)?;
-    let cache = CacheChoice::at_or_default(None);
+    let cache = CacheChoice::new(None, false);
     let prepared = prepare(&data, DEFAULT_MODEL, &EmbeddingSource::Model(cache), false, true)?;
     let settings = CalibrationSettings::default();
     let bundle = out.join("calibration.bundle");

@@ -103,7 +103,8 @@ impl Dataset {
     }
 }
 
-fn index_by_stem(negatives: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>> {
+/// The real negatives by file stem; two sharing a stem are an error that names both.
+pub fn index_by_stem(negatives: &[PathBuf]) -> Result<BTreeMap<String, PathBuf>> {
     let mut by_stem = BTreeMap::new();
     for path in negatives {
         if let Some(previous) = by_stem.insert(stem(path), path.clone()) {

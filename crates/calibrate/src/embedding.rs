@@ -18,10 +18,15 @@ pub enum CacheChoice {
 }
 
 impl CacheChoice {
-    /// The cache under `dir`, or under the default root (`$SPANWATCH_CACHE`
-    /// or `~/.cache/spanwatch`) when none is given.
-    pub fn at_or_default(dir: Option<PathBuf>) -> CacheChoice {
-        CacheChoice::At(dir.unwrap_or_else(EmbeddingCache::default_root))
+    /// No cache when `off`; else the cache under `dir`, or under the
+    /// default root (`$SPANWATCH_CACHE` or `~/.cache/spanwatch`) when none
+    /// is given.
+    pub fn new(dir: Option<PathBuf>, off: bool) -> CacheChoice {
+        if off {
+            CacheChoice::Off
+        } else {
+            CacheChoice::At(dir.unwrap_or_else(EmbeddingCache::default_root))
+        }
     }
 }
 

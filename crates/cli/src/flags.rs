@@ -18,10 +18,6 @@ pub struct CacheFlags {
 impl CacheFlags {
     /// The choice these flags make: off, the given folder, or the default root.
     pub fn choice(&self) -> CacheChoice {
-        if self.no_cache {
-            CacheChoice::Off
-        } else {
-            CacheChoice::at_or_default(self.cache.clone())
-        }
+        CacheChoice::new(self.cache.clone(), self.no_cache)
     }
 }

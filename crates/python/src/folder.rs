@@ -39,7 +39,7 @@ impl Folder {
     /// Where the embeddings come from: `spanwatch embed` output, else the model with the cache.
     fn source(&self) -> EmbeddingSource {
         if self.embeddings.is_empty() {
-            EmbeddingSource::Model(cache_choice(self.cache.clone(), self.no_cache))
+            EmbeddingSource::Model(CacheChoice::new(self.cache.clone(), self.no_cache))
         } else {
             EmbeddingSource::Precomputed(self.embeddings.clone())
         }
@@ -64,14 +64,5 @@ pub fn solver(name: &str, ridge_lambda: f64) -> anyhow::Result<Solver> {
         "ridge" if ridge_lambda.is_finite() && ridge_lambda >= 0.0 => Ok(Solver::Ridge { lambda: ridge_lambda }),
         "ridge" => anyhow::bail!("ridge_lambda {ridge_lambda} is not a finite number >= 0"),
         other => anyhow::bail!("unknown solver {other:?}: nnls, ridge or lstsq"),
-    }
-}
-
-/// The embedding cache `cache` names: off, a folder, or the CLI's default.
-pub fn cache_choice(cache: Option<PathBuf>, no_cache: bool) -> CacheChoice {
-    if no_cache {
-        CacheChoice::Off
-    } else {
-        CacheChoice::at_or_default(cache)
     }
 }

@@ -16,14 +16,14 @@ mod folder;
 
 use anyhow::Context;
 use errors::run;
-use folder::{cache_choice, solver, Folder};
+use folder::{solver, Folder};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use spanwatch_calibrate::bundle_summary::read_bundle;
 use spanwatch_calibrate::calibration::{calibrate, CalibrationSettings};
 use spanwatch_calibrate::curation::curate;
 use spanwatch_calibrate::dataset::{write_pairs_csv, Pair};
-use spanwatch_calibrate::embedding::{EmbeddingSession, EmbeddingSource};
+use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
 use spanwatch_calibrate::metric::drift::DetectorSettings;
 use spanwatch_calibrate::metric::SpanFit;
 use spanwatch_calibrate::pipeline::prepare_embedded;
@@ -161,7 +161,7 @@ impl NativeEmbedder {
     #[new]
     #[pyo3(signature = (model, cache, no_cache))]
     fn new(py: Python<'_>, model: String, cache: Option<PathBuf>, no_cache: bool) -> PyResult<NativeEmbedder> {
-        let session = run(py, || EmbeddingSession::open(&model, &EmbeddingSource::Model(cache_choice(cache, no_cache)), true))?;
+        let session = run(py, || EmbeddingSession::open(&model, &EmbeddingSource::Model(CacheChoice::new(cache, no_cache)), true))?;
         Ok(NativeEmbedder { session })
     }
 

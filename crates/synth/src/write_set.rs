@@ -12,8 +12,7 @@ use image::DynamicImage;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use spanwatch_calibrate::dataset::{list_images, write_pairs_csv, Pair};
-use std::collections::BTreeMap;
+use spanwatch_calibrate::dataset::{index_by_stem, list_images, write_pairs_csv, Pair};
 use std::path::{Path, PathBuf};
 
 /// Largest number of donor images (other normals, positives, textures) a
@@ -102,13 +101,8 @@ pub fn write_set(folders: &SetFolders, request: &SetRequest) -> Result<WrittenSe
     if request.per_image == 0 {
         bail!("--per-image must be at least 1");
     }
-    let mut stems = BTreeMap::new();
-    for source in &folders.negatives {
-        let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        if let Some(other) = stems.insert(stem, source) {
-            bail!("the real negatives {} and {} share a stem; their synthetic images would share names", other.display(), source.display());
-        }
-    }
+    // Synthetic images are named after their source's stem.
+    index_by_stem(&folders.negatives)?;
     let folder = folders.synthetic_root.join(name);
     if folder.exists() && !request.replace {
         bail!("{} exists already; pass --force to replace it", folder.display());

@@ -501,11 +501,11 @@ class Tracker:
         what the edge would publish; ``pair`` names it (default ``pair-N``).
         Raises ValueError for a wrong size or a non-finite difference, and
         then leaves the tracker as it was."""
-        self._pairs += 1
-        name = pair if pair is not None else f"pair-{self._pairs}"
+        name = pair if pair is not None else f"pair-{self._pairs + 1}"
         src = _rows("source", np.atleast_2d(np.asarray(source)), self.dim)
         syn = _rows("synthetic", np.atleast_2d(np.asarray(synthetic)), self.dim)
         update = json.loads(self._native.push(src.tobytes(), syn.tobytes(), name))
+        self._pairs += 1
         return PairUpdate(metrics=update["metrics"], pair=update["pair"], alert=update["alert"])
 
 
