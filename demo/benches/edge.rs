@@ -113,15 +113,26 @@ fn bench_tracker<const D: usize>(window: usize) {
     );
 }
 
-fn bench_end_to_end(dir: &Path) {
+/// Pairs per second end to end with each model (the default ViT-S/14
+/// first); returns the default model's bundle and stream for the memory run.
+fn bench_end_to_end(dir: &Path, broker_port: u16) -> (std::path::PathBuf, Vec<StreamPair>) {
     let size = DemoSize::default();
     let data = build(&dir.join("demo"), size, 7).unwrap();
-    let prepared = prepare(&data, "efficientnet-lite0", &EmbeddingSource::Model(CacheChoice::Off), false, true).unwrap();
-    let bundle = dir.join("faithful.bundle");
-    write_bundle(&prepared, "faithful", &CalibrationSettings::default(), &bundle).unwrap();
     let stream = degrading_stream(size, 7, 40, 40, Generator::WrongFamily).unwrap();
-    let broker = start_local_broker().unwrap();
+    let mut default = None;
+    for model in ["vit-s14", "efficientnet-lite0"] {
+        let prepared = prepare(&data, model, &EmbeddingSource::Model(CacheChoice::Off), false, true).unwrap();
+        let bundle = dir.join(format!("{model}.bundle"));
+        write_bundle(&prepared, "faithful", &CalibrationSettings::default(), &bundle).unwrap();
+        stream_end_to_end(&dir.join(model), &bundle, model, &stream, broker_port);
+        default.get_or_insert(bundle);
+    }
+    (default.unwrap(), stream)
+}
 
+/// The demo's live stream through the in-process edge monitor, as it is
+/// and made from a quarter as many normal images.
+fn stream_end_to_end(dir: &Path, bundle: &Path, model: &str, stream: &[StreamPair], broker_port: u16) {
     // The same pairs made from a quarter as many normal images, each the
     // source of 4 defects (as a synthesis run draws on a pool of normals):
     // the edge remembers a source's embedding and embeds only the defect.
@@ -138,19 +149,22 @@ fn bench_end_to_end(dir: &Path) {
         .collect();
 
     // In process: drop the whole stream at once, time until every pair is done.
-    for (name, pairs) in [("spool", &stream), ("spool-reused", &reused)] {
+    for (name, pairs) in [("spool", stream), ("spool-reused", &reused[..])] {
         let sources: HashSet<&[u8]> = pairs.iter().map(|p| p.source.as_raw().as_slice()).collect();
         let start = Instant::now();
-        let live = run_live(LiveRun { bundle: &bundle, spool: dir.join(name), port: broker.port, stream: pairs, verbose: false }).unwrap();
+        let live = run_live(LiveRun { bundle, spool: dir.join(name), port: broker_port, stream: pairs, verbose: false }).unwrap();
         let seconds = start.elapsed().as_secs_f64();
         println!(
-            "end to end (in process, EfficientNet-Lite0, MQTT included), {} pairs from {} normal images: {seconds:.2} s = {:.1} pairs/s",
+            "end to end (in process, {model}, MQTT included), {} pairs from {} normal images: {seconds:.2} s = {:.1} pairs/s",
             live.summary.pairs,
             sources.len(),
             live.summary.pairs as f64 / seconds
         );
     }
+}
 
+/// Peak resident memory of the `spanwatch-edge` binary after `stream`.
+fn bench_memory(dir: &Path, bundle: &Path, stream: &[StreamPair], broker_port: u16) {
     // The binary: peak resident memory after the same stream.
     let binary = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("spanwatch-edge");
     if !binary.exists() {
@@ -161,21 +175,27 @@ fn bench_end_to_end(dir: &Path) {
     std::fs::create_dir_all(&spool).unwrap();
     let mut child = Command::new(&binary)
         .arg("--bundle")
-        .arg(&bundle)
+        .arg(bundle)
         .arg("--input")
         .arg(&spool)
-        .args(["--broker", &format!("mqtt://127.0.0.1:{}", broker.port), "--settle-ms", "20"])
+        .args(["--broker", &format!("mqtt://127.0.0.1:{broker_port}"), "--settle-ms", "20"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for pair in &stream {
+    for pair in stream {
         drop_into_spool(&spool, pair).unwrap();
     }
     wait_until_processed(&spool, stream.len(), Duration::from_secs(300)).unwrap();
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let field = |name: &str| status.lines().find(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).unwrap_or_default();
-    println!("spanwatch-edge after {} pairs: peak resident {} (now {})", stream.len(), field("VmHWM:"), field("VmRSS:"));
+    println!(
+        "spanwatch-edge ({}) after {} pairs: peak resident {} (now {})",
+        bundle.display(),
+        stream.len(),
+        field("VmHWM:"),
+        field("VmRSS:")
+    );
     Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     child.wait().unwrap();
 }
@@ -189,5 +209,7 @@ fn main() {
         bench_tracker::<384>(window);
     }
     let dir = tempfile::tempdir().unwrap();
-    bench_end_to_end(dir.path());
+    let broker = start_local_broker().unwrap();
+    let (bundle, stream) = bench_end_to_end(dir.path(), broker.port);
+    bench_memory(dir.path(), &bundle, &stream, broker.port);
 }

@@ -6,7 +6,7 @@
 //! changes outside the reference basis.
 
 use serde_json::Value;
-use spanwatch_calibrate::metric::drift::{residual_rows, score_correlations, ScoreTableData};
+use spanwatch_calibrate::metric::drift::{residual_rows, score_correlations, source_effects, ScoreTableData};
 use spanwatch_core::alert::AlertState;
 use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NormalScores, PairStatistics, ScoreTables};
 use std::path::Path;
@@ -104,4 +104,33 @@ fn the_detector_matches_the_reference_pair_by_pair() {
     }
     assert_eq!(changes, 6, "three raises and three clears in the reference stream");
     assert!(outside > 0, "the pairs outside the span cross on their own CUSUM");
+}
+
+/// The between-source shares the threshold simulation adds to its blocks,
+/// against tests/reference/make_source_effect_fixtures.py (numpy and
+/// scipy's F quantile): with no effect, with one, with few sources and
+/// with one pair per source (nothing added).
+#[test]
+fn source_effects_match_the_reference() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/detector/source_effects.json");
+    let document: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for name in ["no_effect", "alignment_effect", "few_sources", "one_pair_each"] {
+        let case = &document[name];
+        let blocks: Vec<Vec<[f64; 3]>> = case["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|block| block.as_array().unwrap().iter().map(|pair| floats(pair).try_into().unwrap()).collect())
+            .collect();
+        let expected = floats(&case["effects"]);
+        let effects = source_effects(&blocks);
+        for j in 0..3 {
+            assert!((effects[j] - expected[j]).abs() < 1e-9, "{name}, score {j}: {} against {}", effects[j], expected[j]);
+        }
+        if name == "one_pair_each" {
+            assert_eq!(effects, [0.0; 3]);
+        } else {
+            assert!(effects.iter().all(|&e| e > 0.01), "{name}: {effects:?}");
+        }
+    }
 }

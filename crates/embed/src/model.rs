@@ -63,6 +63,11 @@ impl Embedder {
         &self.identity
     }
 
+    /// tract's optimized plan of the model (for profiling it node by node).
+    pub fn plan(&self) -> &Arc<TypedRunnableModel> {
+        &self.plan
+    }
+
     /// Embedding dimension d.
     pub fn dim(&self) -> usize {
         self.manifest.output.dim

@@ -156,6 +156,8 @@ pub struct SurfaceStreams {
     pub false_alarm_every: u32,
     /// The calibration's simulated ARL0.
     pub simulated_every: f64,
+    /// The between-source shares the simulation added to its blocks.
+    pub source_effects: [f64; 3],
     /// Calibration pairs.
     pub calibration_pairs: usize,
     /// Held-out good pairs and their distinct sources.
@@ -267,6 +269,7 @@ fn experiment(
         correlations: calibrated.detector.correlations,
         false_alarm_every: calibrated.detector.false_alarm_every,
         simulated_every: calibrated.detector.simulated_every,
+        source_effects: calibrated.detector.source_effects,
         calibration_pairs: calibrated.pairs,
         held_out: (good.len(), distinct_sources),
         mean_alignment: (
@@ -508,8 +511,8 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let _ = writeln!(md, "\n## {} / {} / {} ({defects})\n", s.surface, s.family, s.model);
         let _ = writeln!(
             md,
-            "h = {:.3} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} (simulated {:.0}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
-            s.params.h, s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.simulated_every, s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
+            "h = {:.3} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} (simulated {:.0}, blocks shifted by between-source shares {:.3} / {:.3} / {:.3}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
+            s.params.h, s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.simulated_every, s.source_effects[0], s.source_effects[1], s.source_effects[2], s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
         );
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(
