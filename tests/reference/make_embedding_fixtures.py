@@ -69,12 +69,13 @@ def embed(manifest_path, onnx_path, names):
     return embed_with(preprocess, manifest_path, onnx_path, [OUT / "images" / f"{name}.png" for name in names])
 
 
-def write_fixtures(embed_one, names, efficientnet_manifest, vit_manifest):
-    """Embeds `names` with EfficientNet (and the ViT at argv[1] when given) by
-    `embed_one(manifest, onnx, names)` and saves embeddings_<model>.npy."""
+def write_fixtures(embed_one, names, efficientnet_manifest, *vit_manifests):
+    """Embeds `names` with EfficientNet (and with each ViT manifest, the ViT at
+    argv[1], when given) by `embed_one(manifest, onnx, names)` and saves
+    embeddings_<model>.npy."""
     targets = [(ROOT / "models" / efficientnet_manifest, ROOT / "models" / "efficientnet_lite0.onnx")]
     if len(sys.argv) > 1:
-        targets.append((ROOT / "models" / vit_manifest, pathlib.Path(sys.argv[1])))
+        targets.extend((ROOT / "models" / vit_manifest, pathlib.Path(sys.argv[1])) for vit_manifest in vit_manifests)
     for manifest, onnx in targets:
         model, emb = embed_one(manifest, onnx, names)
         np.save(OUT / f"embeddings_{model}.npy", emb)

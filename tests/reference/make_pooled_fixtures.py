@@ -4,7 +4,10 @@ pooled by numpy, for the same real fixture images as make_embedding_fixtures.py.
 For a manifest with `pooling`, the named output is an intermediate tensor
 ([1, C, H, W] feature map or [1, T, C] tokens); it is exposed as a graph
 output with onnx, run with onnxruntime, and pooled over its positions here:
-mean, max, or GeM (p = 3, values clamped at 1e-6).
+mean, max, GeM (p = 3, values clamped at 1e-6), the class token (the first
+token), or the mean of the patch tokens (those after it). The ViT's
+intermediate-block candidates (models/vit-s14-l*.toml) are pooled tokens of
+inner tensors too.
 
 Run once from the repository root:  python3 tests/reference/make_pooled_fixtures.py [VIT_ONNX]
 """
@@ -14,7 +17,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from make_embedding_fixtures import OUT, preprocess, write_fixtures
+from make_embedding_fixtures import OUT, ROOT, preprocess, write_fixtures
 
 
 def pool(values, kind, dim):
@@ -25,6 +28,10 @@ def pool(values, kind, dim):
         assert values.shape[2] == dim
         positions = values[0]
     positions = positions.astype(np.float64)
+    if kind == "cls":
+        return positions[0]
+    if kind == "patch_mean":
+        return positions[1:].mean(axis=0)
     if kind == "mean":
         return positions.mean(axis=0)
     if kind == "max":
@@ -51,7 +58,8 @@ def embed_pooled(manifest_path, onnx_path, names):
 
 def main():
     names = (OUT / "images" / "INDEX.txt").read_text().split()
-    write_fixtures(embed_pooled, names, "efficientnet-lite0-gem.toml", "vit-s14-max.toml")
+    layers = sorted(path.name for path in (ROOT / "models").glob("vit-s14-l*.toml"))
+    write_fixtures(embed_pooled, names, "efficientnet-lite0-gem.toml", "vit-s14-max.toml", *layers)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 use crate::precomputed::{ModelInfo, Precomputed};
 use crate::progress;
 use anyhow::{bail, Result};
-use spanwatch_embed::{Embedder, EmbeddingCache, Manifest};
+use spanwatch_embed::{Embedder, EmbedderSet, EmbeddingCache, Manifest};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -114,42 +114,126 @@ impl EmbeddingSession {
     /// each embedding was made from. Fails after trying them all, listing
     /// every file that could not be embedded and why.
     pub fn embed_all_with_content<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) -> Result<BTreeMap<PathBuf, Embedded>> {
-        let unique: Vec<&Path> = paths.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let bar = progress::bar(unique.len(), "embedding", self.quiet);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(unique.len().max(1));
-        let chunk = unique.len().div_ceil(threads).max(1);
-        let results: Vec<(PathBuf, Result<Embedded, String>)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = unique
-                .chunks(chunk)
-                .map(|part| {
-                    let bar = bar.clone();
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|&path| {
-                                let result = self.embed_one(path);
-                                bar.inc(1);
-                                (path.to_path_buf(), result)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers.into_iter().flat_map(|w| w.join().expect("embedding worker panicked")).collect()
-        });
-        bar.finish_and_clear();
-        let mut embeddings = BTreeMap::new();
-        let mut failures = Vec::new();
-        for (path, result) in results {
-            match result {
-                Ok(embedding) => {
-                    embeddings.insert(path, embedding);
-                }
-                Err(error) => failures.push(error),
-            }
-        }
-        if !failures.is_empty() {
-            bail!("{} image(s) could not be embedded:\n  {}", failures.len(), failures.join("\n  "));
-        }
-        Ok(embeddings)
+        each_in_parallel(paths, self.quiet, |path| self.embed_one(path))
     }
+}
+
+/// Embeds every path with each of `models` (names or manifest paths), in
+/// their order: models whose manifests share one ONNX file, input and
+/// preprocessing (a model's inner tensors pooled several ways, as the
+/// study's feature candidates are) are served by one run of the model per
+/// image. Each model's embeddings are cached under its own identity, and
+/// an image is run only when one of its group's caches lacks it.
+pub fn embed_with_models<'a>(
+    models: &[&str],
+    cache: &CacheChoice,
+    paths: impl IntoIterator<Item = &'a Path>,
+    quiet: bool,
+) -> Result<Vec<BTreeMap<PathBuf, Vec<f32>>>> {
+    let paths: Vec<&Path> = paths.into_iter().collect();
+    let manifests = models.iter().map(|m| Manifest::resolve(m)).collect::<Result<Vec<_>, _>>()?;
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, manifest) in manifests.iter().enumerate() {
+        let shares = |j: &usize| {
+            let other = &manifests[*j];
+            other.file == manifest.file
+                && other.dir == manifest.dir
+                && other.sha256 == manifest.sha256
+                && other.input == manifest.input
+                && other.preprocess == manifest.preprocess
+        };
+        match groups.iter_mut().find(|g| shares(&g[0])) {
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut out: Vec<Option<BTreeMap<PathBuf, Vec<f32>>>> = vec![None; models.len()];
+    for group in groups {
+        let members: Vec<Manifest> = group.iter().map(|&i| manifests[i].clone()).collect();
+        spanwatch_embed::provision::ensure_model(&members[0], quiet)?;
+        let set = EmbedderSet::load(&members)?;
+        let caches = match cache {
+            CacheChoice::Off => None,
+            CacheChoice::At(root) => Some(
+                set.identities()
+                    .zip(&members)
+                    .map(|(identity, m)| EmbeddingCache::open(root, identity, m.output.dim))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        if !quiet {
+            let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+            eprintln!(
+                "embedding {} images with {} (one run per image)",
+                paths.iter().collect::<std::collections::BTreeSet<_>>().len(),
+                names.join(", ")
+            );
+        }
+        let embedded = each_in_parallel(paths.iter().copied(), quiet, |path| {
+            let bytes = spanwatch_embed::preprocess::read_image_file(path).map_err(|e| e.to_string())?;
+            let content = spanwatch_embed::sha256(&bytes);
+            let hits: Option<Vec<Vec<f32>>> = caches.as_ref().and_then(|caches| caches.iter().map(|c| c.get(&content)).collect());
+            if let Some(hits) = hits {
+                return Ok(hits);
+            }
+            let embeddings = set.embed_bytes(path, &bytes).map_err(|e| e.to_string())?;
+            for (cache, embedding) in caches.iter().flatten().zip(&embeddings) {
+                // A cache that cannot be written costs speed next time, nothing else.
+                let _ = cache.put(&content, embedding);
+            }
+            Ok(embeddings)
+        })?;
+        for (slot, &model) in group.iter().enumerate() {
+            out[model] = Some(embedded.iter().map(|(path, all)| (path.clone(), all[slot].clone())).collect());
+        }
+    }
+    Ok(out.into_iter().map(|m| m.expect("every model is in a group")).collect())
+}
+
+/// `embed(path)` for every distinct path, on all cores, with a progress bar
+/// unless `quiet`. Fails after trying them all, listing every file that
+/// could not be embedded and why.
+fn each_in_parallel<'a, T: Send>(
+    paths: impl IntoIterator<Item = &'a Path>,
+    quiet: bool,
+    embed: impl Fn(&Path) -> Result<T, String> + Sync,
+) -> Result<BTreeMap<PathBuf, T>> {
+    let unique: Vec<&Path> = paths.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let bar = progress::bar(unique.len(), "embedding", quiet);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(unique.len().max(1));
+    let chunk = unique.len().div_ceil(threads).max(1);
+    let embed = &embed;
+    let results: Vec<(PathBuf, Result<T, String>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = unique
+            .chunks(chunk)
+            .map(|part| {
+                let bar = bar.clone();
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&path| {
+                            let result = embed(path);
+                            bar.inc(1);
+                            (path.to_path_buf(), result)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("embedding worker panicked")).collect()
+    });
+    bar.finish_and_clear();
+    let mut embeddings = BTreeMap::new();
+    let mut failures = Vec::new();
+    for (path, result) in results {
+        match result {
+            Ok(embedding) => {
+                embeddings.insert(path, embedding);
+            }
+            Err(error) => failures.push(error),
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{} image(s) could not be embedded:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(embeddings)
 }

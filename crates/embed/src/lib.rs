@@ -28,7 +28,7 @@ pub(crate) mod resample;
 pub use cache::EmbeddingCache;
 pub use error::EmbedError;
 pub use manifest::Manifest;
-pub use model::Embedder;
+pub use model::{Embedder, EmbedderSet};
 pub use pooling::Pooling;
 
 /// The sha256 of some bytes.

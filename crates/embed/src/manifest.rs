@@ -41,7 +41,7 @@ pub struct Manifest {
 }
 
 /// The model input.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
     /// Input tensor name.

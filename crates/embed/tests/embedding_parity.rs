@@ -2,14 +2,15 @@
 //! must match the reference runtime's within 1e-4 (max abs difference) on
 //! images that need no resize. Fixtures: tests/reference/make_embedding_fixtures.py,
 //! and for the pooled variants (GeM of EfficientNet's feature map, max of the
-//! ViT's patch tokens, pooled by numpy) tests/reference/make_pooled_fixtures.py.
+//! ViT's patch tokens, the class token and patch mean of its intermediate
+//! blocks, pooled by numpy) tests/reference/make_pooled_fixtures.py.
 //!
 //! The whole preprocessing against the reference pipeline (Pillow's resize
 //! and torchvision's centre crop, then onnxruntime) on real images of several
 //! sizes: within 1e-4 too (the resize is pixel-exact).
 //! Fixtures: tests/reference/make_pillow_fixtures.py.
 
-use spanwatch_embed::{Embedder, Manifest};
+use spanwatch_embed::{Embedder, EmbedderSet, Manifest};
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -84,6 +85,50 @@ fn efficientnet_lite0_gem_pooling_matches_onnxruntime_and_numpy() {
 #[test]
 fn vit_s14_patch_max_pooling_matches_onnxruntime_and_numpy() {
     check_parity("vit-s14-max");
+}
+
+/// The feature candidates of issue 26: the class token and the patch mean
+/// of the residual stream after blocks 4, 6, 8 and 10 of the 12.
+const LAYER_CANDIDATES: [&str; 8] = [
+    "vit-s14-l4-cls",
+    "vit-s14-l4-patchmean",
+    "vit-s14-l6-cls",
+    "vit-s14-l6-patchmean",
+    "vit-s14-l8-cls",
+    "vit-s14-l8-patchmean",
+    "vit-s14-l10-cls",
+    "vit-s14-l10-patchmean",
+];
+
+#[test]
+fn vit_s14_intermediate_blocks_match_onnxruntime_and_numpy() {
+    for model in LAYER_CANDIDATES {
+        check_parity(model);
+    }
+}
+
+#[test]
+fn one_run_of_a_shared_model_gives_each_manifest_its_own_embedding() {
+    let mut names = vec!["vit-s14", "vit-s14-max"];
+    names.extend(LAYER_CANDIDATES);
+    let manifests: Vec<Manifest> = names.iter().map(|name| Manifest::resolve(name).unwrap()).collect();
+    spanwatch_embed::provision::ensure_model(&manifests[0], true).unwrap();
+    let set = EmbedderSet::load(&manifests).unwrap();
+    let image = fixtures().join("images/coins_gray.png");
+    let together = set.embed_bytes(&image, &std::fs::read(&image).unwrap()).unwrap();
+    assert_eq!(together.len(), names.len());
+    for ((manifest, identity), embedding) in manifests.iter().zip(set.identities()).zip(&together) {
+        let alone = Embedder::load(manifest).unwrap();
+        assert_eq!(identity, alone.sha256(), "{}", manifest.name);
+        let (want, _) = alone.embed_file(&image, None).unwrap();
+        // The same plan ops on the same input: equal up to tract's choice of kernels for the wider plan.
+        let max_abs = max_abs_diff(embedding, &want);
+        assert!(max_abs <= 1e-5, "{}: max abs diff {max_abs}", manifest.name);
+    }
+    // Manifests of different files cannot share a run.
+    let mixed = [Manifest::resolve("vit-s14").unwrap(), Manifest::resolve("efficientnet-lite0").unwrap()];
+    let refused = EmbedderSet::load(&mixed).err().expect("two files refused").to_string();
+    assert!(refused.contains("vit-s14") && refused.contains("efficientnet-lite0") && refused.contains("do not share"), "{refused}");
 }
 
 #[test]

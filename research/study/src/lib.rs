@@ -41,7 +41,7 @@ use data::SurfaceImages;
 pub use elpv_data::FAMILY as EL_FAMILY;
 pub use evaluate::Metric;
 pub use generator::{Reference, StudyGenerator};
-use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
+use spanwatch_calibrate::embedding::{embed_with_models, CacheChoice};
 use spanwatch_calibrate::progress;
 use spanwatch_synth::defects::{Family, Generator};
 
@@ -274,18 +274,13 @@ fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<S
     Ok(surfaces)
 }
 
-/// Every image of `surfaces` embedded with every model of the study.
+/// Every image of `surfaces` embedded with every model of the study (the
+/// models that share one ONNX file in one run of it per image).
 fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheChoice, quiet: bool) -> Result<Embeddings<'a>> {
     let paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.all_paths()).collect();
-    let mut embeddings: Embeddings = BTreeMap::new();
-    for model in &config.models {
-        if !quiet {
-            eprintln!("embedding {} images with {model}", paths.iter().collect::<std::collections::BTreeSet<_>>().len());
-        }
-        let session = EmbeddingSession::open(model, &EmbeddingSource::Model(cache.clone()), quiet)?;
-        embeddings.insert(model, session.embed_all(paths.iter().copied())?);
-    }
-    Ok(embeddings)
+    let models: Vec<&str> = config.models.iter().map(String::as_str).collect();
+    let embedded = embed_with_models(&models, cache, paths, quiet)?;
+    Ok(models.into_iter().zip(embedded).collect())
 }
 
 /// One cell to score.
