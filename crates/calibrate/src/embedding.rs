@@ -130,24 +130,16 @@ pub fn embed_with_models<'a>(
     paths: impl IntoIterator<Item = &'a Path>,
     quiet: bool,
 ) -> Result<Vec<BTreeMap<PathBuf, Vec<f32>>>> {
-    let paths: Vec<&Path> = paths.into_iter().collect();
+    let paths: Vec<&Path> = paths.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let manifests = models.iter().map(|m| Manifest::resolve(m)).collect::<Result<Vec<_>, _>>()?;
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, manifest) in manifests.iter().enumerate() {
-        let shares = |j: &usize| {
-            let other = &manifests[*j];
-            other.file == manifest.file
-                && other.dir == manifest.dir
-                && other.sha256 == manifest.sha256
-                && other.input == manifest.input
-                && other.preprocess == manifest.preprocess
-        };
-        match groups.iter_mut().find(|g| shares(&g[0])) {
+        match groups.iter_mut().find(|group| manifests[group[0]].shares_run_with(manifest)) {
             Some(group) => group.push(i),
             None => groups.push(vec![i]),
         }
     }
-    let mut out: Vec<Option<BTreeMap<PathBuf, Vec<f32>>>> = vec![None; models.len()];
+    let mut out: Vec<BTreeMap<PathBuf, Vec<f32>>> = vec![BTreeMap::new(); models.len()];
     for group in groups {
         let members: Vec<Manifest> = group.iter().map(|&i| manifests[i].clone()).collect();
         spanwatch_embed::provision::ensure_model(&members[0], quiet)?;
@@ -163,31 +155,18 @@ pub fn embed_with_models<'a>(
         };
         if !quiet {
             let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-            eprintln!(
-                "embedding {} images with {} (one run per image)",
-                paths.iter().collect::<std::collections::BTreeSet<_>>().len(),
-                names.join(", ")
-            );
+            eprintln!("embedding {} images with {} (one run per image)", paths.len(), names.join(", "));
         }
         let embedded = each_in_parallel(paths.iter().copied(), quiet, |path| {
-            let bytes = spanwatch_embed::preprocess::read_image_file(path).map_err(|e| e.to_string())?;
-            let content = spanwatch_embed::sha256(&bytes);
-            let hits: Option<Vec<Vec<f32>>> = caches.as_ref().and_then(|caches| caches.iter().map(|c| c.get(&content)).collect());
-            if let Some(hits) = hits {
-                return Ok(hits);
-            }
-            let embeddings = set.embed_bytes(path, &bytes).map_err(|e| e.to_string())?;
-            for (cache, embedding) in caches.iter().flatten().zip(&embeddings) {
-                // A cache that cannot be written costs speed next time, nothing else.
-                let _ = cache.put(&content, embedding);
-            }
-            Ok(embeddings)
+            set.embed_file_with_content(path, caches.as_deref()).map(|(embeddings, _, _)| embeddings).map_err(|e| e.to_string())
         })?;
-        for (slot, &model) in group.iter().enumerate() {
-            out[model] = Some(embedded.iter().map(|(path, all)| (path.clone(), all[slot].clone())).collect());
+        for (path, embeddings) in embedded {
+            for (&model, embedding) in group.iter().zip(embeddings) {
+                out[model].insert(path.clone(), embedding);
+            }
         }
     }
-    Ok(out.into_iter().map(|m| m.expect("every model is in a group")).collect())
+    Ok(out)
 }
 
 /// `embed(path)` for every distinct path, on all cores, with a progress bar

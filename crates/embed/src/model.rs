@@ -9,6 +9,10 @@ use tract_onnx::prelude::*;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// An [`EmbedderSet`]'s embeddings of one file (one per manifest, in
+/// order), the sha256 of the bytes embedded, and where they came from.
+pub type SetEmbedded = (Vec<Vec<f32>>, [u8; 32], Origin);
+
 /// A loaded, optimized embedding model.
 pub struct Embedder(EmbedderSet);
 
@@ -93,17 +97,8 @@ impl Embedder {
     /// were embedded (so a file rewritten meanwhile cannot pair one file's
     /// hash with another's embedding), reading and filling `cache` when given.
     pub fn embed_file_with_content(&self, path: &Path, cache: Option<&EmbeddingCache>) -> Result<(Vec<f32>, [u8; 32], Origin), EmbedError> {
-        let bytes = preprocess::read_image_file(path)?;
-        let content = sha256(&bytes);
-        if let Some(hit) = cache.and_then(|cache| cache.get(&content)) {
-            return Ok((hit, content, Origin::Cached));
-        }
-        let embedding = self.embed_bytes(path, &bytes)?;
-        if let Some(cache) = cache {
-            // A cache that cannot be written costs speed next time, nothing else.
-            let _ = cache.put(&content, &embedding);
-        }
-        Ok((embedding, content, Origin::Computed))
+        let (mut embeddings, content, origin) = self.0.embed_file_with_content(path, cache.map(std::slice::from_ref))?;
+        Ok((embeddings.swap_remove(0), content, origin))
     }
 }
 
@@ -115,9 +110,7 @@ impl EmbedderSet {
     pub fn load(manifests: &[Manifest]) -> Result<EmbedderSet, EmbedError> {
         let first = manifests.first().expect("an embedder set of at least one manifest");
         let path = crate::provision::onnx_path(first);
-        if let Some(other) = manifests.iter().find(|m| {
-            crate::provision::onnx_path(m) != path || m.sha256 != first.sha256 || m.input != first.input || m.preprocess != first.preprocess
-        }) {
+        if let Some(other) = manifests.iter().find(|m| !m.shares_run_with(first)) {
             return Err(EmbedError::Model {
                 path,
                 reason: format!("manifests {} and {} do not share one model file, input and preprocessing", first.name, other.name),
@@ -158,11 +151,6 @@ impl EmbedderSet {
         Ok(EmbedderSet { members, outlets, plan })
     }
 
-    /// The manifests, in the order they were given.
-    pub fn manifests(&self) -> impl Iterator<Item = &Manifest> {
-        self.members.iter().map(|m| &m.manifest)
-    }
-
     /// The identity of each manifest's embeddings (see [`Embedder::sha256`]).
     pub fn identities(&self) -> impl Iterator<Item = &[u8; 32]> {
         self.members.iter().map(|m| &m.identity)
@@ -192,6 +180,24 @@ impl EmbedderSet {
     pub fn embed_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let image = preprocess::load_rgb(path, bytes)?;
         self.embed_tensor(path, preprocess::to_tensor(&image, &self.members[0].manifest.preprocess))
+    }
+
+    /// Embeds an image file with every manifest and returns the sha256 of
+    /// the very bytes that were embedded. With `caches` (one per manifest,
+    /// in order) the embeddings are read from them when every one holds the
+    /// file, else the model runs once and fills them all.
+    pub fn embed_file_with_content(&self, path: &Path, caches: Option<&[EmbeddingCache]>) -> Result<SetEmbedded, EmbedError> {
+        let bytes = preprocess::read_image_file(path)?;
+        let content = sha256(&bytes);
+        if let Some(hits) = caches.and_then(|caches| caches.iter().map(|cache| cache.get(&content)).collect()) {
+            return Ok((hits, content, Origin::Cached));
+        }
+        let embeddings = self.embed_bytes(path, &bytes)?;
+        for (cache, embedding) in caches.into_iter().flatten().zip(&embeddings) {
+            // A cache that cannot be written costs speed next time, nothing else.
+            let _ = cache.put(&content, embedding);
+        }
+        Ok((embeddings, content, Origin::Computed))
     }
 }
 
