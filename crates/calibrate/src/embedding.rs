@@ -134,7 +134,7 @@ pub fn embed_with_models<'a>(
     let manifests = models.iter().map(|m| Manifest::resolve(m)).collect::<Result<Vec<_>, _>>()?;
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, manifest) in manifests.iter().enumerate() {
-        match groups.iter_mut().find(|group| manifests[group[0]].shares_run_with(manifest)) {
+        match groups.iter_mut().find(|group| EmbedderSet::shares_run(&manifests[group[0]], manifest)) {
             Some(group) => group.push(i),
             None => groups.push(vec![i]),
         }

@@ -133,16 +133,6 @@ impl Manifest {
         })
     }
 
-    /// Whether one run of a model serves both manifests: the same ONNX file
-    /// (where it is found, and its sha256), input and preprocessing; only
-    /// their outputs may differ ([`crate::EmbedderSet`]).
-    pub fn shares_run_with(&self, other: &Manifest) -> bool {
-        crate::provision::onnx_path(self) == crate::provision::onnx_path(other)
-            && self.sha256 == other.sha256
-            && self.input == other.input
-            && self.preprocess == other.preprocess
-    }
-
     /// The identity of the embeddings this manifest makes from an ONNX file
     /// with sha256 `file_sha256`: the sha256 of the file's sha256, the
     /// preprocessing (its version, [`crate::preprocess::PREPROCESS_VERSION`],

@@ -110,7 +110,7 @@ impl EmbedderSet {
     pub fn load(manifests: &[Manifest]) -> Result<EmbedderSet, EmbedError> {
         let first = manifests.first().expect("an embedder set of at least one manifest");
         let path = crate::provision::onnx_path(first);
-        if let Some(other) = manifests.iter().find(|m| !m.shares_run_with(first)) {
+        if let Some(other) = manifests.iter().find(|m| !EmbedderSet::shares_run(m, first)) {
             return Err(EmbedError::Model {
                 path,
                 reason: format!("manifests {} and {} do not share one model file, input and preprocessing", first.name, other.name),
@@ -149,6 +149,16 @@ impl EmbedderSet {
             build_plan(&bytes, &first.input, &names).map_err(|e| EmbedError::Model { path: path.clone(), reason: format!("{e:#}") })?;
         let members = manifests.iter().map(|m| Member { manifest: m.clone(), identity: m.embedding_identity(&digest) }).collect();
         Ok(EmbedderSet { members, outlets, plan })
+    }
+
+    /// Whether one run of a model serves both manifests: the same ONNX file
+    /// (where it is found, and its sha256), input and preprocessing; only
+    /// their outputs may differ.
+    pub fn shares_run(a: &Manifest, b: &Manifest) -> bool {
+        crate::provision::onnx_path(a) == crate::provision::onnx_path(b)
+            && a.sha256 == b.sha256
+            && a.input == b.input
+            && a.preprocess == b.preprocess
     }
 
     /// The identity of each manifest's embeddings (see [`Embedder::sha256`]).
