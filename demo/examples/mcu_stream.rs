@@ -53,10 +53,10 @@ fn main() -> Result<()> {
     }
     file.flush()?;
     println!(
-        "{}: {} bytes, CUSUM drift alert above h = {:.3}, window of {} pairs; {}: {} pairs x 2 x {} f32 ({} faithful, then {} photometric)",
+        "{}: {} bytes, CUSUM drift alert above thresholds {}, window of {} pairs; {}: {} pairs x 2 x {} f32 ({} faithful, then {} photometric)",
         bundle.display(),
         calibrated.bytes,
-        calibrated.detector.params.h,
+        spanwatch_core::detector::NamedThresholds(&calibrated.detector.params.thresholds),
         calibrated.window,
         path.display(),
         stream.len(),

@@ -147,7 +147,7 @@ fn run(args: DemoArgs) -> Result<()> {
         Some(raised) => {
             let at: usize = raised.pair.trim_start_matches("pair-").parse().unwrap_or(0);
             println!(
-                "\nThe alert was raised at {} ({} pairs after the generator degraded at {first_bad}): its {} CUSUM reached {:.3} > h = {:.3}\n({}).",
+                "\nThe alert was raised at {} ({} pairs after the generator degraded at {first_bad}): its {} CUSUM reached {:.3} > its threshold {:.3}\n({}).",
                 raised.pair,
                 (at + 1).saturating_sub(args.stream),
                 raised.watch.name(),

@@ -102,7 +102,8 @@ fn pair_number(id: &str) -> usize {
 #[test]
 fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     let calibrated = &fixture().calibrated;
-    let h = calibrated.detector.params.h;
+    let thresholds = calibrated.detector.params.thresholds;
+    let threshold_of = |watch: Watch| thresholds[Watch::ALL.iter().position(|&w| w == watch).unwrap()];
     let (port, _broker) = any_broker();
     let spool = tempfile::tempdir().unwrap();
     let subscriber = needs_for("what a subscriber receives", &MOSQUITTO[1..]).then(|| Subscriber::start(port, "good-then-bad"));
@@ -126,18 +127,21 @@ fn a_good_stream_never_alerts_and_a_degraded_one_alerts_within_a_window() {
     assert_eq!((raised.seq, raised.state, raised.detector), (1, AlertState::Raised, DetectorName::Cusum));
     // Pits against scratches: on EfficientNet-Lite0 their changes are larger (large_change fires).
     assert_ne!(raised.watch, Watch::SmallChange, "pits are no fainter than scratches: {}", raised.reason);
-    assert!(raised.value > raised.threshold && same(raised.threshold, h), "{raised:?} against h = {h}");
+    assert!(raised.value > raised.threshold && same(raised.threshold, threshold_of(raised.watch)), "{raised:?} against {thresholds:?}");
     assert_eq!(raised.false_alarm_every, 30_000);
     let at = pair_number(&raised.pair);
     assert!(at >= good, "a good stream of {good} pairs never raises the alert; it rose at {}", raised.pair);
     let delay = at + 1 - good;
-    println!("alert raised {delay} pairs after the generator degraded ({} CUSUM, h = {h:.3})", raised.watch.name());
+    println!("alert raised {delay} pairs after the generator degraded ({} CUSUM, threshold {:.3})", raised.watch.name(), raised.threshold);
     assert!(delay <= 20, "the alert took {delay} pairs, more than 20");
     let metrics = subscriber.metrics();
     let ids: Vec<usize> = metrics.iter().map(|m| pair_number(&m.pair)).collect();
     assert_eq!(ids, (0..good + bad).collect::<Vec<_>>(), "every pair's metrics, in order");
     assert!(metrics[..good].iter().all(|m| m.alert == AlertState::Clear));
-    assert!(metrics[..good].iter().all(|m| m.drift.statistic <= h && same(m.drift.threshold, h)), "no good pair's CUSUM passed h");
+    assert!(
+        metrics[..good].iter().all(|m| m.drift.statistic <= m.drift.threshold && same(m.drift.threshold, threshold_of(m.drift.watch))),
+        "no good pair's CUSUM passed its threshold"
+    );
     assert_eq!(metrics.last().unwrap().window, calibrated.window);
     assert_eq!(subscriber.on("spanwatch/test/line1/pair").len(), good + bad);
     let discovery = subscriber.count_under("homeassistant/");
@@ -208,7 +212,7 @@ fn messages_made_while_the_broker_is_away_arrive_in_order_after_it_returns_and_a
     wait_until("the clear recorded by the stopped daemon", Duration::from_secs(60), || subscriber.alerts().len() == 2);
     let cleared = &subscriber.alerts()[1];
     assert_eq!((cleared.seq, cleared.state), (2, AlertState::Clear));
-    assert!(cleared.value < cleared.threshold, "cleared with every CUSUM under h");
+    assert!(cleared.value < cleared.threshold, "cleared with every CUSUM under its threshold");
     // Metrics resume with the restarted daemon.
     feed(&edge, &recovery[55..]);
     wait_until("metrics after the restart", Duration::from_secs(30), || {

@@ -5,7 +5,8 @@ spanwatch's detector (crates/core/src/detector.rs) maps each pair's
 alignment, log change size and share outside the reference basis (off span)
 to a normal score through a table of calibration quantiles
 (crates/calibrate/src/metric/drift.rs builds the table), then runs four one-sided
-CUSUMs on residuals, clamped to +-6: the alignment and the size each given
+CUSUMs on residuals, clamped to +-6, each with its own threshold (the
+crossing one the furthest past its threshold, sum / threshold): the alignment and the size each given
 the other (their correlation over the calibration pairs, rho: (z - rho z') /
 sqrt(1 - rho^2)), the off span given both (its least-squares residual on
 them, at unit variance). Here the same is done from the definitions: the
@@ -67,7 +68,9 @@ def main():
     # The off span grows with the size (a larger change leaves more outside).
     cal_off_span = np.clip(0.25 + 0.1 * (cal_log_size - 2.5) + 0.05 * rng.standard_normal(n_cal), 0.0, 1.0)
     ta, ts, to = table(cal_alignment), table(cal_log_size), table(cal_off_span)
-    alignment_k, size_k, off_span_k, h, clear_after = 0.5, 1.0, 1.0, 6.0, 12
+    alignment_k, size_k, off_span_k, clear_after = 0.5, 1.0, 1.0, 12
+    # One threshold per CUSUM (low alignment, small, large change, outside span).
+    thresholds = np.array([8.0, 5.5, 4.0, 4.5])
     za_cal = np.array([score(x, *ta) for x in cal_alignment])
     zs_cal = np.array([score(x, *ts) for x in cal_log_size])
     zo_cal = np.array([score(x, *to) for x in cal_off_span])
@@ -116,8 +119,9 @@ def main():
         ra, rs, ro = np.clip(rows @ z, -CAP, CAP)
         sums = np.maximum(0.0, sums + np.array([-ra, -rs, rs, ro]) - np.array([alignment_k, size_k, size_k, off_span_k]))
         before = sums.copy()
+        levels = before / thresholds
         change = None
-        if sums.max() > h:
+        if levels.max() > 1.0:
             sums[:] = 0.0
             quiet = 0
             if not raised:
@@ -126,7 +130,7 @@ def main():
             quiet += 1
             if raised and quiet >= clear_after:
                 raised, change = False, "clear"
-        crossed = ["low_alignment", "small_change", "large_change", "outside_span"][int(np.argmax(before))] if before.max() > h else None
+        crossed = ["low_alignment", "small_change", "large_change", "outside_span"][int(np.argmax(levels))] if levels.max() > 1.0 else None
         expected.append({"scores": z.tolist(), "sums": before.tolist(), "crossed": crossed, "change": change, "raised": raised})
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +142,7 @@ def main():
             "off_span": {"values": to[0].tolist(), "scores": to[1].tolist(), "tail": to[2]},
         },
         "params": {
-            "alignment_k": alignment_k, "size_k": size_k, "off_span_k": off_span_k, "h": h, "clear_after": clear_after,
+            "alignment_k": alignment_k, "size_k": size_k, "off_span_k": off_span_k, "thresholds": thresholds.tolist(), "clear_after": clear_after,
             "correlation": rho, "residuals": rows.tolist(),
         },
         "stream": [list(p) for p in stream],

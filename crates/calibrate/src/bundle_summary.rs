@@ -61,8 +61,10 @@ pub struct DetectorSummary {
     pub off_span_k: f64,
     /// Each score's residual given the others (rows: alignment, size, off span).
     pub residuals: [[f64; 3]; 3],
-    /// The shared threshold.
-    pub h: f64,
+    /// Each CUSUM's threshold, in the order of `Watch::ALL`.
+    pub thresholds: [f64; 4],
+    /// The shift of good pairs' change size, in sd, the size thresholds tolerate.
+    pub size_margin: f64,
     /// Quiet pairs before a raised alert clears.
     pub clear_after: u32,
     /// Target good pairs between false alarms.
@@ -124,7 +126,8 @@ pub fn read_bundle(path: &Path, model: Option<&str>) -> Result<BundleSummary> {
             size_k: d.size_k,
             off_span_k: d.off_span_k,
             residuals: d.residuals,
-            h: d.h,
+            thresholds: d.thresholds,
+            size_margin: d.size_margin,
             clear_after: d.clear_after,
             false_alarm_every: d.false_alarm_every,
             simulated_every: d.simulated_every,

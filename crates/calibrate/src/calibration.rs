@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use spanwatch_core::bundle::{Bundle, DetectorSpec, F32Le, ModelIdentity, ScoreTable};
-use spanwatch_core::detector::PairStatistics;
+use spanwatch_core::detector::{NamedThresholds, PairStatistics};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_core::tracker::WINDOW_CAPACITY;
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,6 +98,10 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     if !ks.into_iter().all(positive) || settings.detector.false_alarm_every < 100 {
         bail!("the detector needs reference values k > 0 and a false-alarm target of at least 100 good pairs");
     }
+    let (margin, size_k) = (settings.detector.size_margin, settings.detector.size_k);
+    if !(0.0..size_k).contains(&margin) {
+        bail!("the change-size margin must be at least 0 and less than the size's k ({size_k}); it is {margin}");
+    }
     let solver = settings.solver;
     let w = &prepared.probe.w;
     let fit = SpanFit::new(generator.diffs.clone());
@@ -132,7 +136,8 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
             size_k: detector.params.size_k,
             off_span_k: detector.params.off_span_k,
             residuals: detector.params.residuals,
-            h: detector.params.h,
+            thresholds: detector.params.thresholds,
+            size_margin: detector.size_margin,
             clear_after: detector.params.clear_after,
             false_alarm_every: detector.false_alarm_every,
             simulated_every: detector.simulated_every,
@@ -164,8 +169,8 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
     format!(
         "wrote {} ({} bytes): generator {name:?}, {} pairs, k = {}, DS = {:.4} ({}), window of {} pairs;\n\
          drift alert: CUSUM on each pair's alignment ({folds}, k = {}), change size (k = {}) and share outside the reference basis (k = {}),\n\
-         scores correlated {:+.3} (alignment, size), {:+.3} (alignment, off span), {:+.3} (size, off span), h = {:.3},\n\
-         calibrated for one false alarm per {} good pairs (simulated: one per {:.0} in {} pairs); clears after {} quiet pairs",
+         scores correlated {:+.3} (alignment, size), {:+.3} (alignment, off span), {:+.3} (size, off span),\n\
+         thresholds {} for one false alarm per {} good pairs with a change-size margin of {} sd (simulated: one per {:.0} in {} pairs, one per {:.0} with the size shifted by the margin); clears after {} quiet pairs",
         output.display(),
         done.bytes,
         done.pairs,
@@ -179,10 +184,12 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
         d.correlations[0][1],
         d.correlations[0][2],
         d.correlations[1][2],
-        d.params.h,
+        NamedThresholds(&d.params.thresholds),
         d.false_alarm_every,
+        d.size_margin,
         d.simulated_every,
         d.simulated_pairs,
+        d.shifted_every,
         d.params.clear_after
     ) + &few_pairs_warning(done.pairs)
 }

@@ -77,7 +77,7 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         size_k: p["size_k"].as_f64().unwrap(),
         off_span_k: p["off_span_k"].as_f64().unwrap(),
         residuals: std::array::from_fn(|i| std::array::from_fn(|j| residuals[i][j])),
-        h: p["h"].as_f64().unwrap(),
+        thresholds: floats(&p["thresholds"]).try_into().unwrap(),
         clear_after: p["clear_after"].as_u64().unwrap() as u32,
     };
     let mut detector = DriftDetector::new(tables(&r), params, DetectorState::default()).unwrap();
@@ -92,7 +92,7 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         for (a, b) in step.sums.iter().zip(floats(&want["sums"])) {
             assert!((a - b).abs() < 1e-9, "pair {t}: CUSUM {a} vs {b}");
         }
-        assert_eq!(step.crossed.map(|(watch, _)| watch.name()), want["crossed"].as_str(), "pair {t}");
+        assert_eq!(step.crossed.map(|r| r.watch.name()), want["crossed"].as_str(), "pair {t}");
         outside += usize::from(want["crossed"] == "outside_span");
         let change = step.change.map(|c| match c.state {
             AlertState::Raised => "raised",

@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 6;
+pub const FORMAT_VERSION: u16 = 7;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -143,13 +143,17 @@ pub struct DetectorSpec<'a> {
     /// Row i: score i's residual given the others, as coefficients of the
     /// three normal scores (see [`CusumParams::residuals`]).
     pub residuals: [[f64; 3]; 3],
-    /// The CUSUMs' threshold h.
-    pub h: f64,
+    /// Each CUSUM's threshold, in the order of [`crate::detector::Watch::ALL`].
+    pub thresholds: [f64; 4],
+    /// The shift of the line's good pairs' change size, in standard
+    /// deviations of its residual, that the size CUSUMs' thresholds were
+    /// set to tolerate.
+    pub size_margin: f64,
     /// Quiet pairs in a row that clear a raised alert.
     pub clear_after: u32,
     /// The target it was calibrated for: good pairs between false alarms (ARL0).
     pub false_alarm_every: u32,
-    /// The ARL0 the threshold simulation measured at h, in good pairs.
+    /// The ARL0 the threshold simulation measured at the thresholds, in good pairs.
     pub simulated_every: f64,
 }
 
@@ -161,7 +165,7 @@ impl DetectorSpec<'_> {
             size_k: self.size_k,
             off_span_k: self.off_span_k,
             residuals: self.residuals,
-            h: self.h,
+            thresholds: self.thresholds,
             clear_after: self.clear_after,
         }
     }
@@ -465,7 +469,8 @@ mod tests {
                 size_k: 1.0,
                 off_span_k: 1.0,
                 residuals: [[1.0, 0.25, 0.0], [0.25, 1.0, 0.0], [-0.1, 0.2, 1.1]],
-                h: 9.0,
+                thresholds: [9.0, 6.5, 7.0, 11.0],
+                size_margin: 0.25,
                 clear_after: 40,
                 false_alarm_every: 30_000,
                 simulated_every: 31_000.0,

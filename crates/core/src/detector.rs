@@ -18,13 +18,14 @@
 //! ([`CusumParams::residuals`]; bundle format 6: the alignment and the size
 //! each given the other, the off span given both): the statistic of the
 //! likelihood ratio of a shift of that score alone, with the part of its
-//! noise the others explain taken out. The first to pass the threshold h
-//! raises the alert; all four restart from 0 after every crossing, and a
-//! raised alert clears after `clear_after` pairs without one (the
-//! hysteresis).
+//! noise the others explain taken out. Each CUSUM has its own threshold
+//! (bundle format 7); the first to pass it raises the alert; all four
+//! restart from 0 after every crossing, and a raised alert clears after
+//! `clear_after` pairs without one (the hysteresis).
 //!
-//! h is set by the host by simulation for a target average run length to a
-//! false alarm (ARL0), so the false-alarm budget is shared by the four.
+//! The thresholds are set by the host by simulation for a target average
+//! run length to a false alarm (ARL0), the false-alarm budget shared by the
+//! four, each with a margin for a shift of the line's good pairs.
 
 use crate::alert::AlertState;
 
@@ -119,7 +120,7 @@ pub enum DetectorError {
     /// A table's values are not finite and non-decreasing, or its scores
     /// not finite and increasing.
     KnotOrder,
-    /// The tail scale, k or h is not a positive finite number, or a
+    /// The tail scale, a k or a threshold is not a positive finite number, or a
     /// residual's coefficients not finite with a positive own coefficient.
     Parameter,
 }
@@ -130,7 +131,7 @@ impl core::fmt::Display for DetectorError {
             DetectorError::KnotCount => "a normal-score table needs 2 to 64 knots, as many values as scores",
             DetectorError::KnotOrder => "a normal-score table needs finite non-decreasing values and finite increasing scores",
             DetectorError::Parameter => {
-                "the tail scale, k and h must be positive finite numbers, the residual coefficients finite with positive diagonal"
+                "the tail scale, k and the thresholds must be positive finite numbers, the residual coefficients finite with positive diagonal"
             }
         })
     }
@@ -229,6 +230,12 @@ impl Watch {
     }
 }
 
+/// One step of Page's one-sided CUSUM: the sum after adding `evidence`
+/// less the reference value `k`, held at 0 or above.
+pub fn cusum_step(sum: f64, evidence: f64, k: f64) -> f64 {
+    (sum + evidence - k).max(0.0)
+}
+
 /// The scores' residuals when each stands alone: the identity.
 pub const INDEPENDENT: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
 
@@ -248,8 +255,9 @@ pub struct CusumParams {
     /// off span) with unit variance on the calibration pairs; what the
     /// CUSUMs add up. [`INDEPENDENT`] watches each score alone.
     pub residuals: [[f64; 3]; 3],
-    /// Threshold h: a CUSUM above it raises the alert.
-    pub h: f64,
+    /// Each CUSUM's threshold, in the order of [`Watch::ALL`]: a CUSUM
+    /// above its own raises the alert.
+    pub thresholds: [f64; 4],
     /// Pairs in a row without a crossing that clear a raised alert.
     pub clear_after: u32,
 }
@@ -276,22 +284,47 @@ impl DetectorState {
             AlertState::Clear
         }
     }
+}
 
-    /// The largest of the four CUSUMs, with its watch.
-    pub fn largest(&self) -> (Watch, f64) {
-        largest(&self.sums)
+/// The four thresholds (in the order of [`Watch::ALL`]) for messages and
+/// logs: "14.210 (low_alignment), 6.802 (small_change), ...".
+#[derive(Clone, Copy, Debug)]
+pub struct NamedThresholds<'a>(pub &'a [f64; 4]);
+
+impl core::fmt::Display for NamedThresholds<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, (watch, h)) in Watch::ALL.iter().zip(self.0).enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(f, "{separator}{h:.3} ({})", watch.name())?;
+        }
+        Ok(())
     }
 }
 
-/// The largest of the CUSUMs (in the order of [`Watch::ALL`]), with its watch.
-pub fn largest(sums: &[f64; 4]) -> (Watch, f64) {
-    let mut best = (Watch::LowAlignment, sums[0]);
-    for (watch, &sum) in Watch::ALL.iter().zip(sums).skip(1) {
-        if sum > best.1 {
-            best = (*watch, sum);
-        }
+/// One CUSUM's value beside its threshold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Reading {
+    /// Which CUSUM.
+    pub watch: Watch,
+    /// Its value.
+    pub value: f64,
+    /// Its threshold.
+    pub threshold: f64,
+}
+
+impl Reading {
+    /// The value as a share of the threshold: the alert rises above 1.
+    pub fn level(&self) -> f64 {
+        self.value / self.threshold
     }
-    best
+}
+
+/// The CUSUM nearest its threshold (the largest value / threshold; the
+/// first in [`Watch::ALL`] order on a tie): the detector's statistic.
+pub fn nearest(sums: &[f64; 4], thresholds: &[f64; 4]) -> Reading {
+    let reading = |i: usize| Reading { watch: Watch::ALL[i], value: sums[i], threshold: thresholds[i] };
+    (1..4).map(reading).fold(reading(0), |best, r| if r.level() > best.level() { r } else { best })
 }
 
 /// A change of the alert state and what caused it.
@@ -300,11 +333,12 @@ pub fn largest(sums: &[f64; 4]) -> (Watch, f64) {
 pub struct AlertChange {
     /// The new state.
     pub state: AlertState,
-    /// The CUSUM that crossed h (raised), or the largest one (cleared).
+    /// The CUSUM that crossed its threshold (raised), or the one nearest
+    /// its threshold (cleared).
     pub watch: Watch,
     /// That CUSUM's value when it crossed (raised), or now (cleared).
     pub value: f64,
-    /// The threshold h.
+    /// Its threshold.
     pub threshold: f64,
 }
 
@@ -317,8 +351,9 @@ pub struct DetectorStep {
     /// The four CUSUMs after this pair, before a crossing restarts them
     /// (in the order of [`Watch::ALL`]).
     pub sums: [f64; 4],
-    /// The CUSUM that crossed h on this pair (all then restart from 0).
-    pub crossed: Option<(Watch, f64)>,
+    /// The CUSUM that crossed its threshold on this pair (the one furthest
+    /// past it when several did; all then restart from 0).
+    pub crossed: Option<Reading>,
     /// The alert's change, if this pair caused one.
     pub change: Option<AlertChange>,
 }
@@ -349,7 +384,8 @@ impl DriftDetector {
     /// A detector in `state` (the default for a first start).
     pub fn new(tables: ScoreTables, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
         let positive = |x: f64| x > 0.0 && x.is_finite();
-        let ks = [params.alignment_k, params.size_k, params.off_span_k, params.h];
+        let [a, b, c, d] = params.thresholds;
+        let ks = [params.alignment_k, params.size_k, params.off_span_k, a, b, c, d];
         let rows_valid = params.residuals.iter().enumerate().all(|(i, row)| row.iter().all(|c| c.is_finite()) && row[i] > 0.0);
         if !ks.into_iter().all(positive) || !rows_valid {
             return Err(DetectorError::Parameter);
@@ -394,32 +430,46 @@ impl DriftDetector {
         self.update_scores(self.scores(pair))
     }
 
+    /// What each CUSUM adds up for a pair of normal `scores` before its k,
+    /// in the order of [`Watch::ALL`]: the residuals toward each alarm
+    /// (-alignment, -size, +size, +off span).
+    pub fn evidence(&self, scores: [f64; 3]) -> [f64; 4] {
+        let [a, s, o] = self.residuals(scores);
+        [-a, -s, s, o]
+    }
+
+    /// Each CUSUM's reference value k, in the order of [`Watch::ALL`].
+    pub fn reference_values(&self) -> [f64; 4] {
+        let CusumParams { alignment_k, size_k, off_span_k, .. } = self.params;
+        [alignment_k, size_k, size_k, off_span_k]
+    }
+
     /// Feeds one pair by its normal scores (alignment, log size, off span):
     /// what [`Self::update`] does after [`Self::scores`], for simulations
     /// that draw scores directly.
     pub fn update_scores(&mut self, scores: [f64; 3]) -> DetectorStep {
-        let [a, s, o] = self.residuals(scores);
-        let evidence = [-a, -s, s, o];
-        let CusumParams { alignment_k, size_k, off_span_k, h, clear_after, .. } = self.params;
-        for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip([alignment_k, size_k, size_k, off_span_k]) {
-            *sum = (*sum + e - k).max(0.0);
+        let (evidence, ks) = (self.evidence(scores), self.reference_values());
+        let CusumParams { thresholds, clear_after, .. } = self.params;
+        for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip(ks) {
+            *sum = cusum_step(*sum, e, k);
         }
         let sums = self.state.sums;
-        let (watch, value) = self.state.largest();
-        let crossed = (value > h).then_some((watch, value));
+        let nearest = nearest(&sums, &thresholds);
+        let crossed = (nearest.level() > 1.0).then_some(nearest);
+        let Reading { watch, value, threshold } = nearest;
         let mut change = None;
         if crossed.is_some() {
             self.state.sums = [0.0; 4];
             self.state.quiet = 0;
             if !self.state.raised {
                 self.state.raised = true;
-                change = Some(AlertChange { state: AlertState::Raised, watch, value, threshold: h });
+                change = Some(AlertChange { state: AlertState::Raised, watch, value, threshold });
             }
         } else {
             self.state.quiet = self.state.quiet.saturating_add(1);
             if self.state.raised && self.state.quiet >= clear_after {
                 self.state.raised = false;
-                change = Some(AlertChange { state: AlertState::Clear, watch, value, threshold: h });
+                change = Some(AlertChange { state: AlertState::Clear, watch, value, threshold });
             }
         }
         DetectorStep { scores, sums, crossed, change }
@@ -451,7 +501,7 @@ mod tests {
     }
 
     fn params(h: f64, residuals: [[f64; 3]; 3]) -> CusumParams {
-        CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals, h, clear_after: 3 }
+        CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals, thresholds: [h; 4], clear_after: 3 }
     }
 
     #[test]
@@ -490,7 +540,8 @@ mod tests {
         assert!(detector.update(copy).change.is_none());
         assert_eq!(detector.state().sums, [1.0, 5.0, 0.0, 0.0]);
         let step = detector.update(copy);
-        assert_eq!((step.crossed, step.sums), (Some((Watch::SmallChange, 10.0)), [2.0, 10.0, 0.0, 0.0]));
+        let crossed = Reading { watch: Watch::SmallChange, value: 10.0, threshold: 9.0 };
+        assert_eq!((step.crossed, step.sums), (Some(crossed), [2.0, 10.0, 0.0, 0.0]));
         let change = step.change.unwrap();
         assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 10.0, 9.0));
         assert_eq!(detector.state(), DetectorState { sums: [0.0; 4], quiet: 0, raised: true });
@@ -503,7 +554,29 @@ mod tests {
         // Resumed from a saved state, the detector goes on from it.
         let saved = DetectorState { sums: [0.0, 9.0, 0.0, 0.0], quiet: 7, raised: false };
         detector.resume(saved);
-        assert_eq!(detector.update(copy).crossed, Some((Watch::SmallChange, 14.0)));
+        assert_eq!(detector.update(copy).crossed.map(|r| (r.watch, r.value)), Some((Watch::SmallChange, 14.0)));
+    }
+
+    /// Each CUSUM is compared with its own threshold: the alignment's,
+    /// further below its lower threshold than the size's, crosses first,
+    /// and a reading names the CUSUM nearest its threshold.
+    #[test]
+    fn each_cusum_crosses_its_own_threshold() {
+        let params = CusumParams { thresholds: [2.0, 9.0, 9.0, 9.0], ..params(1.0, INDEPENDENT) };
+        let mut detector = DriftDetector::new(tables(), params, DetectorState::default()).unwrap();
+        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0);
+        let step = detector.update(copy);
+        assert_eq!(step.sums, [1.0, 5.0, 0.0, 0.0]);
+        assert_eq!(nearest(&step.sums, &params.thresholds), Reading { watch: Watch::SmallChange, value: 5.0, threshold: 9.0 });
+        let step = detector.update(copy);
+        assert_eq!(step.crossed, Some(Reading { watch: Watch::SmallChange, value: 10.0, threshold: 9.0 }), "10 / 9 beats 2 / 2");
+        let slower = CusumParams { thresholds: [1.5, 9.0, 9.0, 9.0], ..params };
+        let mut detector = detector.with_params(slower).unwrap();
+        detector.update(copy);
+        let change = detector.update(copy).change.unwrap();
+        assert_eq!((change.watch, change.value, change.threshold), (Watch::LowAlignment, 2.0, 1.5), "2 / 1.5 beats 10 / 9");
+        let bad = CusumParams { thresholds: [1.0, 1.0, 0.0, 1.0], ..params };
+        assert_eq!(DriftDetector::new(tables(), bad, DetectorState::default()), Err(DetectorError::Parameter));
     }
 
     /// A change outside the reference basis raises the off-span CUSUM alone
@@ -521,7 +594,7 @@ mod tests {
             assert_eq!(detector.update(pair).crossed, None);
         }
         assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 6.0], "1.5 a pair, on the off-span CUSUM alone");
-        assert_eq!(detector.update(pair).crossed, Some((Watch::OutsideSpan, 7.5)));
+        assert_eq!(detector.update(pair).crossed.map(|r| (r.watch, r.value)), Some((Watch::OutsideSpan, 7.5)));
     }
 
     #[test]

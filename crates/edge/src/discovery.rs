@@ -42,7 +42,7 @@ pub fn discovery_messages(topics: &Topics) -> Vec<Message> {
         sensor("ds", "Discriminative span", "{{ value_json.ds }}"),
         sensor("alignment", "Pair alignment", "{{ value_json.alignment }}"),
         sensor("novelty", "Pair novelty", "{{ value_json.novelty }}"),
-        sensor("drift", "Drift statistic (CUSUM, alert above its threshold)", "{{ value_json.drift.statistic }}"),
+        sensor("drift", "Drift level (CUSUM over its threshold, alert above 1)", "{{ value_json.drift.level }}"),
         config(format!("homeassistant/binary_sensor/{node}/alert/config"), alert),
     ]
 }

@@ -23,6 +23,7 @@ use messages::{json, timestamp, Alert, Health, HealthState, Kind, Message, Metri
 use monitor::{load_checked_model, Calibration, EmbeddedPair, Monitor, Scored};
 use mqtt::{Delivery, PublisherSettings, Queued};
 use spanwatch_core::alarm::Alarm;
+use spanwatch_core::detector::NamedThresholds;
 use spanwatch_embed::logtext::Escaped;
 use spool::{Destination, PairFiles, Settle, Spool};
 use std::collections::{BTreeMap, HashSet};
@@ -75,12 +76,12 @@ pub fn check(settings: &Settings) -> Result<String> {
     anyhow::ensure!(settings.input.is_dir(), "the spool {} is not a folder (create it, or fix `input`)", settings.input.display());
     let c = &calibration;
     Ok(format!(
-        "config ok: bundle {} (generator {}, window of {} pairs, CUSUM drift alert with h = {:.3} for one false alarm per {} good pairs); \
+        "config ok: bundle {} (generator {}, window of {} pairs, CUSUM drift alert with thresholds {} for one false alarm per {} good pairs); \
          model {} from {} (d = {}); spool {}; state {}; broker {}:{}; topics {}/...; alarm {}",
         settings.bundle.display(),
         c.generator,
         c.window,
-        c.detector.params().h,
+        NamedThresholds(&c.detector.params().thresholds),
         c.false_alarm_every,
         embedder.manifest().name,
         spanwatch_embed::provision::onnx_path(embedder.manifest()).display(),
@@ -110,7 +111,7 @@ impl Edge {
         let c = monitor.calibration();
         tracing::info!(
             bundle = %Escaped(settings.bundle.display()), model = %c.model_name, d = c.dim, generator = %c.generator, score = %ScoreName::of(c.solver),
-            window = c.window, h = c.detector.params().h, false_alarm_every = c.false_alarm_every,
+            window = c.window, thresholds = ?c.detector.params().thresholds, false_alarm_every = c.false_alarm_every,
             alert = ?record.state(), cusums = ?record.detector.sums, resumed_pairs = restored.recent.len(), unsent = restored.outbox.len(), moves = restored.settles.len(),
             "edge monitor ready"
         );
@@ -310,7 +311,7 @@ impl Worker {
         }
         self.pairs += 1;
         tracing::info!(
-            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), cusum = format!("{:.3}", spanwatch_core::detector::largest(&scored.step.sums).1), k = report.scores.k, window = report.scores.window,
+            pair = %Escaped(&pair.id), ds = format!("{:.4}", scored.score.ds), cusum = format!("{:.3}", metrics.drift.statistic), k = report.scores.k, window = report.scores.window,
             alignment = ?report.alignment.map(|a| (a * 1e4).round() / 1e4), novelty = format!("{:.3}", report.novelty), alert = %record.state(),
             source_remembered, "scored"
         );

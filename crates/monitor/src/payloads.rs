@@ -7,7 +7,7 @@ use crate::calibration::Calibration;
 use crate::scorer::Scored;
 use serde::{Deserialize, Serialize};
 use spanwatch_core::alert::{pair_verdict, AlertState, PairVerdict};
-use spanwatch_core::detector::{largest, AlertChange, DetectorStep, Watch};
+use spanwatch_core::detector::{nearest, AlertChange, DetectorStep, Watch};
 use spanwatch_core::span::Solver;
 use spanwatch_core::tracker::PairReport;
 use std::time::SystemTime;
@@ -84,17 +84,23 @@ pub struct DriftReading {
     pub large_change: f64,
     /// The CUSUM of changes outside the reference basis after this pair.
     pub outside_span: f64,
-    /// The largest of the four: the statistic compared with `threshold`
-    /// (all four restart from 0 after it crosses).
+    /// The CUSUM nearest its threshold (the largest share of it).
+    pub watch: Watch,
+    /// Its value: the statistic compared with `threshold` (all four
+    /// restart from 0 after one crosses its own).
     pub statistic: f64,
-    /// The threshold h.
+    /// Its threshold.
     pub threshold: f64,
+    /// `statistic / threshold`: how near the alert is, on one scale for
+    /// all four CUSUMs (it rises above 1).
+    pub level: f64,
 }
 
 impl DriftReading {
     /// The reading of a pair's detector step.
-    fn of(report: &PairReport, step: &DetectorStep, threshold: f64) -> DriftReading {
+    fn of(report: &PairReport, step: &DetectorStep, thresholds: &[f64; 4]) -> DriftReading {
         let [low_alignment, small_change, large_change, outside_span] = step.sums;
+        let nearest = nearest(&step.sums, thresholds);
         DriftReading {
             detector: DetectorName::Cusum,
             log_size: report.statistics.log_size,
@@ -106,8 +112,10 @@ impl DriftReading {
             small_change,
             large_change,
             outside_span,
-            statistic: largest(&step.sums).1,
-            threshold,
+            watch: nearest.watch,
+            statistic: nearest.value,
+            threshold: nearest.threshold,
+            level: nearest.level(),
         }
     }
 }
@@ -217,7 +225,7 @@ impl Metrics {
             alignment: report.alignment,
             novelty: report.novelty,
             mean_alignment: report.scores.mean_alignment,
-            drift: DriftReading::of(report, &scored.step, calibration.detector.params().h),
+            drift: DriftReading::of(report, &scored.step, &calibration.detector.params().thresholds),
             window: report.scores.window,
             seeds: report.scores.seeds,
             pairs: report.pairs,
@@ -241,11 +249,11 @@ pub struct Alert {
     pub reason: String,
     /// The detector that decided.
     pub detector: DetectorName,
-    /// Its CUSUM that crossed the threshold (raised), or its largest (cleared).
+    /// Its CUSUM that crossed its threshold (raised), or the one nearest its threshold (cleared).
     pub watch: Watch,
     /// That CUSUM's value.
     pub value: f64,
-    /// The threshold h.
+    /// That CUSUM's threshold.
     pub threshold: f64,
     /// Good pairs between false alarms the detector was calibrated for (ARL0).
     pub false_alarm_every: u32,

@@ -19,6 +19,8 @@ import spanwatch
 
 from conftest import FIXTURES, MODEL, cli, embed_output
 
+# The four CUSUMs in the order of the bundle's thresholds.
+WATCHES = ["low_alignment", "small_change", "large_change", "outside_span"]
 FIELDS = ["k", "rpe", "ds", "chance_ds", "corrected", "mean_alignment", "opposed_share", "probe_shift", "n_pairs", "zero_pairs"]
 
 
@@ -165,7 +167,8 @@ def test_tracker_stays_clear_on_good_pairs_and_raises_on_reversed_ones(demo, tmp
         update = tracker.push(src, syn)
         assert update.alert is None and update.alert_state == "clear", (i, update.metrics["drift"])
         assert update.pair["pair"] == f"pair-{i + 1}" and update.pair["verdict"] in ("useful", "opposed")
-        assert update.metrics["drift"]["threshold"] == bundle.detector["h"]
+        drift = update.metrics["drift"]
+        assert drift["threshold"] == bundle.detector["thresholds"][WATCHES.index(drift["watch"])]
         assert min(16, i + 1) <= update.metrics["window"] <= 16 and update.metrics["pairs"] == i + 1
     # Changes turned around (away from the defects): the alert is raised, once.
     raised = []
@@ -174,8 +177,8 @@ def test_tracker_stays_clear_on_good_pairs_and_raises_on_reversed_ones(demo, tmp
         if update.alert is not None:
             raised.append(update.alert)
     assert raised and raised[0]["state"] == "raised" and raised[0]["seq"] == 1, raised
-    assert raised[0]["generator"] == "faithful" and raised[0]["threshold"] == bundle.detector["h"]
-    assert raised[0]["watch"] in ("low_alignment", "outside_span", "large_change", "small_change")
+    assert raised[0]["generator"] == "faithful" and raised[0]["watch"] in WATCHES
+    assert raised[0]["threshold"] == bundle.detector["thresholds"][WATCHES.index(raised[0]["watch"])]
     # Bad input is refused and leaves the tracker as it was.
     scored = update.metrics["pairs"]
     with pytest.raises(ValueError, match="columns"):

@@ -102,13 +102,16 @@ fn run() -> Result<(), Refusal> {
     let params = detector.params();
     let Ok(mut alarm) = Alarm::new(led::FpgaLed::take());
     defmt::info!(
-        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above h = {=f64} (k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the off span, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
+        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above thresholds {=f64} / {=f64} / {=f64} / {=f64} (low alignment / small / large change / outside span; k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the off span, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
         bundle.model.name,
         D,
         bundle.generator,
         solver.name(),
         window,
-        params.h,
+        params.thresholds[0],
+        params.thresholds[1],
+        params.thresholds[2],
+        params.thresholds[3],
         params.alignment_k,
         params.size_k,
         params.off_span_k,

@@ -78,6 +78,9 @@ pub struct StudyConfig {
     /// Pairs per generator made from the held-out negatives, for the stream
     /// experiment (none for the ranking study).
     pub held_out_pairs: usize,
+    /// The stream experiment's calibration margin for a shift of the line's
+    /// change size (`calibrate --size-margin`).
+    pub size_margin: f64,
 }
 
 impl StudyConfig {
@@ -97,6 +100,7 @@ impl StudyConfig {
             bootstrap: 500,
             cnn_seeds: 2,
             held_out_pairs: 0,
+            size_margin: spanwatch_calibrate::metric::drift::DEFAULT_SIZE_MARGIN,
         }
     }
 

@@ -37,10 +37,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use spanwatch_calibrate::calibration::{self, CalibrationSettings};
 use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
+use spanwatch_calibrate::metric::drift::DetectorSettings;
 use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_calibrate::stats::quantile;
 use spanwatch_core::bundle::Bundle;
-use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, PairStatistics, Watch};
+use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NamedThresholds, PairStatistics, Reading, Watch};
 use spanwatch_core::standardize::difference_into;
 use statrs::distribution::{ContinuousCDF, Gamma};
 use std::collections::BTreeMap;
@@ -156,6 +157,13 @@ pub struct SurfaceStreams {
     pub false_alarm_every: u32,
     /// The calibration's simulated ARL0.
     pub simulated_every: f64,
+    /// The calibration's margin for a shift of the line's change size.
+    pub size_margin: f64,
+    /// The simulated ARL0 with the change size shifted by the margin toward either size CUSUM (the smaller).
+    pub shifted_every: f64,
+    /// The held-out good pairs' mean evidence per CUSUM, in the order of
+    /// `Watch::ALL`: each residual toward its alarm (-a, -s, s, o).
+    pub held_out_evidence: [f64; 4],
     /// The between-source shares the simulation added to its blocks.
     pub source_effects: [f64; 3],
     /// Calibration pairs.
@@ -209,7 +217,8 @@ fn experiment(
     let dataset = calibration_dataset(config, images, family, faithful, &dir.join("calibration"))?;
     let prepared = prepare(&dataset, model, &EmbeddingSource::Model(cache.clone()), false, quiet)?;
     let bundle_path = dir.join(format!("{model}.bundle"));
-    let settings = CalibrationSettings::default();
+    let defaults = CalibrationSettings::default();
+    let settings = CalibrationSettings { detector: DetectorSettings { size_margin: config.size_margin, ..defaults.detector }, ..defaults };
     let (bytes, calibrated) = calibration::calibrate(&prepared, "faithful", &settings)?;
     std::fs::write(&bundle_path, &bytes).with_context(|| format!("cannot write {}", bundle_path.display()))?;
     let bundle = Bundle::decode(&bytes).with_context(|| bundle_path.display().to_string())?;
@@ -269,6 +278,9 @@ fn experiment(
         correlations: calibrated.detector.correlations,
         false_alarm_every: calibrated.detector.false_alarm_every,
         simulated_every: calibrated.detector.simulated_every,
+        size_margin: calibrated.detector.size_margin,
+        shifted_every: calibrated.detector.shifted_every,
+        held_out_evidence: mean_evidence(&detector, good),
         source_effects: calibrated.detector.source_effects,
         calibration_pairs: calibrated.pairs,
         held_out: (good.len(), distinct_sources),
@@ -349,7 +361,7 @@ fn run_lengths(detector: &DriftDetector, length: usize, mut draw: impl FnMut() -
     let (mut runs, mut by_watch, mut since) = (Vec::new(), [0usize; 4], 0usize);
     for _ in 0..length {
         since += 1;
-        if let Some((watch, _)) = detector.update_scores(draw()).crossed {
+        if let Some(Reading { watch, .. }) = detector.update_scores(draw()).crossed {
             runs.push(since);
             by_watch[Watch::ALL.iter().position(|&w| w == watch).expect("a watch")] += 1;
             since = 0;
@@ -483,11 +495,37 @@ fn effect_sizes(good: &[Scored], degraded: &[Scored]) -> [f64; 3] {
     })
 }
 
+/// The mean evidence of `pairs` per CUSUM (in the order of `Watch::ALL`):
+/// each residual toward its alarm, as the detector adds it up before k.
+fn mean_evidence(detector: &DriftDetector, pairs: &[Scored]) -> [f64; 4] {
+    let mut sums = [0.0; 4];
+    for pair in pairs {
+        sums.iter_mut().zip(detector.evidence(pair.scores)).for_each(|(sum, e)| *sum += e);
+    }
+    sums.map(|sum| sum / pairs.len().max(1) as f64)
+}
+
+/// "+0.12 (low_alignment), ...".
+fn evidence_text(evidence: &[f64; 4]) -> String {
+    let named: Vec<String> = Watch::ALL.iter().zip(evidence).map(|(w, e)| format!("{e:+.3} ({})", w.name())).collect();
+    named.join(", ")
+}
+
 fn surface_summary(s: &SurfaceStreams) -> String {
     let f = &s.false_alarms;
     format!(
-        "{} / {} / {}: h = {:.2}, {} false alarms in {} held-out good pairs ({:.2} per 10k, 95% {:.2}-{:.2}, over images {:.2}-{:.2})",
-        s.surface, s.family, s.model, s.params.h, f.alarms, f.pairs, f.per_10k, f.poisson.0, f.poisson.1, f.images.0, f.images.1
+        "{} / {} / {}: thresholds {}, {} false alarms in {} held-out good pairs ({:.2} per 10k, 95% {:.2}-{:.2}, over images {:.2}-{:.2})",
+        s.surface,
+        s.family,
+        s.model,
+        NamedThresholds(&s.params.thresholds),
+        f.alarms,
+        f.pairs,
+        f.per_10k,
+        f.poisson.0,
+        f.poisson.1,
+        f.images.0,
+        f.images.1
     )
 }
 
@@ -511,8 +549,10 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let _ = writeln!(md, "\n## {} / {} / {} ({defects})\n", s.surface, s.family, s.model);
         let _ = writeln!(
             md,
-            "h = {:.3} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} (simulated {:.0}, blocks shifted by between-source shares {:.3} / {:.3} / {:.3}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out).\n",
-            s.params.h, s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.simulated_every, s.source_effects[0], s.source_effects[1], s.source_effects[2], s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1
+            "thresholds {} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} with a change-size margin of {} sd (simulated {:.0}, {:.0} with the size shifted by the margin; blocks shifted by between-source shares {:.3} / {:.3} / {:.3}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out). \
+             Held-out good pairs' mean evidence per CUSUM (its residual toward its alarm, calibration pairs 0 and sd 1): {}.\n",
+            NamedThresholds(&s.params.thresholds), s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.size_margin, s.simulated_every, s.shifted_every, s.source_effects[0], s.source_effects[1], s.source_effects[2], s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1,
+            evidence_text(&s.held_out_evidence)
         );
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(

@@ -44,6 +44,13 @@ pub struct CalibrateArgs {
     /// false alarms on brick rose from 0.9 to 6.8 per 10,000.
     #[arg(long, default_value_t = 1.0)]
     off_span_k: f64,
+    /// The shift of the line's good pairs' change size from the
+    /// calibration pairs', in standard deviations, that the two size
+    /// CUSUMs' thresholds are set to tolerate (below --size-k): the size of
+    /// a faithful change moves with the normal images' contrast (held-out
+    /// grass tiles change 0.22 sd less than the calibration's).
+    #[arg(long, default_value_t = spanwatch_calibrate::metric::drift::DEFAULT_SIZE_MARGIN)]
+    size_margin: f64,
     /// Folds of the cross-fitting: each calibration pair's alignment comes
     /// from a probe fitted without its source image, its off span from a
     /// basis fitted without its fold's pairs.
@@ -65,6 +72,7 @@ pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
             size_k: args.size_k,
             off_span_k: args.off_span_k,
             false_alarm_every: args.false_alarm_every,
+            size_margin: args.size_margin,
             seed: args.seed,
             ..DetectorSettings::default()
         },

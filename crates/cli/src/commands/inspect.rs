@@ -36,16 +36,17 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     let [_, _, off_row] = a.residuals;
     println!(
         "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}), log change size ({s_low:.3} to {s_high:.3}, k = {})\n               \
-         and share outside the basis ({o_low:.3} to {o_high:.3}, k = {}; its residual {:+.3} a {:+.3} s {:+.3} o): h = {:.3};\n               \
-         one false alarm per {} good pairs (simulated: one per {:.0}); clears after {} quiet pairs",
+         and share outside the basis ({o_low:.3} to {o_high:.3}, k = {}; its residual {:+.3} a {:+.3} s {:+.3} o);\n               \
+         thresholds {}, one false alarm per {} good pairs with a change-size margin of {} sd (simulated: one per {:.0}); clears after {} quiet pairs",
         a.alignment_k,
         a.size_k,
         a.off_span_k,
         off_row[0],
         off_row[1],
         off_row[2],
-        a.h,
+        spanwatch_core::detector::NamedThresholds(&a.thresholds),
         a.false_alarm_every,
+        a.size_margin,
         a.simulated_every,
         a.clear_after
     );

@@ -26,6 +26,10 @@ pub struct StudyArgs {
     /// degraded generator (streams.md).
     #[arg(long)]
     streams: bool,
+    /// With --streams: the calibration's margin for a shift of the line's
+    /// change size, as `calibrate --size-margin`.
+    #[arg(long, requires = "streams")]
+    size_margin: Option<f64>,
     /// Output folder: images, results.csv, correlations.csv, summary.md.
     #[arg(long, short)]
     output: PathBuf,
@@ -42,6 +46,9 @@ pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
     }
     if !args.models.is_empty() {
         config.models = args.models;
+    }
+    if let Some(margin) = args.size_margin {
+        config.size_margin = margin;
     }
     let start = Instant::now();
     if args.streams {

@@ -350,6 +350,7 @@ def calibrate(
     alignment_k: float = 0.5,
     size_k: float = 1.0,
     off_span_k: float = 1.0,
+    size_margin: float = 0.4,
     folds: int = 5,
     seed: int = 0,
     embeddings: Sequence[PathLike] = (),
@@ -363,8 +364,8 @@ def calibrate(
     them there (atomically: a temporary file, then a rename).
 
     >>> bundle = calibrate("DATA", "faithful", "faithful.bundle")   # doctest: +SKIP
-    >>> Bundle.read("faithful.bundle").detector["h"]                # doctest: +SKIP
-    10.83
+    >>> Bundle.read("faithful.bundle").detector["thresholds"]       # doctest: +SKIP
+    [14.2, 9.1, 8.8, 11.5]
     """
     if int(false_alarm_every) < 100:
         raise ValueError(f"false_alarm_every {false_alarm_every}: at least 100 good pairs between false alarms")
@@ -380,6 +381,7 @@ def calibrate(
         float(alignment_k),
         float(size_k),
         float(off_span_k),
+        float(size_margin),
         int(folds),
         int(seed),
     )
@@ -398,7 +400,8 @@ class Bundle:
 
     ``reference`` is the calibration set's own score (``ds``, ``rpe``,
     ``chance_ds``, ``corrected``), ``detector`` the drift detector (its
-    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, threshold ``h``,
+    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, the four ``thresholds``
+    (low alignment, small change, large change, outside span), ``size_margin``,
     ``false_alarm_every``, ...).
 
     >>> Bundle.read("faithful.bundle", model="vit-s14").generator   # doctest: +SKIP
