@@ -25,7 +25,8 @@
 //!
 //! The thresholds are set by the host by simulation for a target average
 //! run length to a false alarm (ARL0), the false-alarm budget shared by the
-//! four, each with a margin for a shift of the line's good pairs.
+//! four; the two change-size CUSUMs' with a margin for a shift of the line's
+//! change size (the alignment and the off span are scale-free).
 
 use crate::alert::AlertState;
 

@@ -23,13 +23,17 @@
 //!   alarms before its change is drawn again (and counted);
 //! - effect sizes: the shift of each normal score's mean (alignment, log
 //!   change size, off span), clamped as the detector clamps it, in held-out
-//!   good-pair standard deviations.
+//!   good-pair standard deviations; and the same for a candidate the
+//!   detector does not watch yet, the pixel extent of the change
+//!   ([`crate::extent`]), normalized against the calibration pairs' as the
+//!   detector's tables are.
 //!
 //! Every statistic of every pair is also written to `statistics.csv` per
 //! surface (the calibration pairs' cross-fitted ones and the held-out ones),
 //! for `benchmarks/alibi_streams.py`. On ELPV surfaces these are derived from
 //! CC BY-NC-SA images: they stay in the work folder.
 
+use crate::extent;
 use crate::{StudyConfig, StudyGenerator, SurfaceImages};
 use anyhow::{ensure, Context, Result};
 use rand::rngs::StdRng;
@@ -37,11 +41,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use spanwatch_calibrate::calibration::{self, CalibrationSettings};
 use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
-use spanwatch_calibrate::metric::drift::DetectorSettings;
+use spanwatch_calibrate::metric::drift::{DetectorSettings, ScoreTableData};
 use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_calibrate::stats::quantile;
 use spanwatch_core::bundle::Bundle;
-use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NamedThresholds, PairStatistics, Reading, Watch};
+use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NamedThresholds, NormalScores, PairStatistics, Reading, Watch};
 use spanwatch_core::standardize::difference_into;
 use statrs::distribution::{ContinuousCDF, Gamma};
 use std::collections::BTreeMap;
@@ -69,6 +73,9 @@ struct Scored {
     statistics: PairStatistics,
     /// Normal scores (alignment, log size, off span), clamped.
     scores: [f64; 3],
+    /// The candidate: ln of the change's pixel extent, and its normal score.
+    log_extent: f64,
+    extent_score: f64,
     /// Index of the pair's source image.
     source: usize,
 }
@@ -125,6 +132,8 @@ pub struct StreamRow {
     pub generator: StudyGenerator,
     /// Effect size on the alignment, log-size and off-span scores.
     pub effect: [f64; 3],
+    /// Effect size on the candidate's score, the log pixel extent.
+    pub extent_effect: f64,
     /// Delays per [`CHANGE_AFTER`].
     pub delays: Vec<Delays>,
 }
@@ -136,6 +145,13 @@ impl StreamRow {
     /// divergence (a² + s² + o²) / 2 per pair, in pairs.
     pub fn least_possible_delay(&self, arl0: f64) -> f64 {
         let information: f64 = self.effect.iter().map(|e| e * e).sum::<f64>() / 2.0;
+        arl0.ln() / information
+    }
+
+    /// The same bound were the candidate's score watched too (a fourth
+    /// independent unit normal shifted by [`Self::extent_effect`]).
+    pub fn least_possible_delay_with_extent(&self, arl0: f64) -> f64 {
+        let information: f64 = self.effect.iter().chain([&self.extent_effect]).map(|e| e * e).sum::<f64>() / 2.0;
         arl0.ln() / information
     }
 }
@@ -164,6 +180,9 @@ pub struct SurfaceStreams {
     /// The held-out good pairs' mean evidence per CUSUM, in the order of
     /// `Watch::ALL`: each residual toward its alarm (-a, -s, s, o).
     pub held_out_evidence: [f64; 4],
+    /// The candidate's calibration pairs' median pixel extent, and the
+    /// held-out good pairs' mean normal score of it (the calibration's: 0).
+    pub extent: (f64, f64),
     /// The between-source shares the simulation added to its blocks.
     pub source_effects: [f64; 3],
     /// Calibration pairs.
@@ -233,6 +252,11 @@ fn experiment(
         .flat_map(|(s, o)| [s.as_path(), o.as_path()])
         .collect();
     let embeddings = session.embed_all(held_paths)?;
+    let calibration_extents: Vec<f64> = images.pairs[&(family.to_string(), faithful)]
+        .iter()
+        .map(|(synthetic, source)| extent::log_extent(source, synthetic))
+        .collect::<Result<_>>()?;
+    let extent_table = ScoreTableData::of(&calibration_extents).normal_scores();
     let source_index: BTreeMap<&PathBuf, usize> = images.test_negatives.iter().enumerate().map(|(i, p)| (p, i)).collect();
     let mut difference = vec![0.0f32; w.len()];
     let mut held_out: BTreeMap<StudyGenerator, Vec<Scored>> = BTreeMap::new();
@@ -243,12 +267,15 @@ fn experiment(
             .map(|(synthetic, source)| {
                 difference_into(&embeddings[synthetic], &embeddings[source], &sigma, &mut difference);
                 let statistics = PairStatistics::of(&w, bundle.basis.iter(), &difference);
-                Scored { statistics, scores: detector.scores(statistics), source: source_index[source] }
+                let log_extent = extent::log_extent(source, synthetic)?;
+                let extent_score = extent_table.score(log_extent);
+                Ok(Scored { statistics, scores: detector.scores(statistics), log_extent, extent_score, source: source_index[source] })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         held_out.insert(generator, scored);
     }
-    write_statistics(&dir.join("statistics.csv"), &detector, (&calibrated.statistics, &calibrated.sources), &held_out)?;
+    let calibration = Calibration { statistics: &calibrated.statistics, sources: &calibrated.sources, log_extents: &calibration_extents };
+    write_statistics(&dir.join("statistics.csv"), &detector, &extent_table, &calibration, &held_out)?;
 
     let good = &held_out[&faithful];
     let seed = crate::data::seed(&[&images.surface, model, "streams"], 0);
@@ -265,7 +292,9 @@ fn experiment(
                     delays(&detector, good, degraded, after, crate::data::seed(&[&images.surface, model, &generator.name()], after))
                 })
                 .collect();
-            StreamRow { generator, effect: effect_sizes(good, degraded), delays }
+            let effect = effect_sizes(good, degraded, |p| p.scores);
+            let extent_effect = effect_sizes(good, degraded, |p| [p.extent_score])[0];
+            StreamRow { generator, effect, extent_effect, delays }
         })
         .collect();
     let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
@@ -281,6 +310,7 @@ fn experiment(
         size_margin: calibrated.detector.size_margin,
         shifted_every: calibrated.detector.shifted_every,
         held_out_evidence: mean_evidence(&detector, good),
+        extent: (median(&calibration_extents).exp(), mean(good.iter().map(|p| p.extent_score).collect())),
         source_effects: calibrated.detector.source_effects,
         calibration_pairs: calibrated.pairs,
         held_out: (good.len(), distinct_sources),
@@ -330,25 +360,47 @@ fn calibration_dataset(
     Ok(root.to_path_buf())
 }
 
+/// The calibration pairs as the study keeps them: their cross-fitted
+/// statistics, source labels and the candidate's log pixel extents, pair by pair.
+struct Calibration<'a> {
+    statistics: &'a [PairStatistics],
+    sources: &'a [usize],
+    log_extents: &'a [f64],
+}
+
 /// The per-pair statistics, for the alibi-detect and candidate benchmarks
 /// (the calibration pairs' cross-fitted by source; their source column is
-/// the calibration's source label, the held-out pairs' the held-out image's).
+/// the calibration's source label, the held-out pairs' the held-out image's;
+/// the last two columns are the candidate's, [`crate::extent`]).
 fn write_statistics(
     path: &Path,
     detector: &DriftDetector,
-    (calibration, sources): (&[PairStatistics], &[usize]),
+    extent_table: &NormalScores,
+    calibration: &Calibration<'_>,
     held_out: &BTreeMap<StudyGenerator, Vec<Scored>>,
 ) -> Result<()> {
-    let mut csv = String::from("split,generator,source,alignment,log_size,alignment_score,size_score,off_span,off_span_score\n");
-    let mut row = |split: &str, generator: String, source: String, s: &PairStatistics, [a, z, o]: [f64; 3]| {
-        let _ = writeln!(csv, "{split},{generator},{source},{:.9},{:.9},{a:.9},{z:.9},{:.9},{o:.9}", s.alignment, s.log_size, s.off_span);
+    let mut csv = String::from(
+        "split,generator,source,alignment,log_size,alignment_score,size_score,off_span,off_span_score,log_extent,extent_score\n",
+    );
+    let mut row = |split: &str, generator: String, source: String, s: &PairStatistics, [a, z, o]: [f64; 3], e: f64, e_score: f64| {
+        let _ = writeln!(
+            csv,
+            "{split},{generator},{source},{:.9},{:.9},{a:.9},{z:.9},{:.9},{o:.9},{e:.9},{e_score:.9}",
+            s.alignment, s.log_size, s.off_span
+        );
     };
-    for (s, source) in calibration.iter().zip(sources) {
-        row("calibration", "faithful".into(), source.to_string(), s, detector.scores(*s));
+    ensure!(
+        calibration.statistics.len() == calibration.log_extents.len(),
+        "{} calibration statistics against {} pixel extents: the pairs are not the same",
+        calibration.statistics.len(),
+        calibration.log_extents.len()
+    );
+    for ((s, source), &e) in calibration.statistics.iter().zip(calibration.sources).zip(calibration.log_extents) {
+        row("calibration", "faithful".into(), source.to_string(), s, detector.scores(*s), e, extent_table.score(e));
     }
     for (generator, pairs) in held_out {
         for p in pairs {
-            row("held_out", generator.to_string(), p.source.to_string(), &p.statistics, p.scores);
+            row("held_out", generator.to_string(), p.source.to_string(), &p.statistics, p.scores, p.log_extent, p.extent_score);
         }
     }
     std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
@@ -482,17 +534,24 @@ fn delays(detector: &DriftDetector, good: &[Scored], degraded: &[Scored], after:
 
 /// Effect size per normal score: the shift of the degraded pairs' mean from
 /// the good pairs', in good-pair standard deviations.
-fn effect_sizes(good: &[Scored], degraded: &[Scored]) -> [f64; 3] {
+fn effect_sizes<const N: usize>(good: &[Scored], degraded: &[Scored], scores: impl Fn(&Scored) -> [f64; N]) -> [f64; N] {
     let moments = |pairs: &[Scored], i: usize| {
         let n = pairs.len() as f64;
-        let mean = pairs.iter().map(|p| p.scores[i]).sum::<f64>() / n;
-        let var = pairs.iter().map(|p| (p.scores[i] - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let mean = pairs.iter().map(|p| scores(p)[i]).sum::<f64>() / n;
+        let var = pairs.iter().map(|p| (scores(p)[i] - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
         (mean, var.sqrt())
     };
-    [0, 1, 2].map(|i| {
+    std::array::from_fn(|i| {
         let ((good_mean, good_sd), (degraded_mean, _)) = (moments(good, i), moments(degraded, i));
         (degraded_mean - good_mean) / good_sd
     })
+}
+
+/// The median of `values`.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    quantile(&sorted, 0.5)
 }
 
 /// The mean evidence of `pairs` per CUSUM (in the order of `Watch::ALL`):
@@ -537,7 +596,9 @@ fn summary(results: &[SurfaceStreams]) -> String {
         "Calibrated with `calibrate`'s defaults on the training negatives' faithful pairs; streamed on pairs made from held-out negatives that neither the probe nor the calibration saw. \
          False alarms: {GOOD_PAIRS} held-out good pairs drawn with replacement (detector restarted after each crossing), exact Poisson 95% interval, and the 95% interval over {IMAGE_REPLICATES} streams of {REPLICATE_PAIRS} pairs from bootstrap resamples of the held-out images. \
          Delays: {CHANGE_POINTS} change points after each of {CHANGE_AFTER:?} good pairs, the degraded generator's held-out pairs after it; pairs from the change to the alert, a miss (none within {MOST_DEGRADED}) counted as {MOST_DEGRADED}. \
-         Effect: shift of the clamped normal score's mean in held-out good-pair sds (alignment / log change size / off span). Floor: Lorden's least delay ln ARL0 / KL of any detector at the target ARL0, were the three scores independent unit normals shifted by the effects (KL = (a² + s² + o²) / 2 per pair).\n"
+         Effect: shift of the clamped normal score's mean in held-out good-pair sds (alignment / log change size / off span). Floor: Lorden's least delay ln ARL0 / KL of any detector at the target ARL0, were the three scores independent unit normals shifted by the effects (KL = (a² + s² + o²) / 2 per pair). \
+         Candidate, not watched: the effect on the normal score of the change's log pixel extent (the share of pixels whose gray level moved by more than {} of 255, normalized against the calibration pairs'), and the floor were it watched as a fourth score.\n",
+        extent::CHANGED_LEVEL
     );
     for s in results {
         let f = &s.false_alarms;
@@ -550,9 +611,10 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let _ = writeln!(
             md,
             "thresholds {} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} with a change-size margin of {} sd (simulated {:.0}, {:.0} with the size shifted by the margin; blocks shifted by between-source shares {:.3} / {:.3} / {:.3}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out). \
-             Held-out good pairs' mean evidence per CUSUM (its residual toward its alarm, calibration pairs 0 and sd 1): {}.\n",
+             Held-out good pairs' mean evidence per CUSUM (its residual toward its alarm, calibration pairs 0 and sd 1): {}. \
+             Candidate: the calibration pairs' median pixel extent {:.4}, the held-out good pairs' mean normal score of it {:+.3}.\n",
             NamedThresholds(&s.params.thresholds), s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.size_margin, s.simulated_every, s.shifted_every, s.source_effects[0], s.source_effects[1], s.source_effects[2], s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1,
-            evidence_text(&s.held_out_evidence)
+            evidence_text(&s.held_out_evidence), s.extent.0, s.extent.1
         );
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(
@@ -563,8 +625,12 @@ fn summary(results: &[SurfaceStreams]) -> String {
             f.mean_run, q10.0, q50.0, q90.0, q10.1, q50.1, q90.1, f.geometric_distance
         );
         let starts: Vec<String> = CHANGE_AFTER.iter().map(|a| format!("after {a}: mean / p95 / within 100")).collect();
-        let _ = writeln!(md, "| generator | effect (alignment / size / off span) | floor | {} |", starts.join(" | "));
-        let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(starts.len()));
+        let _ = writeln!(
+            md,
+            "| generator | effect (alignment / size / off span) | floor | {} | candidate: pixel extent effect | floor with it |",
+            starts.join(" | ")
+        );
+        let _ = writeln!(md, "|---|---|---|{}---|---|", "---|".repeat(starts.len()));
         for row in &s.rows {
             let cells: Vec<String> = row
                 .delays
@@ -581,13 +647,15 @@ fn summary(results: &[SurfaceStreams]) -> String {
                 .collect();
             let _ = writeln!(
                 md,
-                "| {} | {:+.2} / {:+.2} / {:+.2} | {:.1} | {} |",
+                "| {} | {:+.2} / {:+.2} / {:+.2} | {:.1} | {} | {:+.2} | {:.1} |",
                 row.generator,
                 row.effect[0],
                 row.effect[1],
                 row.effect[2],
                 row.least_possible_delay(s.false_alarm_every as f64),
-                cells.join(" | ")
+                cells.join(" | "),
+                row.extent_effect,
+                row.least_possible_delay_with_extent(s.false_alarm_every as f64)
             );
         }
     }
@@ -613,6 +681,7 @@ mod tests {
         let row = StreamRow {
             generator: StudyGenerator::Drawn(spanwatch_synth::defects::Generator::Copy),
             effect: [1.0, 0.0, 0.0],
+            extent_effect: 0.0,
             delays: Vec::new(),
         };
         assert!((row.least_possible_delay(10f64.exp()) - 20.0).abs() < 1e-9);
@@ -620,6 +689,9 @@ mod tests {
         assert!((row.least_possible_delay(10f64.exp()) - 10.0).abs() < 1e-9);
         let row = StreamRow { effect: [1.0, -1.0, 2.0], ..row };
         assert!((row.least_possible_delay(10f64.exp()) - 10.0 / 3.0).abs() < 1e-9);
+        let row = StreamRow { extent_effect: 2.0, ..row };
+        assert!((row.least_possible_delay(10f64.exp()) - 10.0 / 3.0).abs() < 1e-9, "the candidate is not watched");
+        assert!((row.least_possible_delay_with_extent(10f64.exp()) - 2.0).abs() < 1e-9);
     }
 
     #[test]
