@@ -101,7 +101,9 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     }
     let (margin, size_k, extent_k) = (settings.detector.size_margin, settings.detector.size_k, settings.detector.extent_k);
     if !(0.0..size_k.min(extent_k)).contains(&margin) {
-        bail!("the change-size margin must be at least 0 and less than the size's k ({size_k}) and the extent's ({extent_k}); it is {margin}");
+        bail!(
+            "the change-size margin must be at least 0 and less than the size's k ({size_k}) and the extent's ({extent_k}); it is {margin}"
+        );
     }
     let solver = settings.solver;
     let w = &prepared.probe.w;

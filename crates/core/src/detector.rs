@@ -676,7 +676,8 @@ mod tests {
     #[test]
     fn correlated_scores_are_watched_by_their_residuals() {
         let (rho, scale) = (0.6, 0.8);
-        let rows = [[1.0 / scale, -rho / scale, 0.0, 0.0], [-rho / scale, 1.0 / scale, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
+        let rows =
+            [[1.0 / scale, -rho / scale, 0.0, 0.0], [-rho / scale, 1.0 / scale, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
         let detector = DriftDetector::new(tables(), params(100.0, rows), DetectorState::default()).unwrap();
         let [a, s, o, e] = detector.residuals([-1.2, -2.0, 0.3, -0.4]);
         assert!(a.abs() < 1e-12, "-1.2 is what a size score of -2 predicts: {a}");

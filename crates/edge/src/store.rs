@@ -41,7 +41,8 @@ pub struct AlertRecord {
 
 impl AlertRecord {
     /// The record of a first start: clear, sequence 1.
-    pub const FIRST: AlertRecord = AlertRecord { next_seq: 1, detector: DetectorState { sums: [0.0; 4], quiet: 0, raised: false } };
+    pub const FIRST: AlertRecord =
+        AlertRecord { next_seq: 1, detector: DetectorState { sums: [0.0; spanwatch_core::detector::WATCHES], quiet: 0, raised: false } };
 
     /// Reads a stored record. One an earlier release wrote with another
     /// detector (bundle format 5 had three CUSUMs) keeps its sequence
