@@ -237,9 +237,16 @@ mod tests {
         let d = embedder.dim();
         let w: Vec<f32> = (0..d).map(|j| if j % 2 == 0 { 1.0 } else { -0.5 }).collect();
         let table = NormalScores::new([-1.0f32, 1.0].into_iter(), [-1.0f32, 1.0].into_iter(), 1.0).unwrap();
-        let params =
-            CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals: INDEPENDENT, thresholds: [1e6; 4], clear_after: 10 };
-        let tables = ScoreTables { alignment: table, size: table, off_span: table };
+        let params = CusumParams {
+            alignment_k: 0.5,
+            size_k: 1.0,
+            off_span_k: 1.0,
+            extent_k: 1.0,
+            residuals: INDEPENDENT,
+            thresholds: [1e6; 6],
+            clear_after: 10,
+        };
+        let tables = ScoreTables { alignment: table, size: table, off_span: table, extent: table };
         let detector = DriftDetector::new(tables, params, DetectorState::default()).unwrap();
         let calibration = Calibration {
             digest: String::new(),

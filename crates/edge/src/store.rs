@@ -360,7 +360,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, restored) = Store::open(dir.path(), "bundle-a", 2).unwrap();
         assert!(restored.alert.is_none() && restored.recent.is_empty() && restored.outbox.is_empty());
-        let alert = AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25, 0.5], quiet: 3, raised: true } };
+        let alert = AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25, 0.5, 0.25, 0.0], quiet: 3, raised: true } };
         for (i, id) in ["p1", "p2", "p3"].into_iter().enumerate() {
             let messages = [message(2 * i as u64, Kind::Data), message(2 * i as u64 + 1, Kind::Alert { seq: 1 })];
             let difference = [i as f32, -0.5];

@@ -292,10 +292,18 @@ impl NativeTracker {
     }
 }
 
+/// The share of pixels a pair's images differ in (the edge's pixel extent).
+#[pyfunction]
+#[pyo3(signature = (source, synthetic))]
+fn change_extent(py: Python<'_>, source: PathBuf, synthetic: PathBuf) -> PyResult<f64> {
+    run(py, || Ok(spanwatch_embed::extent::change_extent(&source, &synthetic)?))
+}
+
 /// The native module.
 #[pymodule]
 fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(score_arrays, module)?)?;
+    module.add_function(wrap_pyfunction!(change_extent, module)?)?;
     module.add_function(wrap_pyfunction!(rank_folder, module)?)?;
     module.add_function(wrap_pyfunction!(calibrate_folder, module)?)?;
     module.add_function(wrap_pyfunction!(per_sample_folder, module)?)?;
