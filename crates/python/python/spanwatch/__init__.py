@@ -401,8 +401,9 @@ class Bundle:
 
     ``reference`` is the calibration set's own score (``ds``, ``rpe``,
     ``chance_ds``, ``corrected``), ``detector`` the drift detector (its
-    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, the four ``thresholds``
-    (low alignment, small change, large change, outside span), ``size_margin``,
+    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, ``extent_k``, the six
+    ``thresholds`` (low alignment, small change, large change, outside span,
+    wide change, narrow change), ``size_margin``,
     ``false_alarm_every``, ...).
 
     >>> Bundle.read("faithful.bundle", model="vit-s14").generator   # doctest: +SKIP
