@@ -86,12 +86,12 @@ fn bench_tracker<const D: usize>(window: usize) {
     // Each pair's off-span share is measured against a reference basis of BASIS_ROWS rows.
     let basis: Vec<f32> = vectors[..BASIS_ROWS].iter().flatten().copied().collect();
     for v in &vectors[..window] {
-        tracker.push(v, basis.iter().copied());
+        tracker.push(v, basis.iter().copied(), 0.015);
     }
     let start = Instant::now();
     let mut sink = 0.0;
     for v in &vectors[window..PAIRS] {
-        sink += tracker.push(v, basis.iter().copied()).scores.cone.ds;
+        sink += tracker.push(v, basis.iter().copied(), 0.015).scores.cone.ds;
     }
     let streamed = start.elapsed().as_secs_f64() / (PAIRS - window) as f64;
     let cone_only = bench_cone_only(&vectors, window);

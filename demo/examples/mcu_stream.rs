@@ -2,6 +2,7 @@
 //! demo's calibration bundle (default model, faithful generator, alert on
 //! the mean alignment) and the embeddings of the demo's live stream (40 new
 //! faithful pairs, then 40 whose generator degraded to photometric changes),
+//! each pair followed by its pixel extent,
 //! with the demo's seed, so the firmware sees what the Linux edge sees in
 //! the demo. Every image is a CC0 texture tile; the defects are DRAWN.
 //!
@@ -12,6 +13,7 @@ use spanwatch_calibrate::calibration::{write_bundle, CalibrationSettings};
 use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSource};
 use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_demo::stream::degrading_stream;
+use spanwatch_embed::extent::change_extent;
 use spanwatch_embed::manifest::{Manifest, DEFAULT_MODEL};
 use spanwatch_embed::model::Embedder;
 use spanwatch_synth::defects::Generator;
@@ -44,16 +46,19 @@ fn main() -> Result<()> {
     let path = out.join("stream.f32");
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?);
     for pair in &stream {
+        let mut files = Vec::new();
         for (half, image) in [("source", &pair.source), ("synthetic", &pair.synthetic)] {
             let png = scratch.path().join(format!("{}.{half}.png", pair.id));
             image.save(&png)?;
             let (embedding, _) = embedder.embed_file(&png, None)?;
             embedding.iter().try_for_each(|v| file.write_all(&v.to_le_bytes()))?;
+            files.push(png);
         }
+        file.write_all(&(change_extent(&files[0], &files[1])? as f32).to_le_bytes())?;
     }
     file.flush()?;
     println!(
-        "{}: {} bytes, CUSUM drift alert above thresholds {}, window of {} pairs; {}: {} pairs x 2 x {} f32 ({} faithful, then {} photometric)",
+        "{}: {} bytes, CUSUM drift alert above thresholds {}, window of {} pairs; {}: {} pairs x (2 x {} + 1) f32 ({} faithful, then {} photometric)",
         bundle.display(),
         calibrated.bytes,
         spanwatch_core::detector::NamedThresholds(&calibrated.detector.params.thresholds),

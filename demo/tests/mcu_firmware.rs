@@ -171,13 +171,14 @@ fn firmware_under_qemu_scores_like_the_host_batch() {
         })
         .collect();
     let pairs: Vec<Vec<f32>> = stream
-        .chunks_exact(2 * d)
+        .chunks_exact(2 * d + 1)
         .map(|pair| {
             let mut difference = vec![0.0; d];
-            difference_into(&pair[d..], &pair[..d], &sigma, &mut difference);
+            difference_into(&pair[d..2 * d], &pair[..d], &sigma, &mut difference);
             difference
         })
         .collect();
+    let extents: Vec<f64> = stream.chunks_exact(2 * d + 1).map(|pair| f64::from(pair[2 * d])).collect();
 
     let scored: Vec<&String> = log.iter().filter(|l| l.starts_with("info pair ")).collect();
     assert_eq!(scored.len(), pairs.len(), "one scored line per stored pair");
@@ -200,7 +201,7 @@ fn firmware_under_qemu_scores_like_the_host_batch() {
             assert!(difference <= 1e-4, "pair {t} {name}: firmware {} vs host batch {batch}", value(name));
             worst = worst.max(difference);
         }
-        let step = detector.update(PairStatistics::of(&w, bundle.basis.iter(), &pairs[t]));
+        let step = detector.update(PairStatistics::of(&w, bundle.basis.iter(), &pairs[t], extents[t]));
         for (name, host) in Watch::ALL.map(|watch| watch.name()).into_iter().zip(step.sums) {
             let difference = (value(name) - host).abs();
             assert!(difference <= 1e-4, "pair {t} {name}: firmware {} vs host {host}", value(name));

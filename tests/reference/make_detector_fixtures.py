@@ -2,14 +2,15 @@
 with numpy and scipy, on seeded random inputs.
 
 spanwatch's detector (crates/core/src/detector.rs) maps each pair's
-alignment, log change size and share outside the reference basis (off span)
-to a normal score through a table of calibration quantiles
-(crates/calibrate/src/metric/drift.rs builds the table), then runs four one-sided
-CUSUMs on residuals, clamped to +-6, each with its own threshold (the
-crossing one the furthest past its threshold, sum / threshold): the alignment and the size each given
-the other (their correlation over the calibration pairs, rho: (z - rho z') /
-sqrt(1 - rho^2)), the off span given both (its least-squares residual on
-them, at unit variance). Here the same is done from the definitions: the
+alignment, log change size, share outside the reference basis (off span)
+and log pixel extent to a normal score through a table of calibration
+quantiles (crates/calibrate/src/metric/drift.rs builds the table), then runs
+six one-sided CUSUMs on residuals, clamped to +-6, each with its own
+threshold (the crossing one the furthest past its threshold, sum /
+threshold): the alignment and the size each given the other (their
+correlation over the calibration pairs, rho: (z - rho z') / sqrt(1 -
+rho^2)), the off span given both (its least-squares residual on them, at
+unit variance), the extent alone (a wide and a narrow change). Here the same is done from the definitions: the
 table's knots as order statistics at evenly spaced ranks with scipy's
 normal quantiles of their plotting positions, the map with np.interp plus
 linear tails, the off span's regression with np.linalg.lstsq on the
@@ -29,6 +30,7 @@ OUT = ROOT / "tests" / "fixtures" / "detector" / "reference.json"
 MAX_KNOTS = 64
 CAP = 6.0
 MIN_SIZE = 1e-12
+MIN_EXTENT = 1e-6
 
 
 def table(values):
@@ -67,10 +69,13 @@ def main():
     cal_log_size = 2.5 - 3.0 * (cal_alignment - 0.12) + 0.3 * rng.standard_t(5, n_cal)
     # The off span grows with the size (a larger change leaves more outside).
     cal_off_span = np.clip(0.25 + 0.1 * (cal_log_size - 2.5) + 0.05 * rng.standard_normal(n_cal), 0.0, 1.0)
-    ta, ts, to = table(cal_alignment), table(cal_log_size), table(cal_off_span)
-    alignment_k, size_k, off_span_k, clear_after = 0.5, 1.0, 1.0, 12
-    # One threshold per CUSUM (low alignment, small, large change, outside span).
-    thresholds = np.array([8.0, 5.5, 4.0, 4.5])
+    # The pixel extent: about 1.5% of the image, spread by a factor of 1.35.
+    cal_log_extent = np.log(0.015) + 0.3 * rng.standard_normal(n_cal)
+    ta, ts, to, te = table(cal_alignment), table(cal_log_size), table(cal_off_span), table(cal_log_extent)
+    alignment_k, size_k, off_span_k, extent_k, clear_after = 0.5, 1.0, 1.0, 1.0, 12
+    # One threshold per CUSUM (low alignment, small, large change, outside
+    # span, wide, narrow change).
+    thresholds = np.array([8.0, 5.5, 4.0, 4.5, 5.0, 6.0])
     za_cal = np.array([score(x, *ta) for x in cal_alignment])
     zs_cal = np.array([score(x, *ts) for x in cal_log_size])
     zo_cal = np.array([score(x, *to) for x in cal_off_span])
@@ -85,39 +90,48 @@ def main():
     explained = 1.0 - np.var(standard(zo_cal) - design @ beta)
     assert explained < 0.81, explained
     off_row = np.array([-beta[0], -beta[1], 1.0]) / np.sqrt(1.0 - explained)
-    rows = np.array([[1.0 / scale, -rho / scale, 0.0], [-rho / scale, 1.0 / scale, 0.0], off_row])
+    rows = np.zeros((4, 4))
+    rows[:3, :3] = [[1.0 / scale, -rho / scale, 0.0], [-rho / scale, 1.0 / scale, 0.0], off_row]
+    rows[3, 3] = 1.0
     # A stream: 60 good pairs, 15 of the wrong family, 5 copies, 30 good,
-    # 10 noisy, 40 good, 12 outside the span, 40 good; each pair as
-    # (h = w.d, ||w||^2, ||d||^2, ||B d||^2).
+    # 10 noisy, 40 good, 12 outside the span, 40 good, 10 changing most of
+    # the image's pixels, 40 good; each pair as (h = w.d, ||w||^2, ||d||^2,
+    # ||B d||^2, pixel extent).
     w_norm2 = 4.0
     stream = []
-    def pair(alignment, log_size, off_span=None):
+    good_extent = lambda: float(np.exp(np.log(0.015) + 0.3 * rng.standard_normal()))
+    def pair(alignment, log_size, off_span=None, extent=None):
         size = np.exp(log_size)
         if off_span is None:
             off_span = 0.25 + 0.1 * (log_size - 2.5) + 0.05 * rng.standard_normal()
         off_span = min(max(off_span, 0.0), 1.0)
-        return alignment * np.sqrt(w_norm2) * size, w_norm2, size * size, size * size * (1.0 - off_span * off_span)
+        extent = good_extent() if extent is None else extent
+        return alignment * np.sqrt(w_norm2) * size, w_norm2, size * size, size * size * (1.0 - off_span * off_span), extent
     good = lambda: pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal())
     stream += [good() for _ in range(60)]
     stream += [pair(0.02 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal()) for _ in range(15)]
-    stream += [(0.0, w_norm2, 0.0, 0.0) for _ in range(5)]
+    stream += [(0.0, w_norm2, 0.0, 0.0, 0.0) for _ in range(5)]
     stream += [good() for _ in range(30)]
-    stream += [pair(0.0 + 0.05 * rng.standard_normal(), 4.0 + 0.3 * rng.standard_normal()) for _ in range(10)]
+    stream += [pair(0.0 + 0.05 * rng.standard_normal(), 4.0 + 0.3 * rng.standard_normal(), extent=0.9) for _ in range(10)]
     stream += [good() for _ in range(40)]
     stream += [pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal(), 0.45 + 0.05 * rng.standard_normal()) for _ in range(12)]
     stream += [good() for _ in range(40)]
+    stream += [pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal(), extent=0.6) for _ in range(10)]
+    stream += [good() for _ in range(40)]
 
-    sums = np.zeros(4)
+    sums = np.zeros(6)
     quiet, raised = 0, False
     expected = []
-    for hw, ww, dd, inside in stream:
+    for hw, ww, dd, inside, extent in stream:
         nrm = np.sqrt(ww * dd)
         alignment = hw / nrm if nrm > 0 else 0.0
         log_size = np.log(max(np.sqrt(dd), MIN_SIZE))
         off_span = np.sqrt(max(1.0 - inside / dd, 0.0)) if dd > 0 else 0.0
-        z = np.array([score(alignment, *ta), score(log_size, *ts), score(off_span, *to)])
-        ra, rs, ro = np.clip(rows @ z, -CAP, CAP)
-        sums = np.maximum(0.0, sums + np.array([-ra, -rs, rs, ro]) - np.array([alignment_k, size_k, size_k, off_span_k]))
+        log_extent = np.log(max(extent, MIN_EXTENT))
+        z = np.array([score(alignment, *ta), score(log_size, *ts), score(off_span, *to), score(log_extent, *te)])
+        ra, rs, ro, re = np.clip(rows @ z, -CAP, CAP)
+        evidence = np.array([-ra, -rs, rs, ro, re, -re])
+        sums = np.maximum(0.0, sums + evidence - np.array([alignment_k, size_k, size_k, off_span_k, extent_k, extent_k]))
         before = sums.copy()
         levels = before / thresholds
         change = None
@@ -130,19 +144,21 @@ def main():
             quiet += 1
             if raised and quiet >= clear_after:
                 raised, change = False, "clear"
-        crossed = ["low_alignment", "small_change", "large_change", "outside_span"][int(np.argmax(levels))] if levels.max() > 1.0 else None
+        watches = ["low_alignment", "small_change", "large_change", "outside_span", "wide_change", "narrow_change"]
+        crossed = watches[int(np.argmax(levels))] if levels.max() > 1.0 else None
         expected.append({"scores": z.tolist(), "sums": before.tolist(), "crossed": crossed, "change": change, "raised": raised})
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
-        "calibration": {"alignment": cal_alignment.tolist(), "log_size": cal_log_size.tolist(), "off_span": cal_off_span.tolist()},
+        "calibration": {"alignment": cal_alignment.tolist(), "log_size": cal_log_size.tolist(), "off_span": cal_off_span.tolist(), "log_extent": cal_log_extent.tolist()},
         "tables": {
             "alignment": {"values": ta[0].tolist(), "scores": ta[1].tolist(), "tail": ta[2]},
             "log_size": {"values": ts[0].tolist(), "scores": ts[1].tolist(), "tail": ts[2]},
             "off_span": {"values": to[0].tolist(), "scores": to[1].tolist(), "tail": to[2]},
+            "log_extent": {"values": te[0].tolist(), "scores": te[1].tolist(), "tail": te[2]},
         },
         "params": {
-            "alignment_k": alignment_k, "size_k": size_k, "off_span_k": off_span_k, "thresholds": thresholds.tolist(), "clear_after": clear_after,
+            "alignment_k": alignment_k, "size_k": size_k, "off_span_k": off_span_k, "extent_k": extent_k, "thresholds": thresholds.tolist(), "clear_after": clear_after,
             "correlation": rho, "residuals": rows.tolist(),
         },
         "stream": [list(p) for p in stream],

@@ -6,6 +6,7 @@
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use spanwatch_core::bundle::{Bundle, ScoreTable, FORMAT_VERSION};
+use spanwatch_core::detector::{SCORES, WATCHES};
 use spanwatch_core::norm;
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_embed::Manifest;
@@ -59,11 +60,13 @@ pub struct DetectorSummary {
     pub size_k: f64,
     /// The off-span CUSUM's reference value.
     pub off_span_k: f64,
-    /// Each score's residual given the others (rows: alignment, size, off span).
-    pub residuals: [[f64; 3]; 3],
+    /// The pixel-extent CUSUMs' reference value.
+    pub extent_k: f64,
+    /// Each score's residual given the others (rows: alignment, size, off span, extent).
+    pub residuals: [[f64; SCORES]; SCORES],
     /// Each CUSUM's threshold, in the order of `Watch::ALL`.
-    pub thresholds: [f64; 4],
-    /// The shift of good pairs' change size, in sd, the size thresholds tolerate.
+    pub thresholds: [f64; WATCHES],
+    /// The shift of good pairs' change size and pixel extent, in sd, their thresholds tolerate.
     pub size_margin: f64,
     /// Quiet pairs before a raised alert clears.
     pub clear_after: u32,
@@ -77,6 +80,8 @@ pub struct DetectorSummary {
     pub size_knots: usize,
     /// Knots of the off span's score table.
     pub off_span_knots: usize,
+    /// Knots of the pixel extent's score table.
+    pub extent_knots: usize,
     /// First and last calibrated alignment.
     #[serde(skip)]
     pub alignment_range: [f32; 2],
@@ -86,6 +91,9 @@ pub struct DetectorSummary {
     /// First and last calibrated off-span share.
     #[serde(skip)]
     pub off_span_range: [f32; 2],
+    /// First and last calibrated log pixel extent.
+    #[serde(skip)]
+    pub extent_range: [f32; 2],
 }
 
 /// The first and last values of a score table.
@@ -125,6 +133,7 @@ pub fn read_bundle(path: &Path, model: Option<&str>) -> Result<BundleSummary> {
             alignment_k: d.alignment_k,
             size_k: d.size_k,
             off_span_k: d.off_span_k,
+            extent_k: d.extent_k,
             residuals: d.residuals,
             thresholds: d.thresholds,
             size_margin: d.size_margin,
@@ -134,9 +143,11 @@ pub fn read_bundle(path: &Path, model: Option<&str>) -> Result<BundleSummary> {
             alignment_knots: d.alignment.values.len(),
             size_knots: d.size.values.len(),
             off_span_knots: d.off_span.values.len(),
+            extent_knots: d.extent.values.len(),
             alignment_range: ends(&d.alignment),
             size_range: ends(&d.size),
             off_span_range: ends(&d.off_span),
+            extent_range: ends(&d.extent),
         },
         w_norm: norm(&w),
         sigma_range: [sigma.iter().copied().fold(f32::INFINITY, f32::min), sigma.iter().copied().fold(0f32, f32::max)],

@@ -15,6 +15,7 @@ use spanwatch_core::bundle::{Bundle, DetectorSpec, F32Le, ModelIdentity, ScoreTa
 use spanwatch_core::detector::{NamedThresholds, PairStatistics};
 use spanwatch_core::span::{Solver, SpanScore};
 use spanwatch_core::tracker::WINDOW_CAPACITY;
+use spanwatch_embed::extent::change_extent;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -98,9 +99,11 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     if !ks.into_iter().all(positive) || settings.detector.false_alarm_every < 100 {
         bail!("the detector needs reference values k > 0 and a false-alarm target of at least 100 good pairs");
     }
-    let (margin, size_k) = (settings.detector.size_margin, settings.detector.size_k);
-    if !(0.0..size_k).contains(&margin) {
-        bail!("the change-size margin must be at least 0 and less than the size's k ({size_k}); it is {margin}");
+    let (margin, size_k, extent_k) = (settings.detector.size_margin, settings.detector.size_k, settings.detector.extent_k);
+    if !(0.0..size_k.min(extent_k)).contains(&margin) {
+        bail!(
+            "the change-size margin must be at least 0 and less than the size's k ({size_k}) and the extent's ({extent_k}); it is {margin}"
+        );
     }
     let solver = settings.solver;
     let w = &prepared.probe.w;
@@ -108,7 +111,8 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
     let reference = fit.score(w, solver);
     let window = settings.window.clamp(4, n.min(WINDOW_CAPACITY));
     let split = SourceFolds::of(prepared, generator, settings.folds.max(2), settings.detector.seed);
-    let statistics = cross_fitted_statistics(prepared, generator, &split, fit.basis())?;
+    let extents = pair_extents(generator)?;
+    let statistics = cross_fitted_statistics(prepared, generator, &split, fit.basis(), &extents)?;
     let detector = drift::calibrate(&CalibrationStatistics { statistics: &statistics, sources: &split.sources }, &settings.detector);
     let singular: Vec<f32> = fit.singular_values()[..fit.k()].iter().map(|&s| s as f32).collect();
     let oriented = oriented_basis(fit.basis(), fit.k(), &generator.diffs);
@@ -132,9 +136,11 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
             alignment: tables.alignment.view(),
             size: tables.size.view(),
             off_span: tables.off_span.view(),
+            extent: tables.extent.view(),
             alignment_k: detector.params.alignment_k,
             size_k: detector.params.size_k,
             off_span_k: detector.params.off_span_k,
+            extent_k: detector.params.extent_k,
             residuals: detector.params.residuals,
             thresholds: detector.params.thresholds,
             size_margin: detector.size_margin,
@@ -168,9 +174,9 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
     };
     format!(
         "wrote {} ({} bytes): generator {name:?}, {} pairs, k = {}, DS = {:.4} ({}), window of {} pairs;\n\
-         drift alert: CUSUM on each pair's alignment ({folds}, k = {}), change size (k = {}) and share outside the reference basis (k = {}),\n\
-         scores correlated {:+.3} (alignment, size), {:+.3} (alignment, off span), {:+.3} (size, off span),\n\
-         thresholds {} for one false alarm per {} good pairs with a change-size margin of {} sd (simulated: one per {:.0} in {} pairs, one per {:.0} with the size shifted by the margin); clears after {} quiet pairs",
+         drift alert: CUSUM on each pair's alignment ({folds}, k = {}), change size (k = {}), share outside the reference basis (k = {}) and pixel extent (k = {}),\n\
+         scores correlated {:+.3} (alignment, size), {:+.3} (alignment, off span), {:+.3} (size, off span), {:+.3} (size, extent),\n\
+         thresholds {} for one false alarm per {} good pairs with a margin of {} sd on the change size and extent (simulated: one per {:.0} in {} pairs, one per {:.0} with either shifted by the margin); clears after {} quiet pairs",
         output.display(),
         done.bytes,
         done.pairs,
@@ -181,9 +187,11 @@ pub fn summary(output: &Path, name: &str, settings: &CalibrationSettings, done: 
         d.params.alignment_k,
         d.params.size_k,
         d.params.off_span_k,
+        d.params.extent_k,
         d.correlations[0][1],
         d.correlations[0][2],
         d.correlations[1][2],
+        d.correlations[1][3],
         NamedThresholds(&d.params.thresholds),
         d.false_alarm_every,
         d.size_margin,
@@ -241,6 +249,20 @@ impl SourceFolds {
     }
 }
 
+/// The pixel extent of each of `generator`'s pairs' change (the share of
+/// pixels its images differ in), from the image files, on every core.
+fn pair_extents(generator: &GeneratorDiffs) -> Result<Vec<f64>> {
+    use rayon::prelude::*;
+    generator
+        .pairs
+        .par_iter()
+        .map(|pair| {
+            change_extent(&pair.source, &pair.synthetic)
+                .with_context(|| format!("the pixel extent of generator {:?}'s pair", generator.name))
+        })
+        .collect()
+}
+
 /// The statistics of `generator`'s pairs as the edge computes them, each
 /// pair measured without its own source image: the pairs of each fold
 /// (`SourceFolds`) get their alignment from a probe fitted on the other
@@ -254,6 +276,7 @@ fn cross_fitted_statistics(
     generator: &GeneratorDiffs,
     split: &SourceFolds,
     full_basis: &[f32],
+    extents: &[f64],
 ) -> Result<Vec<PairStatistics>> {
     let folds = split.folds;
     let fold_of_negative: Vec<Option<usize>> = {
@@ -290,7 +313,7 @@ fn cross_fitted_statistics(
         .map(|(i, fold)| {
             let (w, basis) = fold.map_or((&prepared.probe.w, full_basis), |f| (&probes[f], bases[f].as_slice()));
             let d: Vec<f32> = generator.diffs.row(i).iter().map(|&v| v as f32).collect();
-            PairStatistics::of(w, basis.iter().copied(), &d)
+            PairStatistics::of(w, basis.iter().copied(), &d, extents[i])
         })
         .collect();
     Ok(statistics)
@@ -301,6 +324,7 @@ struct EncodedTables {
     alignment: EncodedTable,
     size: EncodedTable,
     off_span: EncodedTable,
+    extent: EncodedTable,
 }
 
 /// One table's knots as bytes, with its tail scale.
@@ -326,6 +350,7 @@ impl EncodedTables {
             alignment: EncodedTable::of(&detector.alignment),
             size: EncodedTable::of(&detector.size),
             off_span: EncodedTable::of(&detector.off_span),
+            extent: EncodedTable::of(&detector.extent),
         }
     }
 }

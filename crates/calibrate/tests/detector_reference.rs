@@ -2,13 +2,13 @@
 //! (tests/reference/make_detector_fixtures.py) on seeded random inputs: the
 //! host's normal-score tables of the calibration statistics and residual
 //! coefficients, and the core's scores, CUSUMs, crossings and alert over a
-//! stream with wrong-family defects, unchanged copies, noisy pairs and
-//! changes outside the reference basis.
+//! stream with wrong-family defects, unchanged copies, noisy pairs, changes
+//! outside the reference basis and changes over most of the image's pixels.
 
 use serde_json::Value;
 use spanwatch_calibrate::metric::drift::{residual_rows, score_correlations, source_effects, ScoreTableData};
 use spanwatch_core::alert::AlertState;
-use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NormalScores, PairStatistics, ScoreTables};
+use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NormalScores, PairStatistics, ScoreTables, SCORES};
 use std::path::Path;
 
 fn reference() -> Value {
@@ -27,10 +27,15 @@ fn table(v: &Value) -> NormalScores {
 
 fn tables(r: &Value) -> ScoreTables {
     let t = &r["tables"];
-    ScoreTables { alignment: table(&t["alignment"]), size: table(&t["log_size"]), off_span: table(&t["off_span"]) }
+    ScoreTables {
+        alignment: table(&t["alignment"]),
+        size: table(&t["log_size"]),
+        off_span: table(&t["off_span"]),
+        extent: table(&t["log_extent"]),
+    }
 }
 
-const STATISTICS: [&str; 3] = ["alignment", "log_size", "off_span"];
+const STATISTICS: [&str; SCORES] = ["alignment", "log_size", "off_span", "log_extent"];
 
 #[test]
 fn score_tables_match_the_reference() {
@@ -52,8 +57,10 @@ fn score_tables_match_the_reference() {
     // computes them for the bundle, against numpy's least squares.
     let t = tables(&r);
     let columns: Vec<Vec<f64>> = STATISTICS.iter().map(|s| floats(&r["calibration"][*s])).collect();
-    let scores: Vec<[f64; 3]> = (0..columns[0].len())
-        .map(|i| [t.alignment.score(columns[0][i]), t.size.score(columns[1][i]), t.off_span.score(columns[2][i])])
+    let scores: Vec<[f64; SCORES]> = (0..columns[0].len())
+        .map(|i| {
+            [t.alignment.score(columns[0][i]), t.size.score(columns[1][i]), t.off_span.score(columns[2][i]), t.extent.score(columns[3][i])]
+        })
         .collect();
     let correlations = score_correlations(&scores);
     let theirs = r["params"]["correlation"].as_f64().unwrap();
@@ -76,16 +83,17 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         alignment_k: p["alignment_k"].as_f64().unwrap(),
         size_k: p["size_k"].as_f64().unwrap(),
         off_span_k: p["off_span_k"].as_f64().unwrap(),
+        extent_k: p["extent_k"].as_f64().unwrap(),
         residuals: std::array::from_fn(|i| std::array::from_fn(|j| residuals[i][j])),
         thresholds: floats(&p["thresholds"]).try_into().unwrap(),
         clear_after: p["clear_after"].as_u64().unwrap() as u32,
     };
     let mut detector = DriftDetector::new(tables(&r), params, DetectorState::default()).unwrap();
     let (stream, expected) = (r["stream"].as_array().unwrap(), r["expected"].as_array().unwrap());
-    let (mut changes, mut outside) = (0, 0);
+    let (mut changes, mut outside, mut wide) = (0, 0, 0);
     for (t, (pair, want)) in stream.iter().zip(expected).enumerate() {
-        let [h, w_norm2, energy, inside] = floats(pair).try_into().unwrap();
-        let step = detector.update(PairStatistics::from_dots(h, w_norm2, energy, inside));
+        let [h, w_norm2, energy, inside, extent] = floats(pair).try_into().unwrap();
+        let step = detector.update(PairStatistics::from_dots(h, w_norm2, energy, inside, extent));
         for (a, b) in step.scores.iter().zip(floats(&want["scores"])) {
             assert!((a - b).abs() < 1e-9, "pair {t}: score {a} vs {b}");
         }
@@ -94,6 +102,7 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         }
         assert_eq!(step.crossed.map(|r| r.watch.name()), want["crossed"].as_str(), "pair {t}");
         outside += usize::from(want["crossed"] == "outside_span");
+        wide += usize::from(want["crossed"] == "wide_change");
         let change = step.change.map(|c| match c.state {
             AlertState::Raised => "raised",
             AlertState::Clear => "clear",
@@ -102,8 +111,9 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         assert_eq!(detector.state().raised, want["raised"].as_bool().unwrap(), "pair {t}");
         changes += usize::from(change.is_some());
     }
-    assert_eq!(changes, 6, "three raises and three clears in the reference stream");
+    assert_eq!(changes, 8, "four raises and four clears in the reference stream");
     assert!(outside > 0, "the pairs outside the span cross on their own CUSUM");
+    assert!(wide > 0, "the pairs over most of the image cross the wide-change CUSUM");
 }
 
 /// The between-source shares the threshold simulation adds to its blocks,

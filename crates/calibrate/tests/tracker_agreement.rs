@@ -45,7 +45,7 @@ fn streamed_window_scores_equal_the_batch_scores() {
     let mut worst: f64 = 0.0;
     let mut off_spans: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     for (t, d) in stream.iter().enumerate() {
-        let report = tracker.push(d.as_slice().try_into().unwrap(), basis.iter().copied());
+        let report = tracker.push(d.as_slice().try_into().unwrap(), basis.iter().copied(), 0.015);
         let d64 = nalgebra::DVector::from_iterator(D, d.iter().map(|&x| x as f64));
         let off_span = (1.0 - (&v * &d64).norm_squared() / d64.norm_squared()).max(0.0).sqrt();
         assert!((report.statistics.off_span - off_span).abs() < 1e-6, "pair {t}: off span {} vs {off_span}", report.statistics.off_span);

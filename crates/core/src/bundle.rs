@@ -15,7 +15,7 @@
 //! the file buffer when decoding, so a device can read a bundle straight from
 //! flash without an allocator.
 
-use crate::detector::{CusumParams, DetectorError, DetectorState, DriftDetector, NormalScores, ScoreTables};
+use crate::detector::{CusumParams, DetectorError, DetectorState, DriftDetector, NormalScores, ScoreTables, SCORES, WATCHES};
 use crate::span::{Solver, SpanScore};
 use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 7;
+pub const FORMAT_VERSION: u16 = 8;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -134,20 +134,25 @@ pub struct DetectorSpec<'a> {
     /// (cross-fitted: each against a basis fitted without its fold's pairs).
     #[serde(borrow)]
     pub off_span: ScoreTable<'a>,
+    /// Normal scores of the pairs' log pixel extents ([`crate::extent`]).
+    #[serde(borrow)]
+    pub extent: ScoreTable<'a>,
     /// The alignment CUSUM's reference value k (normal-score units).
     pub alignment_k: f64,
     /// The change-size CUSUMs' reference value k.
     pub size_k: f64,
     /// The off-span CUSUM's reference value k.
     pub off_span_k: f64,
+    /// The pixel-extent CUSUMs' reference value k.
+    pub extent_k: f64,
     /// Row i: score i's residual given the others, as coefficients of the
-    /// three normal scores (see [`CusumParams::residuals`]).
-    pub residuals: [[f64; 3]; 3],
+    /// four normal scores (see [`CusumParams::residuals`]).
+    pub residuals: [[f64; SCORES]; SCORES],
     /// Each CUSUM's threshold, in the order of [`crate::detector::Watch::ALL`].
-    pub thresholds: [f64; 4],
-    /// The shift of the line's good pairs' change size, in standard
-    /// deviations of its residual, that the size CUSUMs' thresholds were
-    /// set to tolerate.
+    pub thresholds: [f64; WATCHES],
+    /// The shift of the line's good pairs' change size and pixel extent, in
+    /// standard deviations of their residuals, that the size and extent
+    /// CUSUMs' thresholds were set to tolerate.
     pub size_margin: f64,
     /// Quiet pairs in a row that clear a raised alert.
     pub clear_after: u32,
@@ -164,6 +169,7 @@ impl DetectorSpec<'_> {
             alignment_k: self.alignment_k,
             size_k: self.size_k,
             off_span_k: self.off_span_k,
+            extent_k: self.extent_k,
             residuals: self.residuals,
             thresholds: self.thresholds,
             clear_after: self.clear_after,
@@ -176,6 +182,7 @@ impl DetectorSpec<'_> {
             alignment: self.alignment.normal_scores()?,
             size: self.size.normal_scores()?,
             off_span: self.off_span.normal_scores()?,
+            extent: self.extent.normal_scores()?,
         };
         DriftDetector::new(tables, self.params(), state)
     }
@@ -465,11 +472,13 @@ mod tests {
                 alignment: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.3 },
                 size: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.5 },
                 off_span: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.1 },
+                extent: ScoreTable { values: f(&p.values), scores: f(&p.scores), tail: 0.7 },
                 alignment_k: 0.5,
                 size_k: 1.0,
                 off_span_k: 1.0,
-                residuals: [[1.0, 0.25, 0.0], [0.25, 1.0, 0.0], [-0.1, 0.2, 1.1]],
-                thresholds: [9.0, 6.5, 7.0, 11.0],
+                extent_k: 1.0,
+                residuals: [[1.0, 0.25, 0.0, 0.0], [0.25, 1.0, 0.0, 0.0], [-0.1, 0.2, 1.1, 0.0], [0.0, 0.0, 0.0, 1.0]],
+                thresholds: [9.0, 6.5, 7.0, 11.0, 8.0, 8.5],
                 size_margin: 0.25,
                 clear_after: 40,
                 false_alarm_every: 30_000,

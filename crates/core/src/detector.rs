@@ -4,29 +4,32 @@
 //! A windowed mean forgets everything older than its window, so small
 //! shifts take long or are missed; for a shift in the mean of a per-pair
 //! score, the CUSUM is the optimal detector (Lorden 1971; Moustakides 1986).
-//! Each pair gives three statistics: its alignment with the probe (a defect
-//! of the wrong kind points elsewhere), the log size of its change (an
-//! unchanged copy changes nothing, pixel noise or a photometric change far
-//! too much) and the share of its change outside the bundle's reference
-//! basis (a change of another kind than the calibration pairs' lies outside
-//! their span). Each is mapped to a normal score through the calibration
+//! Each pair gives four statistics: its alignment with the probe (a defect
+//! of the wrong kind points elsewhere), the log size of its change in the
+//! embedding (an unchanged copy changes nothing, pixel noise or a
+//! photometric change far too much), the share of its change outside the
+//! bundle's reference basis (a change of another kind than the calibration
+//! pairs' lies outside their span) and the log pixel extent of its change
+//! ([`crate::extent`]: noise and photometric changes touch every pixel, a
+//! copy none, where the embedding can take noise on a texture for more
+//! texture). Each is mapped to a normal score through the calibration
 //! pairs' quantiles (rank to normal scores, so non-Gaussian statistics are
-//! fine), and four CUSUMs watch them: low alignment, small changes, large
-//! changes, changes outside the span. The scores are correlated on the
-//! calibration pairs, so each CUSUM watches its score's residual given
-//! others, a linear combination of the three scores the host chooses
-//! ([`CusumParams::residuals`]; bundle format 6: the alignment and the size
-//! each given the other, the off span given both): the statistic of the
-//! likelihood ratio of a shift of that score alone, with the part of its
-//! noise the others explain taken out. Each CUSUM has its own threshold
-//! (bundle format 7); the first to pass it raises the alert; all four
-//! restart from 0 after every crossing, and a raised alert clears after
-//! `clear_after` pairs without one (the hysteresis).
+//! fine), and six CUSUMs watch them: low alignment, small changes, large
+//! changes, changes outside the span, wide changes, narrow changes. The
+//! scores are correlated on the calibration pairs, so each CUSUM watches
+//! its score's residual given others, a linear combination of the four
+//! scores the host chooses ([`CusumParams::residuals`]; bundle format 8:
+//! the alignment and the size each given the other, the off span given
+//! both, the extent alone): the statistic of the likelihood ratio of a
+//! shift of that score alone, with the part of its noise the others explain
+//! taken out. Each CUSUM has its own threshold; the first to pass it raises
+//! the alert; all six restart from 0 after every crossing, and a raised
+//! alert clears after `clear_after` pairs without one (the hysteresis).
 //!
 //! The thresholds are set by the host by simulation for a target average
 //! run length to a false alarm (ARL0), the false-alarm budget shared by the
-//! four; the two change-size CUSUMs' with a margin for a shift of the line's
-//! change size (the alignment and the off span are scale-free).
+//! six; the change-size and extent CUSUMs' with a margin for a shift of the
+//! line's changes (the alignment and the off span are scale-free).
 
 use crate::alert::AlertState;
 
@@ -37,6 +40,13 @@ pub const MAX_KNOTS: usize = 64;
 pub const SCORE_CAP: f64 = 6.0;
 /// The smallest change size counted: an unchanged copy's log size is ln of this.
 pub const MIN_CHANGE_SIZE: f64 = 1e-12;
+/// The smallest pixel extent counted: an unchanged copy's log extent is ln of this.
+pub const MIN_EXTENT: f64 = 1e-6;
+/// Normal scores a pair gives, in the order of [`DetectorStep::scores`]:
+/// alignment, log size, off span, log extent.
+pub const SCORES: usize = 4;
+/// CUSUMs, in the order of [`Watch::ALL`].
+pub const WATCHES: usize = 6;
 
 /// The statistics of one pair the detector watches.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,24 +59,38 @@ pub struct PairStatistics {
     /// The share of the difference's norm outside the bundle's reference
     /// basis, sqrt(1 - ||B d||^2 / ||d||^2) (0 without change).
     pub off_span: f64,
+    /// ln of the share of the image's pixels the change moved
+    /// ([`crate::extent::changed_share`]; at least ln [`MIN_EXTENT`]).
+    pub log_extent: f64,
 }
 
 impl PairStatistics {
     /// The statistics of a difference with dot product `h` with w, squared
     /// norm `energy` and squared norm `inside` of its projection on the
-    /// reference basis, for a probe of squared norm `w_norm2`.
-    pub fn from_dots(h: f64, w_norm2: f64, energy: f64, inside: f64) -> PairStatistics {
+    /// reference basis, for a probe of squared norm `w_norm2`, whose images
+    /// differ in the share `extent` of their pixels.
+    pub fn from_dots(h: f64, w_norm2: f64, energy: f64, inside: f64, extent: f64) -> PairStatistics {
         let alignment = alignment_of_dots(h, w_norm2, energy);
         let log_size = libm::log(libm::sqrt(energy.max(0.0)).max(MIN_CHANGE_SIZE));
-        PairStatistics { alignment, log_size, off_span: off_span_of_energies(energy, inside) }
+        PairStatistics { alignment, log_size, off_span: off_span_of_energies(energy, inside), log_extent: log_extent(extent) }
     }
 
     /// The statistics of difference `d` for probe `w` and the reference
     /// basis `basis` (orthonormal rows of d.len() values, row-major, as the
-    /// bundle stores them: read straight from its bytes, no copy).
-    pub fn of(w: &[f32], basis: impl IntoIterator<Item = f32>, d: &[f32]) -> PairStatistics {
-        PairStatistics::from_dots(crate::dot(w, d), crate::dot(w, w), crate::dot(d, d), energy_in_basis(basis, d))
+    /// bundle stores them: read straight from its bytes, no copy), whose
+    /// images differ in the share `extent` of their pixels.
+    pub fn of(w: &[f32], basis: impl IntoIterator<Item = f32>, d: &[f32], extent: f64) -> PairStatistics {
+        PairStatistics::from_dots(crate::dot(w, d), crate::dot(w, w), crate::dot(d, d), energy_in_basis(basis, d), extent)
     }
+}
+
+/// ln of a pixel extent (a share of the pixels), at least ln [`MIN_EXTENT`]
+/// (NaN stays NaN: a score of 0, no evidence).
+pub fn log_extent(extent: f64) -> f64 {
+    if extent.is_nan() {
+        return f64::NAN;
+    }
+    libm::log(extent.max(MIN_EXTENT))
 }
 
 /// The cosine of w and a difference d from their dot products (h = w . d,
@@ -200,7 +224,7 @@ impl NormalScores {
     }
 }
 
-/// One of the detector's four CUSUMs.
+/// One of the detector's six CUSUMs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -214,19 +238,29 @@ pub enum Watch {
     /// Changes further outside the reference basis than the calibration's:
     /// changes of another kind.
     OutsideSpan,
+    /// Changes that move more of the image's pixels than the calibration's:
+    /// noise, photometric changes.
+    WideChange,
+    /// Changes that move fewer pixels than the calibration's: copies,
+    /// faint or smaller defects.
+    NarrowChange,
 }
 
 impl Watch {
-    /// The four, in the order of [`DetectorState::sums`].
-    pub const ALL: [Watch; 4] = [Watch::LowAlignment, Watch::SmallChange, Watch::LargeChange, Watch::OutsideSpan];
+    /// The six, in the order of [`DetectorState::sums`].
+    pub const ALL: [Watch; WATCHES] =
+        [Watch::LowAlignment, Watch::SmallChange, Watch::LargeChange, Watch::OutsideSpan, Watch::WideChange, Watch::NarrowChange];
 
-    /// Its name in messages: "low_alignment", "small_change", "large_change" or "outside_span".
+    /// Its name in messages: "low_alignment", "small_change", "large_change",
+    /// "outside_span", "wide_change" or "narrow_change".
     pub fn name(&self) -> &'static str {
         match self {
             Watch::LowAlignment => "low_alignment",
             Watch::SmallChange => "small_change",
             Watch::LargeChange => "large_change",
             Watch::OutsideSpan => "outside_span",
+            Watch::WideChange => "wide_change",
+            Watch::NarrowChange => "narrow_change",
         }
     }
 }
@@ -238,7 +272,7 @@ pub fn cusum_step(sum: f64, evidence: f64, k: f64) -> f64 {
 }
 
 /// The scores' residuals when each stands alone: the identity.
-pub const INDEPENDENT: [[f64; 3]; 3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+pub const INDEPENDENT: [[f64; SCORES]; SCORES] = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
 
 /// The detector's tuning, from the bundle.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -251,14 +285,16 @@ pub struct CusumParams {
     pub size_k: f64,
     /// Reference value k of the off-span CUSUM.
     pub off_span_k: f64,
+    /// Reference value k of the two pixel-extent CUSUMs.
+    pub extent_k: f64,
     /// Row i: the coefficients of score i's residual given the others, a
-    /// linear combination of the three normal scores (alignment, log size,
-    /// off span) with unit variance on the calibration pairs; what the
-    /// CUSUMs add up. [`INDEPENDENT`] watches each score alone.
-    pub residuals: [[f64; 3]; 3],
+    /// linear combination of the four normal scores (alignment, log size,
+    /// off span, log extent) with unit variance on the calibration pairs;
+    /// what the CUSUMs add up. [`INDEPENDENT`] watches each score alone.
+    pub residuals: [[f64; SCORES]; SCORES],
     /// Each CUSUM's threshold, in the order of [`Watch::ALL`]: a CUSUM
     /// above its own raises the alert.
-    pub thresholds: [f64; 4],
+    pub thresholds: [f64; WATCHES],
     /// Pairs in a row without a crossing that clear a raised alert.
     pub clear_after: u32,
 }
@@ -268,8 +304,8 @@ pub struct CusumParams {
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DetectorState {
-    /// The four CUSUMs, in the order of [`Watch::ALL`].
-    pub sums: [f64; 4],
+    /// The six CUSUMs, in the order of [`Watch::ALL`].
+    pub sums: [f64; WATCHES],
     /// Pairs since the last crossing (or since the start).
     pub quiet: u32,
     /// Whether the alert is raised.
@@ -287,10 +323,10 @@ impl DetectorState {
     }
 }
 
-/// The four thresholds (in the order of [`Watch::ALL`]) for messages and
+/// The six thresholds (in the order of [`Watch::ALL`]) for messages and
 /// logs: "14.210 (low_alignment), 6.802 (small_change), ...".
 #[derive(Clone, Copy, Debug)]
-pub struct NamedThresholds<'a>(pub &'a [f64; 4]);
+pub struct NamedThresholds<'a>(pub &'a [f64; WATCHES]);
 
 impl core::fmt::Display for NamedThresholds<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -323,9 +359,9 @@ impl Reading {
 
 /// The CUSUM nearest its threshold (the largest value / threshold; the
 /// first in [`Watch::ALL`] order on a tie): the detector's statistic.
-pub fn nearest(sums: &[f64; 4], thresholds: &[f64; 4]) -> Reading {
+pub fn nearest(sums: &[f64; WATCHES], thresholds: &[f64; WATCHES]) -> Reading {
     let reading = |i: usize| Reading { watch: Watch::ALL[i], value: sums[i], threshold: thresholds[i] };
-    (1..4).map(reading).fold(reading(0), |best, r| if r.level() > best.level() { r } else { best })
+    (1..WATCHES).map(reading).fold(reading(0), |best, r| if r.level() > best.level() { r } else { best })
 }
 
 /// A change of the alert state and what caused it.
@@ -347,11 +383,12 @@ pub struct AlertChange {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DetectorStep {
-    /// The pair's normal scores: alignment, log size, off span (before the residuals).
-    pub scores: [f64; 3],
-    /// The four CUSUMs after this pair, before a crossing restarts them
+    /// The pair's normal scores: alignment, log size, off span, log extent
+    /// (before the residuals).
+    pub scores: [f64; SCORES],
+    /// The six CUSUMs after this pair, before a crossing restarts them
     /// (in the order of [`Watch::ALL`]).
-    pub sums: [f64; 4],
+    pub sums: [f64; WATCHES],
     /// The CUSUM that crossed its threshold on this pair (the one furthest
     /// past it when several did; all then restart from 0).
     pub crossed: Option<Reading>,
@@ -359,7 +396,7 @@ pub struct DetectorStep {
     pub change: Option<AlertChange>,
 }
 
-/// The normal-score tables of the three statistics, in the order of
+/// The normal-score tables of the four statistics, in the order of
 /// [`DetectorStep::scores`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -370,6 +407,8 @@ pub struct ScoreTables {
     pub size: NormalScores,
     /// Of the share outside the reference basis.
     pub off_span: NormalScores,
+    /// Of the log pixel extent.
+    pub extent: NormalScores,
 }
 
 /// The calibrated detector with its state.
@@ -385,10 +424,9 @@ impl DriftDetector {
     /// A detector in `state` (the default for a first start).
     pub fn new(tables: ScoreTables, params: CusumParams, state: DetectorState) -> Result<Self, DetectorError> {
         let positive = |x: f64| x > 0.0 && x.is_finite();
-        let [a, b, c, d] = params.thresholds;
-        let ks = [params.alignment_k, params.size_k, params.off_span_k, a, b, c, d];
+        let ks = [params.alignment_k, params.size_k, params.off_span_k, params.extent_k];
         let rows_valid = params.residuals.iter().enumerate().all(|(i, row)| row.iter().all(|c| c.is_finite()) && row[i] > 0.0);
-        if !ks.into_iter().all(positive) || !rows_valid {
+        if !ks.into_iter().chain(params.thresholds).all(positive) || !rows_valid {
             return Err(DetectorError::Parameter);
         }
         Ok(DriftDetector { tables, params, state })
@@ -416,14 +454,15 @@ impl DriftDetector {
 
     /// Each score's residual given the others ([`CusumParams::residuals`]),
     /// clamped to +-[`SCORE_CAP`]: what the CUSUMs add up.
-    pub fn residuals(&self, scores: [f64; 3]) -> [f64; 3] {
-        self.params.residuals.map(|row| (row[0] * scores[0] + row[1] * scores[1] + row[2] * scores[2]).clamp(-SCORE_CAP, SCORE_CAP))
+    pub fn residuals(&self, scores: [f64; SCORES]) -> [f64; SCORES] {
+        self.params.residuals.map(|row| row.iter().zip(scores).map(|(c, z)| c * z).sum::<f64>().clamp(-SCORE_CAP, SCORE_CAP))
     }
 
-    /// The pair's normal scores (alignment, log size, off span), as [`Self::update`] computes them.
-    pub fn scores(&self, pair: PairStatistics) -> [f64; 3] {
+    /// The pair's normal scores (alignment, log size, off span, log
+    /// extent), as [`Self::update`] computes them.
+    pub fn scores(&self, pair: PairStatistics) -> [f64; SCORES] {
         let t = &self.tables;
-        [t.alignment.score(pair.alignment), t.size.score(pair.log_size), t.off_span.score(pair.off_span)]
+        [t.alignment.score(pair.alignment), t.size.score(pair.log_size), t.off_span.score(pair.off_span), t.extent.score(pair.log_extent)]
     }
 
     /// Feeds one pair.
@@ -433,22 +472,22 @@ impl DriftDetector {
 
     /// What each CUSUM adds up for a pair of normal `scores` before its k,
     /// in the order of [`Watch::ALL`]: the residuals toward each alarm
-    /// (-alignment, -size, +size, +off span).
-    pub fn evidence(&self, scores: [f64; 3]) -> [f64; 4] {
-        let [a, s, o] = self.residuals(scores);
-        [-a, -s, s, o]
+    /// (-alignment, -size, +size, +off span, +extent, -extent).
+    pub fn evidence(&self, scores: [f64; SCORES]) -> [f64; WATCHES] {
+        let [a, s, o, e] = self.residuals(scores);
+        [-a, -s, s, o, e, -e]
     }
 
     /// Each CUSUM's reference value k, in the order of [`Watch::ALL`].
-    pub fn reference_values(&self) -> [f64; 4] {
-        let CusumParams { alignment_k, size_k, off_span_k, .. } = self.params;
-        [alignment_k, size_k, size_k, off_span_k]
+    pub fn reference_values(&self) -> [f64; WATCHES] {
+        let CusumParams { alignment_k, size_k, off_span_k, extent_k, .. } = self.params;
+        [alignment_k, size_k, size_k, off_span_k, extent_k, extent_k]
     }
 
-    /// Feeds one pair by its normal scores (alignment, log size, off span):
-    /// what [`Self::update`] does after [`Self::scores`], for simulations
-    /// that draw scores directly.
-    pub fn update_scores(&mut self, scores: [f64; 3]) -> DetectorStep {
+    /// Feeds one pair by its normal scores (alignment, log size, off span,
+    /// log extent): what [`Self::update`] does after [`Self::scores`], for
+    /// simulations that draw scores directly.
+    pub fn update_scores(&mut self, scores: [f64; SCORES]) -> DetectorStep {
         let (evidence, ks) = (self.evidence(scores), self.reference_values());
         let CusumParams { thresholds, clear_after, .. } = self.params;
         for ((sum, e), k) in self.state.sums.iter_mut().zip(evidence).zip(ks) {
@@ -460,7 +499,7 @@ impl DriftDetector {
         let Reading { watch, value, threshold } = nearest;
         let mut change = None;
         if crossed.is_some() {
-            self.state.sums = [0.0; 4];
+            self.state.sums = [0.0; WATCHES];
             self.state.quiet = 0;
             if !self.state.raised {
                 self.state.raised = true;
@@ -498,11 +537,11 @@ mod tests {
     }
 
     fn tables() -> ScoreTables {
-        ScoreTables { alignment: table(), size: table(), off_span: table() }
+        ScoreTables { alignment: table(), size: table(), off_span: table(), extent: table() }
     }
 
-    fn params(h: f64, residuals: [[f64; 3]; 3]) -> CusumParams {
-        CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals, thresholds: [h; 4], clear_after: 3 }
+    fn params(h: f64, residuals: [[f64; SCORES]; SCORES]) -> CusumParams {
+        CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, extent_k: 1.0, residuals, thresholds: [h; WATCHES], clear_after: 3 }
     }
 
     #[test]
@@ -517,7 +556,7 @@ mod tests {
         let no_off_span_k = CusumParams { off_span_k: 0.0, ..params(10.0, INDEPENDENT) };
         assert_eq!(DriftDetector::new(tables(), no_off_span_k, DetectorState::default()), Err(DetectorError::Parameter));
         let mut rows = INDEPENDENT;
-        rows[2][2] = 0.0;
+        rows[3][3] = 0.0;
         assert_eq!(
             DriftDetector::new(tables(), params(10.0, rows), DetectorState::default()),
             Err(DetectorError::Parameter),
@@ -528,32 +567,33 @@ mod tests {
         assert_eq!(DriftDetector::new(tables(), params(10.0, rows), DetectorState::default()), Err(DetectorError::Parameter));
     }
 
-    /// A zero change pushes the small-change CUSUM by SCORE_CAP - size_k
-    /// per pair (and the alignment's by its own k less); the alert rises on
-    /// the first crossing, every crossing restarts the sums, and
+    /// A zero change pushes the small-change and the narrow-change CUSUMs
+    /// by SCORE_CAP - k per pair (and the alignment's by its own k less);
+    /// the alert rises on the first crossing (the size's, first in
+    /// [`Watch::ALL`] on a tie), every crossing restarts the sums, and
     /// `clear_after` quiet pairs clear it.
     #[test]
     fn copies_raise_the_alert_and_good_pairs_clear_it() {
         let mut detector = DriftDetector::new(tables(), params(9.0, INDEPENDENT), DetectorState::default()).unwrap();
-        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0);
-        assert_eq!(copy.off_span, 0.0);
-        assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP, -1.5]);
+        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0, 0.0);
+        assert_eq!((copy.off_span, copy.log_extent), (0.0, MIN_EXTENT.ln()));
+        assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP, -1.5, -SCORE_CAP]);
         assert!(detector.update(copy).change.is_none());
-        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0, 0.0]);
+        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0, 0.0, 0.0, 5.0]);
         let step = detector.update(copy);
         let crossed = Reading { watch: Watch::SmallChange, value: 10.0, threshold: 9.0 };
-        assert_eq!((step.crossed, step.sums), (Some(crossed), [2.0, 10.0, 0.0, 0.0]));
+        assert_eq!((step.crossed, step.sums), (Some(crossed), [2.0, 10.0, 0.0, 0.0, 0.0, 10.0]));
         let change = step.change.unwrap();
         assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 10.0, 9.0));
-        assert_eq!(detector.state(), DetectorState { sums: [0.0; 4], quiet: 0, raised: true });
-        // A good pair (scores 1, 1, -1) stays under h and counts as quiet.
-        let good = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 0.5 };
-        assert_eq!(detector.scores(good), [1.0, 1.0, -1.0]);
+        assert_eq!(detector.state(), DetectorState { sums: [0.0; WATCHES], quiet: 0, raised: true });
+        // A good pair (scores 1, 1, -1, 1) stays under h and counts as quiet.
+        let good = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 0.5, log_extent: 2.0 };
+        assert_eq!(detector.scores(good), [1.0, 1.0, -1.0, 1.0]);
         assert!(detector.update(good).change.is_none());
         assert!(detector.update(good).change.is_none());
         assert_eq!(detector.update(good).change.map(|c| c.state), Some(AlertState::Clear));
         // Resumed from a saved state, the detector goes on from it.
-        let saved = DetectorState { sums: [0.0, 9.0, 0.0, 0.0], quiet: 7, raised: false };
+        let saved = DetectorState { sums: [0.0, 9.0, 0.0, 0.0, 0.0, 0.0], quiet: 7, raised: false };
         detector.resume(saved);
         assert_eq!(detector.update(copy).crossed.map(|r| (r.watch, r.value)), Some((Watch::SmallChange, 14.0)));
     }
@@ -563,20 +603,20 @@ mod tests {
     /// and a reading names the CUSUM nearest its threshold.
     #[test]
     fn each_cusum_crosses_its_own_threshold() {
-        let params = CusumParams { thresholds: [2.0, 9.0, 9.0, 9.0], ..params(1.0, INDEPENDENT) };
+        let params = CusumParams { thresholds: [2.0, 9.0, 9.0, 9.0, 9.0, 11.0], ..params(1.0, INDEPENDENT) };
         let mut detector = DriftDetector::new(tables(), params, DetectorState::default()).unwrap();
-        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0);
+        let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0, 0.0);
         let step = detector.update(copy);
-        assert_eq!(step.sums, [1.0, 5.0, 0.0, 0.0]);
+        assert_eq!(step.sums, [1.0, 5.0, 0.0, 0.0, 0.0, 5.0]);
         assert_eq!(nearest(&step.sums, &params.thresholds), Reading { watch: Watch::SmallChange, value: 5.0, threshold: 9.0 });
         let step = detector.update(copy);
         assert_eq!(step.crossed, Some(Reading { watch: Watch::SmallChange, value: 10.0, threshold: 9.0 }), "10 / 9 beats 2 / 2");
-        let slower = CusumParams { thresholds: [1.5, 9.0, 9.0, 9.0], ..params };
+        let slower = CusumParams { thresholds: [1.5, 9.0, 9.0, 9.0, 9.0, 11.0], ..params };
         let mut detector = detector.with_params(slower).unwrap();
         detector.update(copy);
         let change = detector.update(copy).change.unwrap();
         assert_eq!((change.watch, change.value, change.threshold), (Watch::LowAlignment, 2.0, 1.5), "2 / 1.5 beats 10 / 9");
-        let bad = CusumParams { thresholds: [1.0, 1.0, 0.0, 1.0], ..params };
+        let bad = CusumParams { thresholds: [1.0, 1.0, 1.0, 1.0, 1.0, 0.0], ..params };
         assert_eq!(DriftDetector::new(tables(), bad, DetectorState::default()), Err(DetectorError::Parameter));
     }
 
@@ -587,15 +627,36 @@ mod tests {
         let mut detector = DriftDetector::new(tables(), params(6.0, INDEPENDENT), DetectorState::default()).unwrap();
         // The basis spans the first axis; a change along the second is all outside it.
         let (w, basis) = ([1.0f32, 1.0], [1.0f32, 0.0]);
-        let outside = PairStatistics::of(&w, basis, &[0.0, 3.0]);
+        let outside = PairStatistics::of(&w, basis, &[0.0, 3.0], 0.5);
         assert!((outside.off_span - 1.0).abs() < 1e-12 && (outside.alignment - core::f64::consts::FRAC_1_SQRT_2).abs() < 1e-7);
-        let pair = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 5.0 };
-        assert_eq!(detector.scores(pair), [1.0, 1.0, 2.5]);
+        assert_eq!(outside.log_extent, 0.5f64.ln());
+        let pair = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 5.0, log_extent: 2.0 };
+        assert_eq!(detector.scores(pair), [1.0, 1.0, 2.5, 1.0]);
         for _ in 0..4 {
             assert_eq!(detector.update(pair).crossed, None);
         }
-        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 6.0], "1.5 a pair, on the off-span CUSUM alone");
+        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 6.0, 0.0, 0.0], "1.5 a pair, on the off-span CUSUM alone");
         assert_eq!(detector.update(pair).crossed.map(|r| (r.watch, r.value)), Some((Watch::OutsideSpan, 7.5)));
+    }
+
+    /// A change over most of the image raises the wide-change CUSUM alone
+    /// when its embedding statistics are those of a good pair; a NaN
+    /// extent is no evidence either way.
+    #[test]
+    fn wide_changes_are_watched_by_their_pixel_extent() {
+        let mut detector = DriftDetector::new(tables(), params(6.0, INDEPENDENT), DetectorState::default()).unwrap();
+        let wide = PairStatistics { alignment: 2.0, log_size: 2.0, off_span: 0.5, log_extent: 5.0 };
+        assert_eq!(detector.scores(wide), [1.0, 1.0, -1.0, 2.5]);
+        for _ in 0..4 {
+            assert_eq!(detector.update(wide).crossed, None);
+        }
+        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 0.0, 6.0, 0.0]);
+        assert_eq!(detector.update(wide).crossed.map(|r| (r.watch, r.value)), Some((Watch::WideChange, 7.5)));
+        let unknown = PairStatistics::from_dots(1.0, 1.0, 1.0, 1.0, f64::NAN);
+        assert!(unknown.log_extent.is_nan());
+        assert_eq!(detector.scores(unknown)[3], 0.0);
+        assert_eq!(log_extent(0.25), 0.25f64.ln());
+        assert_eq!(log_extent(-1.0), MIN_EXTENT.ln());
     }
 
     #[test]
@@ -615,15 +676,16 @@ mod tests {
     #[test]
     fn correlated_scores_are_watched_by_their_residuals() {
         let (rho, scale) = (0.6, 0.8);
-        let rows = [[1.0 / scale, -rho / scale, 0.0], [-rho / scale, 1.0 / scale, 0.0], [0.0, 0.0, 1.0]];
+        let rows =
+            [[1.0 / scale, -rho / scale, 0.0, 0.0], [-rho / scale, 1.0 / scale, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
         let detector = DriftDetector::new(tables(), params(100.0, rows), DetectorState::default()).unwrap();
-        let [a, s, o] = detector.residuals([-1.2, -2.0, 0.3]);
+        let [a, s, o, e] = detector.residuals([-1.2, -2.0, 0.3, -0.4]);
         assert!(a.abs() < 1e-12, "-1.2 is what a size score of -2 predicts: {a}");
         assert!((s - (-2.0 + 0.6 * 1.2) / 0.8).abs() < 1e-12);
-        assert_eq!(o, 0.3);
-        assert_eq!(detector.residuals([-6.0, 6.0, 9.0]), [-SCORE_CAP, SCORE_CAP, SCORE_CAP], "clamped");
+        assert_eq!((o, e), (0.3, -0.4));
+        assert_eq!(detector.residuals([-6.0, 6.0, 9.0, -7.0]), [-SCORE_CAP, SCORE_CAP, SCORE_CAP, -SCORE_CAP], "clamped");
         let mut detector = detector;
-        let step = detector.update_scores([-1.2, -2.0, 0.0]);
+        let step = detector.update_scores([-1.2, -2.0, 0.0, 0.0]);
         assert_eq!(step.sums[0], 0.0);
         assert!((step.sums[1] - (1.6 - 1.0)).abs() < 1e-12, "{:?}", step.sums);
     }

@@ -23,6 +23,7 @@ pub mod alarm;
 pub mod alert;
 pub mod bundle;
 pub mod detector;
+pub mod extent;
 mod gram;
 pub mod span;
 pub mod standardize;

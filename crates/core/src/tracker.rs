@@ -87,13 +87,14 @@ impl<const D: usize, const W: usize> SpanTracker<D, W> {
 
     /// Adds one pair's standardized difference vector and reports on it,
     /// its off-span share measured against the reference basis `basis`
-    /// (the bundle's rows, read in place). Its dot products with the
-    /// window are computed once, for its novelty and for its row of the
-    /// Gram matrix.
-    pub fn push(&mut self, d: &[f32; D], basis: impl IntoIterator<Item = f32>) -> PairReport {
+    /// (the bundle's rows, read in place), `extent` the share of pixels its
+    /// images differ in ([`crate::extent::changed_share`]). Its dot products
+    /// with the window are computed once, for its novelty and for its row of
+    /// the Gram matrix.
+    pub fn push(&mut self, d: &[f32; D], basis: impl IntoIterator<Item = f32>, extent: f64) -> PairReport {
         let alignment = crate::span::alignment(&self.w, d);
         let energy = dot(d, d);
-        let statistics = PairStatistics::from_dots(dot(d, &self.w), dot(&self.w, &self.w), energy, energy_in_basis(basis, d));
+        let statistics = PairStatistics::from_dots(dot(d, &self.w), dot(&self.w, &self.w), energy, energy_in_basis(basis, d), extent);
         let ring = &self.ring;
         let inner: [f64; W] = core::array::from_fn(|i| if i < self.window.len() { dot(&ring[i], d) } else { 0.0 });
         let novelty = self.window.novelty(energy, |i| inner[i]);
@@ -131,23 +132,23 @@ mod tests {
         let w = [1.0, 0.0, 0.0];
         let mut tracker = SpanTracker::<3, 4>::new(&w, Solver::Ridge { lambda: 0.01 }, 2).unwrap();
         tracker.seed(&[0.0, 0.0, 2.0]);
-        let first = tracker.push(&[0.0, 1.0, 0.0], []);
+        let first = tracker.push(&[0.0, 1.0, 0.0], [], 0.02);
         assert_eq!((first.scores.window, first.scores.seeds), (2, 1));
         assert_eq!(first.alignment, Some(0.0));
         assert_eq!(first.novelty, 1.0, "orthogonal to the seed");
         assert_eq!(first.scores.mean_alignment, 0.0, "seeds do not count; the pair is orthogonal to w");
         // The seed goes first: the window is now e2 and e1, which holds w exactly.
-        let second = tracker.push(&[3.0, 0.0, 0.0], []);
+        let second = tracker.push(&[3.0, 0.0, 0.0], [], 0.02);
         assert_eq!((second.scores.window, second.scores.seeds), (2, 0));
         assert!((second.scores.cone.ds - 1.0).abs() < 1e-12);
         // A vector against the defect direction cannot help the cone, but spans w for ridge.
-        let third = tracker.push(&[-1.0, 0.0, 0.0], []);
+        let third = tracker.push(&[-1.0, 0.0, 0.0], [], 0.02);
         assert_eq!(third.alignment, Some(-1.0));
         assert!(third.novelty < 1e-9, "already in the span: {}", third.novelty);
         assert_eq!(third.pairs, 3);
         assert_eq!(third.scores.mean_alignment, 0.0, "e1 (+1) and -e1 (-1), the seed is gone");
         assert!((third.scores.cone.ds - 1.0).abs() < 1e-12, "e1 (3, 0, 0) is still in the window");
-        let fourth = tracker.push(&[0.0, 0.0, 1.0], []);
+        let fourth = tracker.push(&[0.0, 0.0, 1.0], [], 0.02);
         assert!(fourth.scores.cone.ds.abs() < 1e-12, "the cone of -e1 and e3 holds nothing of e1");
         assert!(fourth.scores.ridge.ds > 0.9, "the span of -e1 and e3 holds e1: {}", fourth.scores.ridge.ds);
     }
@@ -155,13 +156,13 @@ mod tests {
     #[test]
     fn novelty_is_the_share_of_energy_outside_the_window() {
         let mut tracker = SpanTracker::<3, 4>::new(&[1.0, 0.0, 0.0], Solver::Nnls, 4).unwrap();
-        tracker.push(&[1.0, 0.0, 0.0], []);
-        tracker.push(&[1.0, 2.0, 0.0], []);
+        tracker.push(&[1.0, 0.0, 0.0], [], 0.02);
+        tracker.push(&[1.0, 2.0, 0.0], [], 0.02);
         // The window spans the first two axes: (1, 1, 1) has 1 of its 3 outside.
-        let report = tracker.push(&[1.0, 1.0, 1.0], []);
+        let report = tracker.push(&[1.0, 1.0, 1.0], [], 0.02);
         assert!((report.novelty - 1.0 / 3.0).abs() < 1e-9, "{}", report.novelty);
         // Now it spans everything.
-        assert!(tracker.push(&[0.0, -3.0, 5.0], []).novelty < 1e-9);
+        assert!(tracker.push(&[0.0, -3.0, 5.0], [], 0.02).novelty < 1e-9);
     }
 
     #[test]
@@ -170,12 +171,12 @@ mod tests {
         let mut used = SpanTracker::<3, 4>::idle();
         assert!(used.restart(&w, solver, 5).is_err(), "the capacity still bounds the window");
         used.restart(&[0.0, 1.0, 0.0], Solver::Lstsq, 4).unwrap();
-        used.push(&[1.0, 2.0, 3.0], []);
-        used.push(&[0.0, 1.0, 1.0], []);
+        used.push(&[1.0, 2.0, 3.0], [], 0.02);
+        used.push(&[0.0, 1.0, 1.0], [], 0.02);
         used.restart(&w, solver, 3).unwrap();
         let mut fresh = SpanTracker::<3, 4>::new(&w, solver, 3).unwrap();
         for d in [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [-1.0, 0.5, 0.0]] {
-            assert_eq!(used.push(&d, []), fresh.push(&d, []));
+            assert_eq!(used.push(&d, [], 0.02), fresh.push(&d, [], 0.02));
         }
     }
 
@@ -185,8 +186,8 @@ mod tests {
         assert_eq!(SpanTracker::<2, 3>::new(&w, Solver::Lstsq, 4).err(), Some(TrackerError::Window { requested: 4, capacity: 3 }));
         assert!(SpanTracker::<2, 3>::new(&w, Solver::Lstsq, 0).is_err());
         let mut tracker = SpanTracker::<2, 3>::new(&w, Solver::Lstsq, 1).unwrap();
-        assert!((tracker.push(&[1.0, 0.0], []).scores.cone.ds - 1.0).abs() < 1e-12);
-        let report = tracker.push(&[0.0, 1.0], []);
+        assert!((tracker.push(&[1.0, 0.0], [], 0.02).scores.cone.ds - 1.0).abs() < 1e-12);
+        let report = tracker.push(&[0.0, 1.0], [], 0.02);
         assert_eq!(report.scores.window, 1, "a window of 1 keeps only the newest pair");
         assert!(report.scores.cone.ds.abs() < 1e-12);
     }

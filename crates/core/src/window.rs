@@ -353,7 +353,7 @@ mod tests {
         let mut window = GramWindow::<4>::new(dot(&w, &w), 3, solver, 3).unwrap();
         let mut slots = [0usize; 4];
         for (t, v) in vectors.iter().enumerate() {
-            let from_tracker = tracker.push(v, []).scores;
+            let from_tracker = tracker.push(v, [], 0.02).scores;
             let alignment = crate::span::alignment(&w, v).unwrap_or(0.0);
             let slot = window.insert(false, dot(v, &w), alignment, |slot, i| dot(&vectors[if i == slot { t } else { slots[i] }], v));
             slots[slot] = t;

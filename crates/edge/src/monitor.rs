@@ -14,6 +14,7 @@
 use anyhow::{bail, Context, Result};
 use lru::LruCache;
 use spanwatch_core::detector::DetectorState;
+use spanwatch_embed::extent::change_extent;
 use spanwatch_embed::manifest::Manifest;
 use spanwatch_embed::model::Embedder;
 use spanwatch_embed::EmbedError;
@@ -102,7 +103,8 @@ impl Monitor {
     /// [`Self::pairs_at_once`] threads: every synthetic image, and each
     /// source the monitor does not remember (once, however many of the
     /// pairs share it). The sources embedded are remembered. Each pair's
-    /// result names the file that failed; the tracker is not touched.
+    /// pixel extent is measured from its two files. Each pair's result
+    /// names the file that failed; the tracker is not touched.
     pub fn embed(&mut self, pairs: &[(&Path, &Path)]) -> Vec<Result<EmbeddedPair>> {
         let mut jobs: Vec<Job> = Vec::new();
         let mut queued: HashMap<[u8; 32], usize> = HashMap::new();
@@ -134,7 +136,8 @@ impl Monitor {
         }
         plans
             .into_iter()
-            .map(|(source_plan, synthetic_job)| {
+            .zip(pairs)
+            .map(|((source_plan, synthetic_job), &(source_path, synthetic_path))| {
                 let (source, source_remembered) = match source_plan {
                     SourcePlan::Unreadable(error) => return Err(error.into()),
                     SourcePlan::Remembered(embedding) => (embedding, true),
@@ -142,7 +145,8 @@ impl Monitor {
                     SourcePlan::Embed(job) => (results[job].clone().map_err(anyhow::Error::msg)?, false),
                 };
                 let synthetic = std::mem::replace(&mut results[synthetic_job], Ok(Vec::new())).map_err(anyhow::Error::msg)?;
-                Ok(EmbeddedPair { source, synthetic, source_remembered })
+                let extent = change_extent(source_path, synthetic_path)?;
+                Ok(EmbeddedPair { source, synthetic, extent, source_remembered })
             })
             .collect()
     }
@@ -151,7 +155,9 @@ impl Monitor {
     /// tracker and the alert follows. `source` and `synthetic` name the
     /// files in errors; an error leaves the tracker untouched.
     pub fn score(&mut self, source: &Path, synthetic: &Path, pair: &EmbeddedPair) -> Result<Scored> {
-        self.scorer.score(&pair.source, &pair.synthetic).with_context(|| format!("{} and {}", source.display(), synthetic.display()))
+        self.scorer
+            .score(&pair.source, &pair.synthetic, pair.extent)
+            .with_context(|| format!("{} and {}", source.display(), synthetic.display()))
     }
 }
 
@@ -159,6 +165,8 @@ impl Monitor {
 pub struct EmbeddedPair {
     source: Vec<f32>,
     synthetic: Vec<f32>,
+    /// The share of pixels the pair's images differ in.
+    extent: f64,
     /// Whether the source's embedding was remembered rather than computed.
     pub source_remembered: bool,
 }
@@ -229,9 +237,16 @@ mod tests {
         let d = embedder.dim();
         let w: Vec<f32> = (0..d).map(|j| if j % 2 == 0 { 1.0 } else { -0.5 }).collect();
         let table = NormalScores::new([-1.0f32, 1.0].into_iter(), [-1.0f32, 1.0].into_iter(), 1.0).unwrap();
-        let params =
-            CusumParams { alignment_k: 0.5, size_k: 1.0, off_span_k: 1.0, residuals: INDEPENDENT, thresholds: [1e6; 4], clear_after: 10 };
-        let tables = ScoreTables { alignment: table, size: table, off_span: table };
+        let params = CusumParams {
+            alignment_k: 0.5,
+            size_k: 1.0,
+            off_span_k: 1.0,
+            extent_k: 1.0,
+            residuals: INDEPENDENT,
+            thresholds: [1e6; 6],
+            clear_after: 10,
+        };
+        let tables = ScoreTables { alignment: table, size: table, off_span: table, extent: table };
         let detector = DriftDetector::new(tables, params, DetectorState::default()).unwrap();
         let calibration = Calibration {
             digest: String::new(),

@@ -5,7 +5,8 @@
 //! ([`install`]), model manifests ([`manifest`]), image
 //! decoding with limits and preprocessing ([`preprocess`], with Pillow's
 //! resize in [`resample`]), inference with
-//! tract ([`model`]) with optional spatial pooling ([`pooling`]), models made
+//! tract ([`model`]) with optional spatial pooling ([`pooling`]), the pixel
+//! extent of a pair's change ([`extent`]), models made
 //! on first use by their recipe ([`provision`]), an on-disk embedding cache
 //! keyed by model and file content ([`cache`]), and the checks that keep the
 //! folders they trust private ([`private`]).
@@ -15,6 +16,7 @@
 
 pub(crate) mod cache;
 mod error;
+pub mod extent;
 pub mod install;
 pub mod logtext;
 pub mod manifest;

@@ -7,7 +7,7 @@ use crate::calibration::Calibration;
 use crate::scorer::Scored;
 use serde::{Deserialize, Serialize};
 use spanwatch_core::alert::{pair_verdict, AlertState, PairVerdict};
-use spanwatch_core::detector::{nearest, AlertChange, DetectorStep, Watch};
+use spanwatch_core::detector::{nearest, AlertChange, DetectorStep, Watch, WATCHES};
 use spanwatch_core::span::Solver;
 use spanwatch_core::tracker::PairReport;
 use std::time::SystemTime;
@@ -42,12 +42,13 @@ impl ScoreName {
 }
 
 /// The drift detector a bundle carries: `cusum`, Page's CUSUM on each
-/// pair's normalized alignment, change size and share outside the
-/// reference basis (the only one so far).
+/// pair's normalized alignment, change size, share outside the reference
+/// basis and pixel extent (the only one so far).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorName {
-    /// Four one-sided CUSUMs: low alignment, small change, large change, outside the span.
+    /// Six one-sided CUSUMs: low alignment, small change, large change,
+    /// outside the span, wide change, narrow change.
     Cusum,
 }
 
@@ -76,6 +77,11 @@ pub struct DriftReading {
     pub off_span: f64,
     /// That share as a normal score against the calibration pairs'.
     pub off_span_score: f64,
+    /// ln of the share of the image's pixels the pair's change moved (null
+    /// when not measured).
+    pub log_extent: Option<f64>,
+    /// That log extent as a normal score against the calibration pairs'.
+    pub extent_score: f64,
     /// The CUSUM of low alignments after this pair.
     pub low_alignment: f64,
     /// The CUSUM of small changes after this pair.
@@ -84,22 +90,26 @@ pub struct DriftReading {
     pub large_change: f64,
     /// The CUSUM of changes outside the reference basis after this pair.
     pub outside_span: f64,
+    /// The CUSUM of changes over more of the image's pixels after this pair.
+    pub wide_change: f64,
+    /// The CUSUM of changes over fewer of the image's pixels after this pair.
+    pub narrow_change: f64,
     /// The CUSUM nearest its threshold (the largest share of it).
     pub watch: Watch,
-    /// Its value: the statistic compared with `threshold` (all four
+    /// Its value: the statistic compared with `threshold` (all six
     /// restart from 0 after one crosses its own).
     pub statistic: f64,
     /// Its threshold.
     pub threshold: f64,
     /// `statistic / threshold`: how near the alert is, on one scale for
-    /// all four CUSUMs (it rises above 1).
+    /// all six CUSUMs (it rises above 1).
     pub level: f64,
 }
 
 impl DriftReading {
     /// The reading of a pair's detector step.
-    fn of(report: &PairReport, step: &DetectorStep, thresholds: &[f64; 4]) -> DriftReading {
-        let [low_alignment, small_change, large_change, outside_span] = step.sums;
+    fn of(report: &PairReport, step: &DetectorStep, thresholds: &[f64; WATCHES]) -> DriftReading {
+        let [low_alignment, small_change, large_change, outside_span, wide_change, narrow_change] = step.sums;
         let nearest = nearest(&step.sums, thresholds);
         DriftReading {
             detector: DetectorName::Cusum,
@@ -108,10 +118,14 @@ impl DriftReading {
             size_score: step.scores[1],
             off_span: report.statistics.off_span,
             off_span_score: step.scores[2],
+            log_extent: Some(report.statistics.log_extent).filter(|e| e.is_finite()),
+            extent_score: step.scores[3],
             low_alignment,
             small_change,
             large_change,
             outside_span,
+            wide_change,
+            narrow_change,
             watch: nearest.watch,
             statistic: nearest.value,
             threshold: nearest.threshold,
@@ -128,6 +142,10 @@ fn describe(watch: Watch) -> &'static str {
         Watch::LargeChange => "the pairs change more than the calibration pairs (noise or a photometric change?)",
         Watch::OutsideSpan => {
             "the pairs' changes lie further outside the calibration pairs' span than theirs do (a change of another kind?)"
+        }
+        Watch::WideChange => "the pairs change more of the image's pixels than the calibration pairs (noise or a photometric change?)",
+        Watch::NarrowChange => {
+            "the pairs change fewer of the image's pixels than the calibration pairs (smaller or faint defects, or none at all)"
         }
     }
 }

@@ -47,18 +47,22 @@ impl Tracker {
             bail!("a saved difference has {} values (expected {}) or is not finite", bad.len(), calibration.dim);
         }
         let mut tracker = Tracker::new(calibration)?;
+        // Only the window is rebuilt: the detector's state is saved apart,
+        // so the replayed pairs' statistics (and their pixel extents, not
+        // saved) are not needed.
         for difference in recent {
-            tracker.push(difference, &calibration.basis);
+            tracker.push(difference, &calibration.basis, f64::NAN);
         }
         Ok(tracker)
     }
 
-    /// Adds difference `d`, its off-span share measured against `basis`.
-    fn push(&mut self, d: &[f32], basis: &[f32]) -> PairReport {
+    /// Adds difference `d`, its off-span share measured against `basis`,
+    /// of a pair whose images differ in the share `extent` of their pixels.
+    fn push(&mut self, d: &[f32], basis: &[f32], extent: f64) -> PairReport {
         let basis = basis.iter().copied();
         match self {
-            Tracker::D1280(t) => t.push(d.try_into().expect("dimension checked"), basis),
-            Tracker::D384(t) => t.push(d.try_into().expect("dimension checked"), basis),
+            Tracker::D1280(t) => t.push(d.try_into().expect("dimension checked"), basis, extent),
+            Tracker::D384(t) => t.push(d.try_into().expect("dimension checked"), basis, extent),
         }
     }
 }
@@ -110,10 +114,12 @@ impl PairScorer {
         &self.calibration
     }
 
-    /// Scores a pair from its two embeddings: the difference of their
-    /// standardized forms goes into the window and the alert follows. A
-    /// difference that is not finite is an error and leaves everything as it was.
-    pub fn score(&mut self, source: &[f32], synthetic: &[f32]) -> Result<Scored> {
+    /// Scores a pair from its two embeddings and the share `extent` of the
+    /// pixels its images differ in (`spanwatch_embed::extent`): the
+    /// difference of their standardized forms goes into the window and the
+    /// alert follows. A difference that is not finite is an error and
+    /// leaves everything as it was.
+    pub fn score(&mut self, source: &[f32], synthetic: &[f32], extent: f64) -> Result<Scored> {
         let c = &self.calibration;
         if source.len() != c.dim || synthetic.len() != c.dim {
             bail!("embeddings of {} and {} values; the bundle's have {}", source.len(), synthetic.len(), c.dim);
@@ -125,7 +131,7 @@ impl PairScorer {
             bail!("their difference is not finite in dimension {i}");
         }
         self.before_last = Some((self.tracker.clone(), self.detector.state()));
-        let report = self.tracker.push(&difference, &c.basis);
+        let report = self.tracker.push(&difference, &c.basis, extent);
         let score = report.scores.of(c.solver);
         let step = self.detector.update(report.statistics);
         Ok(Scored { difference, report, score, step, detector: self.detector.state() })

@@ -238,10 +238,13 @@ impl NativeTracker {
         Ok(NativeTracker { scorer, next_seq: 1 })
     }
 
-    /// Scores one pair from its two embeddings (float32 bytes): the JSON of
-    /// the metrics and pair messages, and of the alert message when the
-    /// alert changed (else null).
-    fn push(&mut self, py: Python<'_>, source: &[u8], synthetic: &[u8], pair: String) -> PyResult<String> {
+    /// Scores one pair from its two embeddings (float32 bytes) and the
+    /// share of pixels its images differ in (None: not measured, no
+    /// evidence for the pixel-extent CUSUMs): the JSON of the metrics and
+    /// pair messages, and of the alert message when the alert changed (else
+    /// null).
+    #[pyo3(signature = (source, synthetic, pair, extent=None))]
+    fn push(&mut self, py: Python<'_>, source: &[u8], synthetic: &[u8], pair: String, extent: Option<f64>) -> PyResult<String> {
         let (scorer, next_seq) = (&mut self.scorer, &mut self.next_seq);
         run(py, || {
             let dim = scorer.calibration().dim;
@@ -250,7 +253,7 @@ impl NativeTracker {
                 ([source], [synthetic]) => (source, synthetic),
                 _ => anyhow::bail!("source and synthetic must each be one embedding of {dim} values"),
             };
-            let scored = scorer.score(source, synthetic).with_context(|| format!("pair {pair}"))?;
+            let scored = scorer.score(source, synthetic, extent.unwrap_or(f64::NAN)).with_context(|| format!("pair {pair}"))?;
             let now = timestamp(SystemTime::now());
             let c = scorer.calibration();
             let metrics = Metrics::from_scored(now.clone(), &pair, c, &scored, 0);
@@ -289,10 +292,18 @@ impl NativeTracker {
     }
 }
 
+/// The share of pixels a pair's images differ in (the edge's pixel extent).
+#[pyfunction]
+#[pyo3(signature = (source, synthetic))]
+fn change_extent(py: Python<'_>, source: PathBuf, synthetic: PathBuf) -> PyResult<f64> {
+    run(py, || Ok(spanwatch_embed::extent::change_extent(&source, &synthetic)?))
+}
+
 /// The native module.
 #[pymodule]
 fn _spanwatch(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(score_arrays, module)?)?;
+    module.add_function(wrap_pyfunction!(change_extent, module)?)?;
     module.add_function(wrap_pyfunction!(rank_folder, module)?)?;
     module.add_function(wrap_pyfunction!(calibrate_folder, module)?)?;
     module.add_function(wrap_pyfunction!(per_sample_folder, module)?)?;

@@ -20,7 +20,7 @@ import spanwatch
 from conftest import FIXTURES, MODEL, cli, embed_output
 
 # The four CUSUMs in the order of the bundle's thresholds.
-WATCHES = ["low_alignment", "small_change", "large_change", "outside_span"]
+WATCHES = ["low_alignment", "small_change", "large_change", "outside_span", "wide_change", "narrow_change"]
 FIELDS = ["k", "rpe", "ds", "chance_ds", "corrected", "mean_alignment", "opposed_share", "probe_shift", "n_pairs", "zero_pairs"]
 
 
@@ -163,8 +163,11 @@ def test_tracker_stays_clear_on_good_pairs_and_raises_on_reversed_ones(demo, tmp
     sources = embedder.embed([s for s, _ in pairs])
     synthetics = embedder.embed([s for _, s in pairs])
     # The calibration's own good pairs: the alert stays clear.
+    extents = [spanwatch.change_extent(s, p) for s, p in pairs]
+    assert all(0.0 < e < 0.2 for e in extents), extents
     for i, (src, syn) in enumerate(zip(sources, synthetics)):
-        update = tracker.push(src, syn)
+        update = tracker.push(src, syn, extent=extents[i])
+        assert update.metrics["drift"]["log_extent"] == pytest.approx(np.log(extents[i]))
         assert update.alert is None and update.alert_state == "clear", (i, update.metrics["drift"])
         assert update.pair["pair"] == f"pair-{i + 1}" and update.pair["verdict"] in ("useful", "opposed")
         drift = update.metrics["drift"]

@@ -21,7 +21,7 @@ pub const QUEUE_SLOTS: usize = 4;
 /// SysTick reload: one pair per millisecond at the MPS2's 25 MHz clock.
 const TICK_RELOAD: u32 = 25_000 - 1;
 
-/// One pair as the input side delivers it: its id and both embeddings.
+/// One pair as the input side delivers it: its id, both embeddings and its pixel extent.
 pub struct PairInput {
     /// The pair's id, e.g. `pair-0045`.
     pub id: String<16>,
@@ -29,6 +29,8 @@ pub struct PairInput {
     pub source: [f32; D],
     /// Embedding of its synthetic defect.
     pub synthetic: [f32; D],
+    /// The share of pixels the two images differ in.
+    pub extent: f32,
 }
 
 /// The queue between the interrupt and the main loop.
@@ -81,10 +83,10 @@ fn SysTick() {
             feeder.waits += 1;
             return;
         }
-        let mut pair = PairInput { id: String::new(), source: [0.0; D], synthetic: [0.0; D] };
+        let mut pair = PairInput { id: String::new(), source: [0.0; D], synthetic: [0.0; D], extent: 0.0 };
         // "pair-" and four digits always fit the 16 bytes.
         let _ = write!(pair.id, "pair-{:04}", feeder.next);
-        StoredStream::<D>.read(feeder.next, &mut pair.source, &mut pair.synthetic);
+        pair.extent = StoredStream::<D>.read(feeder.next, &mut pair.source, &mut pair.synthetic);
         if feeder.producer.enqueue(pair).is_ok() {
             feeder.next += 1;
         }

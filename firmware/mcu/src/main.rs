@@ -102,7 +102,7 @@ fn run() -> Result<(), Refusal> {
     let params = detector.params();
     let Ok(mut alarm) = Alarm::new(led::FpgaLed::take());
     defmt::info!(
-        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above thresholds {=f64} / {=f64} / {=f64} / {=f64} (low alignment / small / large change / outside span; k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the off span, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
+        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above thresholds {=f64} / {=f64} / {=f64} / {=f64} / {=f64} / {=f64} (low alignment / small / large change / outside span / wide / narrow change; k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the off span, {=f64} for the pixel extent, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
         bundle.model.name,
         D,
         bundle.generator,
@@ -112,9 +112,12 @@ fn run() -> Result<(), Refusal> {
         params.thresholds[1],
         params.thresholds[2],
         params.thresholds[3],
+        params.thresholds[4],
+        params.thresholds[5],
         params.alignment_k,
         params.size_k,
         params.off_span_k,
+        params.extent_k,
         bundle.detector.false_alarm_every,
         bundle.rank().min(window),
         stream.len()
@@ -138,13 +141,13 @@ fn run() -> Result<(), Refusal> {
             failed += 1;
             continue;
         }
-        let report = tracker.push(&difference, bundle.basis.iter());
+        let report = tracker.push(&difference, bundle.basis.iter(), f64::from(pair.extent));
         let step = detector.update(report.statistics);
         let state = detector.state().alert();
         let Ok(()) = alarm.show(state);
         let s = report.scores;
         defmt::info!(
-            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} outside_span={=f64} state={=str}",
+            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} outside_span={=f64} wide_change={=f64} narrow_change={=f64} state={=str}",
             pair.id.as_str(),
             report.pairs,
             s.ridge.ds,
@@ -158,6 +161,8 @@ fn run() -> Result<(), Refusal> {
             step.sums[1],
             step.sums[2],
             step.sums[3],
+            step.sums[4],
+            step.sums[5],
             state.name()
         );
         if let Some(change) = step.change {
@@ -189,7 +194,7 @@ fn run() -> Result<(), Refusal> {
         footprint::stack_peak(),
         footprint::stack_room(),
         BUNDLE.len(),
-        stream.len() * 2 * D * 4
+        stream.len() * StoredStream::<D>::PAIR_BYTES
     );
     Ok(())
 }

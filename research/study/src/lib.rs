@@ -29,7 +29,6 @@ mod data;
 pub mod elpv;
 mod elpv_data;
 mod evaluate;
-pub mod extent;
 pub mod generator;
 mod plots;
 pub mod report;

@@ -22,18 +22,14 @@
 //!   its held-out pairs drawn with replacement until the alert; a stream that
 //!   alarms before its change is drawn again (and counted);
 //! - effect sizes: the shift of each normal score's mean (alignment, log
-//!   change size, off span), clamped as the detector clamps it, in held-out
-//!   good-pair standard deviations; and the same for a candidate the
-//!   detector does not watch yet, the pixel extent of the change
-//!   ([`crate::extent`]), normalized against the calibration pairs' as the
-//!   detector's tables are.
+//!   change size, off span, log pixel extent), clamped as the detector
+//!   clamps it, in held-out good-pair standard deviations.
 //!
 //! Every statistic of every pair is also written to `statistics.csv` per
 //! surface (the calibration pairs' cross-fitted ones and the held-out ones),
 //! for `benchmarks/alibi_streams.py`. On ELPV surfaces these are derived from
 //! CC BY-NC-SA images: they stay in the work folder.
 
-use crate::extent;
 use crate::{StudyConfig, StudyGenerator, SurfaceImages};
 use anyhow::{ensure, Context, Result};
 use rand::rngs::StdRng;
@@ -41,12 +37,15 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use spanwatch_calibrate::calibration::{self, CalibrationSettings};
 use spanwatch_calibrate::embedding::{CacheChoice, EmbeddingSession, EmbeddingSource};
-use spanwatch_calibrate::metric::drift::{DetectorSettings, ScoreTableData};
+use spanwatch_calibrate::metric::drift::DetectorSettings;
 use spanwatch_calibrate::pipeline::prepare;
 use spanwatch_calibrate::stats::quantile;
 use spanwatch_core::bundle::Bundle;
-use spanwatch_core::detector::{CusumParams, DetectorState, DriftDetector, NamedThresholds, NormalScores, PairStatistics, Reading, Watch};
+use spanwatch_core::detector::{
+    CusumParams, DetectorState, DriftDetector, NamedThresholds, PairStatistics, Reading, Watch, SCORES, WATCHES,
+};
 use spanwatch_core::standardize::difference_into;
+use spanwatch_embed::extent::change_extent;
 use statrs::distribution::{ContinuousCDF, Gamma};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -71,11 +70,8 @@ const MOST_REDRAWS: usize = 1_000;
 #[derive(Clone, Copy, Debug)]
 struct Scored {
     statistics: PairStatistics,
-    /// Normal scores (alignment, log size, off span), clamped.
-    scores: [f64; 3],
-    /// The candidate: ln of the change's pixel extent, and its normal score.
-    log_extent: f64,
-    extent_score: f64,
+    /// Normal scores (alignment, log size, off span, log extent), clamped.
+    scores: [f64; SCORES],
     /// Index of the pair's source image.
     source: usize,
 }
@@ -105,7 +101,7 @@ pub struct FalseAlarms {
     /// Run-length 10th, 50th and 90th percentiles: observed, then geometric.
     pub run_quantiles: [(f64, f64); 3],
     /// Which CUSUM crossed, per [`Watch::ALL`].
-    pub by_watch: [usize; 4],
+    pub by_watch: [usize; WATCHES],
 }
 
 /// Delays after one kind of start.
@@ -130,28 +126,19 @@ pub struct Delays {
 pub struct StreamRow {
     /// The generator.
     pub generator: StudyGenerator,
-    /// Effect size on the alignment, log-size and off-span scores.
-    pub effect: [f64; 3],
-    /// Effect size on the candidate's score, the log pixel extent.
-    pub extent_effect: f64,
+    /// Effect size on the alignment, log-size, off-span and log-extent scores.
+    pub effect: [f64; SCORES],
     /// Delays per [`CHANGE_AFTER`].
     pub delays: Vec<Delays>,
 }
 
 impl StreamRow {
-    /// The least delay any detector could reach at `arl0` if the three
+    /// The least delay any detector could reach at `arl0` if the four
     /// scores were independent unit normals whose means shift by the effect
     /// sizes: Lorden's bound ln ARL0 / KL, with the Kullback-Leibler
-    /// divergence (a² + s² + o²) / 2 per pair, in pairs.
+    /// divergence (a² + s² + o² + e²) / 2 per pair, in pairs.
     pub fn least_possible_delay(&self, arl0: f64) -> f64 {
         let information: f64 = self.effect.iter().map(|e| e * e).sum::<f64>() / 2.0;
-        arl0.ln() / information
-    }
-
-    /// The same bound were the candidate's score watched too (a fourth
-    /// independent unit normal shifted by [`Self::extent_effect`]).
-    pub fn least_possible_delay_with_extent(&self, arl0: f64) -> f64 {
-        let information: f64 = self.effect.iter().chain([&self.extent_effect]).map(|e| e * e).sum::<f64>() / 2.0;
         arl0.ln() / information
     }
 }
@@ -168,23 +155,22 @@ pub struct SurfaceStreams {
     /// The bundle's CUSUM tuning.
     pub params: CusumParams,
     /// The normal scores' correlations on the calibration pairs.
-    pub correlations: [[f64; 3]; 3],
+    pub correlations: [[f64; SCORES]; SCORES],
     /// Target ARL0 and the calibration's simulated one.
     pub false_alarm_every: u32,
     /// The calibration's simulated ARL0.
     pub simulated_every: f64,
     /// The calibration's margin for a shift of the line's change size.
     pub size_margin: f64,
-    /// The simulated ARL0 with the change size shifted by the margin toward either size CUSUM (the smaller).
+    /// The simulated ARL0 with the change size or extent shifted by the margin toward one of their CUSUMs (the smallest).
     pub shifted_every: f64,
     /// The held-out good pairs' mean evidence per CUSUM, in the order of
-    /// `Watch::ALL`: each residual toward its alarm (-a, -s, s, o).
-    pub held_out_evidence: [f64; 4],
-    /// The candidate's calibration pairs' median pixel extent, and the
-    /// held-out good pairs' mean normal score of it (the calibration's: 0).
-    pub extent: (f64, f64),
+    /// `Watch::ALL`: each residual toward its alarm (-a, -s, s, o, e, -e).
+    pub held_out_evidence: [f64; WATCHES],
+    /// The calibration pairs' median pixel extent.
+    pub median_extent: f64,
     /// The between-source shares the simulation added to its blocks.
-    pub source_effects: [f64; 3],
+    pub source_effects: [f64; SCORES],
     /// Calibration pairs.
     pub calibration_pairs: usize,
     /// Held-out good pairs and their distinct sources.
@@ -252,11 +238,6 @@ fn experiment(
         .flat_map(|(s, o)| [s.as_path(), o.as_path()])
         .collect();
     let embeddings = session.embed_all(held_paths)?;
-    let calibration_extents: Vec<f64> = images.pairs[&(family.to_string(), faithful)]
-        .iter()
-        .map(|(synthetic, source)| extent::log_extent(source, synthetic))
-        .collect::<Result<_>>()?;
-    let extent_table = ScoreTableData::of(&calibration_extents).normal_scores();
     let source_index: BTreeMap<&PathBuf, usize> = images.test_negatives.iter().enumerate().map(|(i, p)| (p, i)).collect();
     let mut difference = vec![0.0f32; w.len()];
     let mut held_out: BTreeMap<StudyGenerator, Vec<Scored>> = BTreeMap::new();
@@ -266,16 +247,13 @@ fn experiment(
             .iter()
             .map(|(synthetic, source)| {
                 difference_into(&embeddings[synthetic], &embeddings[source], &sigma, &mut difference);
-                let statistics = PairStatistics::of(&w, bundle.basis.iter(), &difference);
-                let log_extent = extent::log_extent(source, synthetic)?;
-                let extent_score = extent_table.score(log_extent);
-                Ok(Scored { statistics, scores: detector.scores(statistics), log_extent, extent_score, source: source_index[source] })
+                let statistics = PairStatistics::of(&w, bundle.basis.iter(), &difference, change_extent(source, synthetic)?);
+                Ok(Scored { statistics, scores: detector.scores(statistics), source: source_index[source] })
             })
             .collect::<Result<_>>()?;
         held_out.insert(generator, scored);
     }
-    let calibration = Calibration { statistics: &calibrated.statistics, sources: &calibrated.sources, log_extents: &calibration_extents };
-    write_statistics(&dir.join("statistics.csv"), &detector, &extent_table, &calibration, &held_out)?;
+    write_statistics(&dir.join("statistics.csv"), &detector, (&calibrated.statistics, &calibrated.sources), &held_out)?;
 
     let good = &held_out[&faithful];
     let seed = crate::data::seed(&[&images.surface, model, "streams"], 0);
@@ -292,9 +270,7 @@ fn experiment(
                     delays(&detector, good, degraded, after, crate::data::seed(&[&images.surface, model, &generator.name()], after))
                 })
                 .collect();
-            let effect = effect_sizes(good, degraded, |p| p.scores);
-            let extent_effect = effect_sizes(good, degraded, |p| [p.extent_score])[0];
-            StreamRow { generator, effect, extent_effect, delays }
+            StreamRow { generator, effect: effect_sizes(good, degraded), delays }
         })
         .collect();
     let mean = |values: Vec<f64>| values.iter().sum::<f64>() / values.len().max(1) as f64;
@@ -310,7 +286,7 @@ fn experiment(
         size_margin: calibrated.detector.size_margin,
         shifted_every: calibrated.detector.shifted_every,
         held_out_evidence: mean_evidence(&detector, good),
-        extent: (median(&calibration_extents).exp(), mean(good.iter().map(|p| p.extent_score).collect())),
+        median_extent: median(&calibrated.statistics.iter().map(|s| s.log_extent).collect::<Vec<_>>()).exp(),
         source_effects: calibrated.detector.source_effects,
         calibration_pairs: calibrated.pairs,
         held_out: (good.len(), distinct_sources),
@@ -360,47 +336,31 @@ fn calibration_dataset(
     Ok(root.to_path_buf())
 }
 
-/// The calibration pairs as the study keeps them: their cross-fitted
-/// statistics, source labels and the candidate's log pixel extents, pair by pair.
-struct Calibration<'a> {
-    statistics: &'a [PairStatistics],
-    sources: &'a [usize],
-    log_extents: &'a [f64],
-}
-
 /// The per-pair statistics, for the alibi-detect and candidate benchmarks
 /// (the calibration pairs' cross-fitted by source; their source column is
-/// the calibration's source label, the held-out pairs' the held-out image's;
-/// the last two columns are the candidate's, [`crate::extent`]).
+/// the calibration's source label, the held-out pairs' the held-out image's).
 fn write_statistics(
     path: &Path,
     detector: &DriftDetector,
-    extent_table: &NormalScores,
-    calibration: &Calibration<'_>,
+    (calibration, sources): (&[PairStatistics], &[usize]),
     held_out: &BTreeMap<StudyGenerator, Vec<Scored>>,
 ) -> Result<()> {
     let mut csv = String::from(
         "split,generator,source,alignment,log_size,alignment_score,size_score,off_span,off_span_score,log_extent,extent_score\n",
     );
-    let mut row = |split: &str, generator: String, source: String, s: &PairStatistics, [a, z, o]: [f64; 3], e: f64, e_score: f64| {
+    let mut row = |split: &str, generator: String, source: String, s: &PairStatistics, [a, z, o, e]: [f64; SCORES]| {
         let _ = writeln!(
             csv,
-            "{split},{generator},{source},{:.9},{:.9},{a:.9},{z:.9},{:.9},{o:.9},{e:.9},{e_score:.9}",
-            s.alignment, s.log_size, s.off_span
+            "{split},{generator},{source},{:.9},{:.9},{a:.9},{z:.9},{:.9},{o:.9},{:.9},{e:.9}",
+            s.alignment, s.log_size, s.off_span, s.log_extent
         );
     };
-    ensure!(
-        calibration.statistics.len() == calibration.log_extents.len(),
-        "{} calibration statistics against {} pixel extents: the pairs are not the same",
-        calibration.statistics.len(),
-        calibration.log_extents.len()
-    );
-    for ((s, source), &e) in calibration.statistics.iter().zip(calibration.sources).zip(calibration.log_extents) {
-        row("calibration", "faithful".into(), source.to_string(), s, detector.scores(*s), e, extent_table.score(e));
+    for (s, source) in calibration.iter().zip(sources) {
+        row("calibration", "faithful".into(), source.to_string(), s, detector.scores(*s));
     }
     for (generator, pairs) in held_out {
         for p in pairs {
-            row("held_out", generator.to_string(), p.source.to_string(), &p.statistics, p.scores, p.log_extent, p.extent_score);
+            row("held_out", generator.to_string(), p.source.to_string(), &p.statistics, p.scores);
         }
     }
     std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
@@ -408,9 +368,9 @@ fn write_statistics(
 
 /// Pairs between crossings of `detector` (restarted after each) over
 /// `length` pairs drawn by `draw`, and which CUSUM crossed.
-fn run_lengths(detector: &DriftDetector, length: usize, mut draw: impl FnMut() -> [f64; 3]) -> (Vec<usize>, [usize; 4]) {
+fn run_lengths(detector: &DriftDetector, length: usize, mut draw: impl FnMut() -> [f64; SCORES]) -> (Vec<usize>, [usize; WATCHES]) {
     let mut detector = detector.with_params(detector.params()).expect("the bundle's parameters");
-    let (mut runs, mut by_watch, mut since) = (Vec::new(), [0usize; 4], 0usize);
+    let (mut runs, mut by_watch, mut since) = (Vec::new(), [0usize; WATCHES], 0usize);
     for _ in 0..length {
         since += 1;
         if let Some(Reading { watch, .. }) = detector.update_scores(draw()).crossed {
@@ -433,14 +393,14 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
         (per_10k(alarms as f64, GOOD_PAIRS), (per_10k(low, GOOD_PAIRS), per_10k(high, GOOD_PAIRS)))
     };
     let (per_10k_one_at_a_time, poisson) = rate(alarms);
-    let mut by_source: BTreeMap<usize, Vec<[f64; 3]>> = BTreeMap::new();
+    let mut by_source: BTreeMap<usize, Vec<[f64; SCORES]>> = BTreeMap::new();
     for p in good {
         by_source.entry(p.source).or_default().push(p.scores);
     }
-    let sources: Vec<&Vec<[f64; 3]>> = by_source.values().collect();
+    let sources: Vec<&Vec<[f64; SCORES]>> = by_source.values().collect();
     let mut rates: Vec<f64> = (0..IMAGE_REPLICATES)
         .map(|_| {
-            let resample: Vec<&Vec<[f64; 3]>> = (0..sources.len()).map(|_| sources[rng.random_range(0..sources.len())]).collect();
+            let resample: Vec<&Vec<[f64; SCORES]>> = (0..sources.len()).map(|_| sources[rng.random_range(0..sources.len())]).collect();
             let mut draw_rng = StdRng::seed_from_u64(rng.random());
             let (runs, _) = run_lengths(detector, REPLICATE_PAIRS, || {
                 let block = resample[draw_rng.random_range(0..resample.len())];
@@ -450,7 +410,7 @@ fn false_alarms(detector: &DriftDetector, good: &[Scored], seed: u64) -> FalseAl
         })
         .collect();
     rates.sort_by(f64::total_cmp);
-    let mut queue: Vec<[f64; 3]> = Vec::new();
+    let mut queue: Vec<[f64; SCORES]> = Vec::new();
     let (block_runs, _) = run_lengths(detector, GOOD_PAIRS, || {
         if queue.is_empty() {
             queue.extend(sources[rng.random_range(0..sources.len())]);
@@ -534,11 +494,11 @@ fn delays(detector: &DriftDetector, good: &[Scored], degraded: &[Scored], after:
 
 /// Effect size per normal score: the shift of the degraded pairs' mean from
 /// the good pairs', in good-pair standard deviations.
-fn effect_sizes<const N: usize>(good: &[Scored], degraded: &[Scored], scores: impl Fn(&Scored) -> [f64; N]) -> [f64; N] {
+fn effect_sizes(good: &[Scored], degraded: &[Scored]) -> [f64; SCORES] {
     let moments = |pairs: &[Scored], i: usize| {
         let n = pairs.len() as f64;
-        let mean = pairs.iter().map(|p| scores(p)[i]).sum::<f64>() / n;
-        let var = pairs.iter().map(|p| (scores(p)[i] - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let mean = pairs.iter().map(|p| p.scores[i]).sum::<f64>() / n;
+        let var = pairs.iter().map(|p| (p.scores[i] - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
         (mean, var.sqrt())
     };
     std::array::from_fn(|i| {
@@ -556,8 +516,8 @@ fn median(values: &[f64]) -> f64 {
 
 /// The mean evidence of `pairs` per CUSUM (in the order of `Watch::ALL`):
 /// each residual toward its alarm, as the detector adds it up before k.
-fn mean_evidence(detector: &DriftDetector, pairs: &[Scored]) -> [f64; 4] {
-    let mut sums = [0.0; 4];
+fn mean_evidence(detector: &DriftDetector, pairs: &[Scored]) -> [f64; WATCHES] {
+    let mut sums = [0.0; WATCHES];
     for pair in pairs {
         sums.iter_mut().zip(detector.evidence(pair.scores)).for_each(|(sum, e)| *sum += e);
     }
@@ -565,7 +525,7 @@ fn mean_evidence(detector: &DriftDetector, pairs: &[Scored]) -> [f64; 4] {
 }
 
 /// "+0.12 (low_alignment), ...".
-fn evidence_text(evidence: &[f64; 4]) -> String {
+fn evidence_text(evidence: &[f64; WATCHES]) -> String {
     let named: Vec<String> = Watch::ALL.iter().zip(evidence).map(|(w, e)| format!("{e:+.3} ({})", w.name())).collect();
     named.join(", ")
 }
@@ -596,9 +556,7 @@ fn summary(results: &[SurfaceStreams]) -> String {
         "Calibrated with `calibrate`'s defaults on the training negatives' faithful pairs; streamed on pairs made from held-out negatives that neither the probe nor the calibration saw. \
          False alarms: {GOOD_PAIRS} held-out good pairs drawn with replacement (detector restarted after each crossing), exact Poisson 95% interval, and the 95% interval over {IMAGE_REPLICATES} streams of {REPLICATE_PAIRS} pairs from bootstrap resamples of the held-out images. \
          Delays: {CHANGE_POINTS} change points after each of {CHANGE_AFTER:?} good pairs, the degraded generator's held-out pairs after it; pairs from the change to the alert, a miss (none within {MOST_DEGRADED}) counted as {MOST_DEGRADED}. \
-         Effect: shift of the clamped normal score's mean in held-out good-pair sds (alignment / log change size / off span). Floor: Lorden's least delay ln ARL0 / KL of any detector at the target ARL0, were the three scores independent unit normals shifted by the effects (KL = (a² + s² + o²) / 2 per pair). \
-         Candidate, not watched: the effect on the normal score of the change's log pixel extent (the share of pixels whose gray level moved by more than {} of 255, normalized against the calibration pairs'), and the floor were it watched as a fourth score.\n",
-        extent::CHANGED_LEVEL
+         Effect: shift of the clamped normal score's mean in held-out good-pair sds (alignment / log change size / off span / log pixel extent). Floor: Lorden's least delay ln ARL0 / KL of any detector at the target ARL0, were the four scores independent unit normals shifted by the effects (KL = (a² + s² + o² + e²) / 2 per pair).\n"
     );
     for s in results {
         let f = &s.false_alarms;
@@ -610,11 +568,10 @@ fn summary(results: &[SurfaceStreams]) -> String {
         let _ = writeln!(md, "\n## {} / {} / {} ({defects})\n", s.surface, s.family, s.model);
         let _ = writeln!(
             md,
-            "thresholds {} (k = {} for the alignment, {} for the change size, {} for the off span; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span), target ARL0 {} with a change-size margin of {} sd (simulated {:.0}, {:.0} with the size shifted by the margin; blocks shifted by between-source shares {:.3} / {:.3} / {:.3}); {} calibration pairs, {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out). \
-             Held-out good pairs' mean evidence per CUSUM (its residual toward its alarm, calibration pairs 0 and sd 1): {}. \
-             Candidate: the calibration pairs' median pixel extent {:.4}, the held-out good pairs' mean normal score of it {:+.3}.\n",
-            NamedThresholds(&s.params.thresholds), s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.false_alarm_every, s.size_margin, s.simulated_every, s.shifted_every, s.source_effects[0], s.source_effects[1], s.source_effects[2], s.calibration_pairs, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1,
-            evidence_text(&s.held_out_evidence), s.extent.0, s.extent.1
+            "thresholds {} (k = {} for the alignment, {} for the change size, {} for the off span, {} for the pixel extent; scores correlated {:+.3} alignment-size, {:+.3} alignment-off span, {:+.3} size-off span, {:+.3} size-extent), target ARL0 {} with a margin of {} sd on the change size and extent (simulated {:.0}, {:.0} with either shifted by the margin; blocks shifted by between-source shares {:.3} / {:.3} / {:.3} / {:.3}); {} calibration pairs (median pixel extent {:.4}), {} held-out good pairs from {} images; mean alignment {:.4} (calibration, cross-fitted) vs {:.4} (held out). \
+             Held-out good pairs' mean evidence per CUSUM (its residual toward its alarm, calibration pairs 0 and sd 1): {}.\n",
+            NamedThresholds(&s.params.thresholds), s.params.alignment_k, s.params.size_k, s.params.off_span_k, s.params.extent_k, s.correlations[0][1], s.correlations[0][2], s.correlations[1][2], s.correlations[1][3], s.false_alarm_every, s.size_margin, s.simulated_every, s.shifted_every, s.source_effects[0], s.source_effects[1], s.source_effects[2], s.source_effects[3], s.calibration_pairs, s.median_extent, s.held_out.0, s.held_out.1, s.mean_alignment.0, s.mean_alignment.1,
+            evidence_text(&s.held_out_evidence)
         );
         let [q10, q50, q90] = f.run_quantiles;
         let _ = writeln!(
@@ -625,12 +582,8 @@ fn summary(results: &[SurfaceStreams]) -> String {
             f.mean_run, q10.0, q50.0, q90.0, q10.1, q50.1, q90.1, f.geometric_distance
         );
         let starts: Vec<String> = CHANGE_AFTER.iter().map(|a| format!("after {a}: mean / p95 / within 100")).collect();
-        let _ = writeln!(
-            md,
-            "| generator | effect (alignment / size / off span) | floor | {} | candidate: pixel extent effect | floor with it |",
-            starts.join(" | ")
-        );
-        let _ = writeln!(md, "|---|---|---|{}---|---|", "---|".repeat(starts.len()));
+        let _ = writeln!(md, "| generator | effect (alignment / size / off span / extent) | floor | {} |", starts.join(" | "));
+        let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(starts.len()));
         for row in &s.rows {
             let cells: Vec<String> = row
                 .delays
@@ -647,15 +600,14 @@ fn summary(results: &[SurfaceStreams]) -> String {
                 .collect();
             let _ = writeln!(
                 md,
-                "| {} | {:+.2} / {:+.2} / {:+.2} | {:.1} | {} | {:+.2} | {:.1} |",
+                "| {} | {:+.2} / {:+.2} / {:+.2} / {:+.2} | {:.1} | {} |",
                 row.generator,
                 row.effect[0],
                 row.effect[1],
                 row.effect[2],
+                row.effect[3],
                 row.least_possible_delay(s.false_alarm_every as f64),
-                cells.join(" | "),
-                row.extent_effect,
-                row.least_possible_delay_with_extent(s.false_alarm_every as f64)
+                cells.join(" | ")
             );
         }
     }
@@ -680,18 +632,16 @@ mod tests {
     fn the_floor_is_lordens_bound_for_both_effects() {
         let row = StreamRow {
             generator: StudyGenerator::Drawn(spanwatch_synth::defects::Generator::Copy),
-            effect: [1.0, 0.0, 0.0],
-            extent_effect: 0.0,
+            effect: [1.0, 0.0, 0.0, 0.0],
             delays: Vec::new(),
         };
         assert!((row.least_possible_delay(10f64.exp()) - 20.0).abs() < 1e-9);
-        let row = StreamRow { effect: [1.0, -1.0, 0.0], ..row };
+        let row = StreamRow { effect: [1.0, -1.0, 0.0, 0.0], ..row };
         assert!((row.least_possible_delay(10f64.exp()) - 10.0).abs() < 1e-9);
-        let row = StreamRow { effect: [1.0, -1.0, 2.0], ..row };
+        let row = StreamRow { effect: [1.0, -1.0, 2.0, 0.0], ..row };
         assert!((row.least_possible_delay(10f64.exp()) - 10.0 / 3.0).abs() < 1e-9);
-        let row = StreamRow { extent_effect: 2.0, ..row };
-        assert!((row.least_possible_delay(10f64.exp()) - 10.0 / 3.0).abs() < 1e-9, "the candidate is not watched");
-        assert!((row.least_possible_delay_with_extent(10f64.exp()) - 2.0).abs() < 1e-9);
+        let row = StreamRow { effect: [1.0, -1.0, 2.0, 2.0], ..row };
+        assert!((row.least_possible_delay(10f64.exp()) - 2.0).abs() < 1e-9);
     }
 
     #[test]

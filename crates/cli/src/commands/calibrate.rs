@@ -44,11 +44,13 @@ pub struct CalibrateArgs {
     /// false alarms on brick rose from 0.9 to 6.8 per 10,000.
     #[arg(long, default_value_t = 1.0)]
     off_span_k: f64,
-    /// The shift of the line's good pairs' change size from the
-    /// calibration pairs', in standard deviations, that the two size
-    /// CUSUMs' thresholds are set to tolerate (below --size-k): the size of
-    /// a faithful change moves with the normal images' contrast (held-out
-    /// grass tiles change 0.22 sd less than the calibration's).
+    /// The shift of the line's good pairs' change size and pixel extent
+    /// from the calibration pairs', in standard deviations, that the two
+    /// size CUSUMs' and the two extent CUSUMs' thresholds are set to
+    /// tolerate (below --size-k and the extent's k of 1): both move with the
+    /// normal images' contrast (held-out grass tiles change 0.22 sd less
+    /// than the calibration's in the embedding, and 0.18 sd more of their
+    /// pixels).
     #[arg(long, default_value_t = spanwatch_calibrate::metric::drift::DEFAULT_SIZE_MARGIN)]
     size_margin: f64,
     /// Folds of the cross-fitting: each calibration pair's alignment comes

@@ -33,17 +33,20 @@ pub(super) fn run(args: InspectArgs) -> Result<()> {
     println!("  reference    DS = {:.4}, RPE = {:.4}, chance DS = {:.4}, corrected = {:.4}", r.ds, r.rpe, r.chance_ds, r.corrected);
     println!("  window       {} pairs (DS, k and mean alignment in every metrics message)", b.window);
     let ([a_low, a_high], [s_low, s_high], [o_low, o_high]) = (a.alignment_range, a.size_range, a.off_span_range);
-    let [_, _, off_row] = a.residuals;
+    let [e_low, e_high] = a.extent_range;
+    let [_, _, off_row, _] = a.residuals;
     println!(
-        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}), log change size ({s_low:.3} to {s_high:.3}, k = {})\n               \
-         and share outside the basis ({o_low:.3} to {o_high:.3}, k = {}; its residual {:+.3} a {:+.3} s {:+.3} o);\n               \
-         thresholds {}, one false alarm per {} good pairs with a change-size margin of {} sd (simulated: one per {:.0}); clears after {} quiet pairs",
+        "  detector     CUSUM on alignment (calibrated {a_low:.4} to {a_high:.4}, k = {}), log change size ({s_low:.3} to {s_high:.3}, k = {}),\n               \
+         share outside the basis ({o_low:.3} to {o_high:.3}, k = {}; its residual {:+.3} a {:+.3} s {:+.3} o)\n               \
+         and log pixel extent ({e_low:.3} to {e_high:.3}, k = {});\n               \
+         thresholds {}, one false alarm per {} good pairs with a margin of {} sd on the change size and extent (simulated: one per {:.0}); clears after {} quiet pairs",
         a.alignment_k,
         a.size_k,
         a.off_span_k,
         off_row[0],
         off_row[1],
         off_row[2],
+        a.extent_k,
         spanwatch_core::detector::NamedThresholds(&a.thresholds),
         a.false_alarm_every,
         a.size_margin,

@@ -45,6 +45,7 @@ __all__ = [
     "per_sample",
     "filter",
     "calibrate",
+    "change_extent",
     "DEFAULT_MODEL",
 ]
 __version__: str = _spanwatch.__version__
@@ -400,8 +401,9 @@ class Bundle:
 
     ``reference`` is the calibration set's own score (``ds``, ``rpe``,
     ``chance_ds``, ``corrected``), ``detector`` the drift detector (its
-    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, the four ``thresholds``
-    (low alignment, small change, large change, outside span), ``size_margin``,
+    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, ``extent_k``, the six
+    ``thresholds`` (low alignment, small change, large change, outside span,
+    wide change, narrow change), ``size_margin``,
     ``false_alarm_every``, ...).
 
     >>> Bundle.read("faithful.bundle", model="vit-s14").generator   # doctest: +SKIP
@@ -466,11 +468,13 @@ class Tracker:
     """The edge's monitoring of one calibrated generator, without the daemon:
     the same window, drift detector and messages, for a Python pipeline that
     watches its own generator. ``push`` takes a pair's two embeddings, made
-    with the bundle's model (``Embedder(tracker.model)``); the alert starts
-    clear and the window with the calibration's seeds.
+    with the bundle's model (``Embedder(tracker.model)``), and the share of
+    pixels its images differ in (``change_extent``); the alert starts clear
+    and the window with the calibration's seeds.
 
     >>> t = Tracker("faithful.bundle")                     # doctest: +SKIP
-    >>> u = t.push(src_embedding, syn_embedding, "pair-1")  # doctest: +SKIP
+    >>> u = t.push(src_embedding, syn_embedding, "pair-1",
+    ...            extent=change_extent("src.png", "syn.png"))  # doctest: +SKIP
     >>> u.alert_state, u.alert                              # doctest: +SKIP
     ('clear', None)
     """
@@ -499,17 +503,29 @@ class Tracker:
         """Pairs in the window."""
         return self._native.window
 
-    def push(self, source: Any, synthetic: Any, pair: Optional[str] = None) -> PairUpdate:
+    def push(self, source: Any, synthetic: Any, pair: Optional[str] = None, extent: Optional[float] = None) -> PairUpdate:
         """Scores one pair (each a 1-D embedding of ``dim`` values) and returns
-        what the edge would publish; ``pair`` names it (default ``pair-N``).
-        Raises ValueError for a wrong size or a non-finite difference, and
-        then leaves the tracker as it was."""
+        what the edge would publish; ``pair`` names it (default ``pair-N``),
+        ``extent`` is the share of pixels its images differ in
+        (``change_extent``; None: not measured, and the two pixel-extent
+        CUSUMs get no evidence from this pair). Raises ValueError for a wrong
+        size or a non-finite difference, and then leaves the tracker as it was."""
         name = pair if pair is not None else f"pair-{self._pairs + 1}"
         src = _rows("source", np.atleast_2d(np.asarray(source)), self.dim)
         syn = _rows("synthetic", np.atleast_2d(np.asarray(synthetic)), self.dim)
-        update = json.loads(self._native.push(src.tobytes(), syn.tobytes(), name))
+        share = None if extent is None else float(extent)
+        update = json.loads(self._native.push(src.tobytes(), syn.tobytes(), name, share))
         self._pairs += 1
         return PairUpdate(metrics=update["metrics"], pair=update["pair"], alert=update["alert"])
+
+
+def change_extent(source: PathLike, synthetic: PathLike) -> float:
+    """The share of pixels whose gray level differs by more than 8 of 255
+    between a pair's two images (the same size): the pixel extent the edge's
+    drift detector watches beside the embedding (``Tracker.push``'s
+    ``extent``). Raises ValueError naming the file for an unreadable image
+    or a pair of two sizes."""
+    return _spanwatch.change_extent(os.fspath(source), os.fspath(synthetic))
 
 
 class Embedder:
