@@ -1,6 +1,6 @@
 """A candidate statistic for the drift detector, measured before it is built:
 the pixel extent of a pair's change (the share of pixels whose gray level
-the generator moved by more than 8 of 255; research/study/src/extent.rs),
+the generator moved by more than 8 of 255; spanwatch_core::extent, read by spanwatch_embed::extent),
 watched by two more CUSUMs, a wide change (noise, photometric changes touch
 every pixel) and a narrow one (a copy touches none, a pit less than a
 crack).
