@@ -2,9 +2,12 @@
 
 The stream experiment (`spanwatch study --streams -o DIR`) writes, per
 surface, DIR/streams/<surface>/statistics.csv: every calibration pair's
-(cross-fitted) alignment and log change size, and every held-out pair's.
-This script gives alibi-detect the same calibration pairs as its reference
-set (x_ref, both statistics as two features), calibrates CVMDriftOnline for
+(cross-fitted) statistics, and every held-out pair's. This script gives
+alibi-detect the same calibration pairs as its reference set (x_ref): by
+default the four statistics bundle format 8 watches (alignment, log change
+size, off span, log pixel extent) as four features, or with `--features 2`
+the alignment and log size alone (what formats 4 to 7 were compared on).
+It calibrates CVMDriftOnline for
 the same expected run time (ERT) as the bundle's ARL0, and streams held-out
 pairs exactly as the study does: `--after` good (faithful) held-out pairs
 drawn with replacement, then a degraded generator's held-out pairs until
@@ -34,13 +37,15 @@ from alibi_detect.cd import CVMDriftOnline
 
 # The study's CHANGE_AFTER: the columns of streams.md.
 SPANWATCH_STARTS = [0, 500, 5000]
+# statistics.csv's columns the CVM sees, in the order --features takes them.
+STATISTICS = ["alignment", "log_size", "off_span", "log_extent"]
 
 
-def load(path):
+def load(path, features):
     calibration, held_out = [], {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            x = (float(row["alignment"]), float(row["log_size"]))
+            x = tuple(float(row[c]) for c in STATISTICS[:features])
             if row["split"] == "calibration":
                 calibration.append(x)
             else:
@@ -78,18 +83,19 @@ def main():
     parser.add_argument("--surface", action="append", help="surfaces (default: every one in DIR/streams)")
     parser.add_argument("--ert", type=float, default=30000, help="expected run time (the bundle's ARL0)")
     parser.add_argument("--windows", type=int, nargs="+", default=[10, 30], help="CVM window sizes")
-    parser.add_argument("--bootstraps", type=int, default=100000, help="threshold simulations (alibi advises many more than the ERT's tail needs)")
+    parser.add_argument("--bootstraps", type=int, default=300000, help="threshold simulations (alibi refuses fewer than its tail needs: 1 / (1 - (1 - 1/ERT)^(1/features)), 120,000 for four features at 30,000)")
     parser.add_argument("--after", type=int, nargs="+", default=[0, 500], help="good pairs before each change")
     parser.add_argument("--change-points", type=int, default=50)
     parser.add_argument("--most", type=int, default=300, help="degraded pairs fed before a miss")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--features", type=int, choices=[2, 4], default=4, help="statistics the CVM sees: " + ", ".join(STATISTICS) + " (2: the first two)")
     args = parser.parse_args()
 
     surfaces = args.surface or sorted(p.name for p in (args.dir / "streams").iterdir() if (p / "statistics.csv").is_file())
-    print(f"CVMDriftOnline, ERT {args.ert:.0f}, windows {args.windows}, {args.bootstraps} bootstraps; "
+    print(f"CVMDriftOnline on {', '.join(STATISTICS[:args.features])}, ERT {args.ert:.0f}, windows {args.windows}, {args.bootstraps} bootstraps; "
           f"{args.change_points} change points per generator and start; a miss counts as {args.most}.\n")
     for surface in surfaces:
-        x_ref, held_out = load(args.dir / "streams" / surface / "statistics.csv")
+        x_ref, held_out = load(args.dir / "streams" / surface / "statistics.csv", args.features)
         started = time.time()
         detector = CVMDriftOnline(x_ref, ert=args.ert, window_sizes=args.windows, n_bootstraps=args.bootstraps, verbose=False)
         configured = time.time() - started

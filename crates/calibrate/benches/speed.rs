@@ -7,7 +7,9 @@
 //!   against onnxruntime on the same preprocessed images (1 thread each);
 //! - preprocessing: decoding, resizing, cropping and normalizing the real
 //!   images of the Pillow parity fixture (five sizes), against Pillow and
-//!   numpy doing the same (torchvision's Resize + CenterCrop).
+//!   numpy doing the same (torchvision's Resize + CenterCrop), and a pair's
+//!   pixel extent (`spanwatch_embed::extent`: both files read and decoded
+//!   again, as the edge does for every pair beside its embedding).
 //!
 //! Run: `cargo bench -p spanwatch-calibrate --bench speed` (needs python3 with numpy,
 //! onnxruntime and Pillow for the reference side; without them it prints
@@ -128,6 +130,12 @@ fn bench_preprocessing() {
         let pillow_ms = pillow * 1000.0 / paths.len() as f64;
         println!("prep    Pillow + numpy {pillow_ms:.2} ms/image; spanwatch / Pillow time = {:.2}", ms / pillow_ms);
     }
+    let per_round = median_seconds(|| {
+        for path in &paths {
+            std::hint::black_box(spanwatch_embed::extent::change_extent(path, path).unwrap());
+        }
+    });
+    println!("extent  a pair's pixel extent, each image of the fixture as both: {:.2} ms/pair", per_round * 1000.0 / paths.len() as f64);
 }
 
 fn main() {

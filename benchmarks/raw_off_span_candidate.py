@@ -1,0 +1,104 @@
+"""Why ELPV mono's transplant misses issue 23's 10-pair goal with bundle
+format 8, and what a seventh CUSUM would buy (measured, not built).
+
+Format 8 watches the off span on its residual given the alignment and the
+size. A transplant shrinks the change (size score -1.8) and moves it out of
+the span (off span +2.2), along the calibration pairs' own correlation of
+the two (-0.67 on mono), so the residual keeps only part of its shift.
+This script replays the study's streams with the study's own thresholds
+(read from DIR/streams.md) and format 8's residuals, iid draws of each
+generator's held-out pairs from a fresh start, and the same detector plus a
+seventh CUSUM on the off span's raw score (k 1, or --k) at a few
+thresholds. It does not rerun the threshold search: with a seventh CUSUM
+the six's thresholds would rise a little (the false-alarm budget shared
+seven ways), so its delays are a lower bound on what a format 9 would do.
+
+Reads DIR/streams/<surface>/statistics.csv and DIR/streams.md from
+`spanwatch study --streams -o DIR`.
+
+  python benchmarks/raw_off_span_candidate.py DIR [--k K] [SURFACE ...]
+"""
+import csv
+import re
+import sys
+
+import numpy as np
+
+# Format 7's residual rows (format 8 keeps them and watches the extent alone).
+from extent_candidate import residual_rows
+
+CAP = 6.0
+# The six CUSUMs' k: low alignment, small and large change, outside span, wide and narrow change.
+KS = np.array([0.5, 1.0, 1.0, 1.0, 1.0, 1.0])
+# Thresholds tried for the seventh CUSUM, relative to the outside-span CUSUM's own.
+SEVENTH_OVER_OUTSIDE_SPAN = [0.0, 1.0, 2.0, 4.0]
+
+
+def thresholds(streams_md, surface):
+    """The six CUSUMs' thresholds the study calibrated for `surface`."""
+    section = re.search(rf"## {re.escape(surface)} /.*?(?=\n## |\Z)", streams_md, re.S).group(0)
+    line = next(l for l in section.splitlines() if l.startswith("thresholds "))
+    return np.array([float(v) for v in re.findall(r"([0-9.]+) \(", line)[:6]])
+
+
+def load(directory, surface):
+    calibration, by = [], {}
+    with open(f"{directory}/streams/{surface}/statistics.csv") as f:
+        for row in csv.DictReader(f):
+            z = [float(row[c]) for c in ("alignment_score", "size_score", "off_span_score", "extent_score")]
+            (calibration if row["split"] == "calibration" else by.setdefault(row["generator"], [])).append(z)
+    return np.array(calibration), {g: np.array(v) for g, v in by.items()}
+
+
+def increments(z, rows, seventh_k):
+    """Per-pair CUSUM increments: format 8's six, and the raw off span's when `seventh_k` is set."""
+    a, s, o = np.clip(z[:, :3] @ rows.T, -CAP, CAP).T
+    e = z[:, 3]
+    columns = [-a, -s, s, o, e, -e]
+    ks = list(KS)
+    if seventh_k is not None:
+        columns.append(np.clip(z[:, 2], -CAP, CAP))
+        ks.append(seventh_k)
+    return np.stack(columns, 1) - np.array(ks)
+
+
+def delay(steps, h, rng, streams=2000, longest=1000):
+    """Mean pairs to the first crossing from a fresh start (a miss counts as `longest`)."""
+    sums = np.zeros((streams, steps.shape[1]))
+    first = np.full(streams, longest)
+    for t in range(longest):
+        sums = np.maximum(0, sums + steps[rng.integers(0, len(steps), streams)])
+        newly = (sums > h).any(1) & (first == longest)
+        first[newly] = t + 1
+        if (first < longest).all():
+            break
+    return first.mean()
+
+
+def main():
+    args = sys.argv[1:]
+    k = 1.0
+    if "--k" in args:
+        i = args.index("--k")
+        k = float(args[i + 1])
+        del args[i : i + 2]
+    directory, surfaces = args[0], args[1:] or ["brick", "grass", "gravel", "elpv-mono", "elpv-poly"]
+    streams_md = open(f"{directory}/streams.md").read()
+    rng = np.random.default_rng(1)
+    for surface in surfaces:
+        calibration, by = load(directory, surface)
+        rows = residual_rows(np.corrcoef(calibration[:, :3].T))
+        h = thresholds(streams_md, surface)
+        generators = [g for g in by if g not in ("faithful", "narrow")]
+        print(f"\n{surface}: thresholds {' / '.join(f'{v:.2f}' for v in h)}; mean pairs to the alert after a start")
+        print("| detector | " + " | ".join(generators) + " |")
+        print("|---" * (1 + len(generators)) + "|")
+        variants = [("format 8 (six CUSUMs)", None, h)]
+        variants += [(f"+ raw off span, k {k}, h {h[3] + extra:.1f}", k, np.append(h, h[3] + extra)) for extra in SEVENTH_OVER_OUTSIDE_SPAN]
+        for label, seventh_k, hs in variants:
+            cells = [f"{delay(increments(by[g], rows, seventh_k), hs, rng):.1f}" for g in generators]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
