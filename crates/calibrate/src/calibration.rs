@@ -95,7 +95,7 @@ pub fn calibrate(prepared: &Prepared, name: &str, settings: &CalibrationSettings
         bail!("generator {name:?} has {n} pairs; calibration needs at least {MIN_CALIBRATION_PAIRS}");
     }
     let positive = |k: f64| k > 0.0 && k.is_finite();
-    let ks = [settings.detector.alignment_k, settings.detector.size_k, settings.detector.off_span_k];
+    let ks = [settings.detector.alignment_k, settings.detector.size_k, settings.detector.off_span_k, settings.detector.extent_k];
     if !ks.into_iter().all(positive) || settings.detector.false_alarm_every < 100 {
         bail!("the detector needs reference values k > 0 and a false-alarm target of at least 100 good pairs");
     }

@@ -114,7 +114,7 @@ fn filter_folder(py: Python<'_>, folder: Folder, generator: String, output: Opti
 /// `spanwatch calibrate DATA --generator G`: the calibration bundle's bytes
 /// for the edge (nothing is written).
 #[pyfunction]
-#[pyo3(signature = (folder, generator, window, false_alarm_every, alignment_k, size_k, off_span_k, size_margin, folds, seed))]
+#[pyo3(signature = (folder, generator, window, false_alarm_every, alignment_k, size_k, off_span_k, extent_k, size_margin, folds, seed))]
 #[allow(clippy::too_many_arguments)]
 fn calibrate_folder<'py>(
     py: Python<'py>,
@@ -125,6 +125,7 @@ fn calibrate_folder<'py>(
     alignment_k: f64,
     size_k: f64,
     off_span_k: f64,
+    extent_k: f64,
     size_margin: f64,
     folds: usize,
     seed: u64,
@@ -137,6 +138,7 @@ fn calibrate_folder<'py>(
                 alignment_k,
                 size_k,
                 off_span_k,
+                extent_k,
                 false_alarm_every,
                 size_margin,
                 seed,

@@ -129,14 +129,15 @@ def test_the_docstring_examples_run():
 def test_calibrate_and_bundle_read_are_the_clis(demo, tmp_path):
     cache = tmp_path / "cache"
     cli_bundle = tmp_path / "cli.bundle"
-    cli("calibrate", demo, "--generator", "faithful", "-o", cli_bundle, "--model", MODEL, "--cache", cache, "-q", "--window", "16")
-    ours = spanwatch.calibrate(demo, "faithful", tmp_path / "py.bundle", model=MODEL, cache=cache, window=16)
+    cli("calibrate", demo, "--generator", "faithful", "-o", cli_bundle, "--model", MODEL, "--cache", cache, "-q", "--window", "16", "--extent-k", "1.5")
+    ours = spanwatch.calibrate(demo, "faithful", tmp_path / "py.bundle", model=MODEL, cache=cache, window=16, extent_k=1.5)
     assert ours == cli_bundle.read_bytes() == (tmp_path / "py.bundle").read_bytes()
     inspected = json.loads(cli("inspect", cli_bundle, "--json"))
     bundle = spanwatch.Bundle.read(cli_bundle, model=MODEL)
     assert {k: v for k, v in vars(bundle).items() if k != "sigma_range"} == {k: v for k, v in inspected.items() if k != "sigma_range"}
     assert list(bundle.sigma_range) == inspected["sigma_range"]
     assert (bundle.generator, bundle.n_pairs, bundle.window, bundle.dim) == ("faithful", 30, 16, 1280)
+    assert (bundle.detector["extent_k"], bundle.detector["off_span_k"]) == (1.5, 1.0)
     with pytest.raises(ValueError, match="model"):
         spanwatch.Bundle.read(cli_bundle, model="vit-s14")
     truncated = tmp_path / "truncated.bundle"

@@ -44,6 +44,13 @@ pub struct CalibrateArgs {
     /// false alarms on brick rose from 0.9 to 6.8 per 10,000.
     #[arg(long, default_value_t = 1.0)]
     off_span_k: f64,
+    /// The two pixel-extent CUSUMs' reference value k (in good-pair standard
+    /// deviations of the normalized log share of pixels the change moved).
+    /// 1, as for the size: the held-out good pairs' extent sits within 0.18
+    /// sd of the calibration pairs', noise and photometric changes move it
+    /// by 3 to 6.
+    #[arg(long, default_value_t = 1.0)]
+    extent_k: f64,
     /// The shift of the line's good pairs' change size and pixel extent
     /// from the calibration pairs', in standard deviations, that the two
     /// size CUSUMs' and the two extent CUSUMs' thresholds are set to
@@ -73,6 +80,7 @@ pub(super) fn run(args: CalibrateArgs, global: &Global) -> Result<()> {
             alignment_k: args.alignment_k,
             size_k: args.size_k,
             off_span_k: args.off_span_k,
+            extent_k: args.extent_k,
             false_alarm_every: args.false_alarm_every,
             size_margin: args.size_margin,
             seed: args.seed,

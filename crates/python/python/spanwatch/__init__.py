@@ -351,6 +351,7 @@ def calibrate(
     alignment_k: float = 0.5,
     size_k: float = 1.0,
     off_span_k: float = 1.0,
+    extent_k: float = 1.0,
     size_margin: float = 0.4,
     folds: int = 5,
     seed: int = 0,
@@ -366,7 +367,7 @@ def calibrate(
 
     >>> bundle = calibrate("DATA", "faithful", "faithful.bundle")   # doctest: +SKIP
     >>> Bundle.read("faithful.bundle").detector["thresholds"]       # doctest: +SKIP
-    [14.2, 9.1, 8.8, 11.5]
+    [15.2, 13.1, 13.8, 9.9, 11.8, 11.9]
     """
     if int(false_alarm_every) < 100:
         raise ValueError(f"false_alarm_every {false_alarm_every}: at least 100 good pairs between false alarms")
@@ -382,6 +383,7 @@ def calibrate(
         float(alignment_k),
         float(size_k),
         float(off_span_k),
+        float(extent_k),
         float(size_margin),
         int(folds),
         int(seed),

@@ -37,6 +37,7 @@ def calibrate_folder(
     alignment_k: float,
     size_k: float,
     off_span_k: float,
+    extent_k: float,
     size_margin: float,
     folds: int,
     seed: int,
