@@ -84,7 +84,9 @@ class Detector:
         return high
 
 
-def surface(directory, name, rng, extent_k, given_size):
+def load_scores(directory, name):
+    """The calibration pairs' four normal scores (alignment, size, off span,
+    extent) and each held-out generator's, from the study's statistics.csv."""
     calibration, by = [], {}
     with open(f"{directory}/streams/{name}/statistics.csv") as f:
         for row in csv.DictReader(f):
@@ -93,8 +95,11 @@ def surface(directory, name, rng, extent_k, given_size):
                 calibration.append(z)
             else:
                 by.setdefault(row["generator"], []).append(z)
-    calibration = np.array(calibration)
-    by = {g: np.array(v) for g, v in by.items()}
+    return np.array(calibration), {g: np.array(v) for g, v in by.items()}
+
+
+def surface(directory, name, rng, extent_k, given_size):
+    calibration, by = load_scores(directory, name)
     good = by["faithful"]
     degraded = [g for g in by if g != "faithful"]
     shift = good[:, 3].mean()

@@ -103,12 +103,13 @@ def mean_run(increments, h, rng, streams, steps):
 
 
 def delay(increments, h, rng, streams=400, longest=1000):
-    """Mean pairs to the first crossing from a fresh start (a miss counts as `longest`)."""
+    """Mean pairs to the first crossing from a fresh start (a miss counts as
+    `longest`); `h` is one threshold or one per CUSUM."""
     sums = np.zeros((streams, increments.shape[1]))
     first = np.full(streams, longest)
     for t in range(longest):
         sums = np.maximum(0, sums + increments[rng.integers(0, len(increments), streams)])
-        newly = (sums.max(1) > h) & (first == longest)
+        newly = (sums > h).any(1) & (first == longest)
         first[newly] = t + 1
         if (first < longest).all():
             break

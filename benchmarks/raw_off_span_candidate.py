@@ -18,14 +18,15 @@ Reads DIR/streams/<surface>/statistics.csv and DIR/streams.md from
 
   python benchmarks/raw_off_span_candidate.py DIR [--k K] [SURFACE ...]
 """
-import csv
 import re
 import sys
 
 import numpy as np
 
-# Format 7's residual rows (format 8 keeps them and watches the extent alone).
-from extent_candidate import residual_rows
+# Format 7's residual rows (format 8 keeps them and watches the extent alone),
+# the scores' reader and the CUSUM streams of the earlier candidates.
+from extent_candidate import load_scores, residual_rows
+from off_span_candidate import delay
 
 CAP = 6.0
 # The six CUSUMs' k: low alignment, small and large change, outside span, wide and narrow change.
@@ -41,15 +42,6 @@ def thresholds(streams_md, surface):
     return np.array([float(v) for v in re.findall(r"([0-9.]+) \(", line)[:6]])
 
 
-def load(directory, surface):
-    calibration, by = [], {}
-    with open(f"{directory}/streams/{surface}/statistics.csv") as f:
-        for row in csv.DictReader(f):
-            z = [float(row[c]) for c in ("alignment_score", "size_score", "off_span_score", "extent_score")]
-            (calibration if row["split"] == "calibration" else by.setdefault(row["generator"], [])).append(z)
-    return np.array(calibration), {g: np.array(v) for g, v in by.items()}
-
-
 def increments(z, rows, seventh_k):
     """Per-pair CUSUM increments: format 8's six, and the raw off span's when `seventh_k` is set."""
     a, s, o = np.clip(z[:, :3] @ rows.T, -CAP, CAP).T
@@ -60,19 +52,6 @@ def increments(z, rows, seventh_k):
         columns.append(np.clip(z[:, 2], -CAP, CAP))
         ks.append(seventh_k)
     return np.stack(columns, 1) - np.array(ks)
-
-
-def delay(steps, h, rng, streams=2000, longest=1000):
-    """Mean pairs to the first crossing from a fresh start (a miss counts as `longest`)."""
-    sums = np.zeros((streams, steps.shape[1]))
-    first = np.full(streams, longest)
-    for t in range(longest):
-        sums = np.maximum(0, sums + steps[rng.integers(0, len(steps), streams)])
-        newly = (sums > h).any(1) & (first == longest)
-        first[newly] = t + 1
-        if (first < longest).all():
-            break
-    return first.mean()
 
 
 def main():
@@ -86,7 +65,7 @@ def main():
     streams_md = open(f"{directory}/streams.md").read()
     rng = np.random.default_rng(1)
     for surface in surfaces:
-        calibration, by = load(directory, surface)
+        calibration, by = load_scores(directory, surface)
         rows = residual_rows(np.corrcoef(calibration[:, :3].T))
         h = thresholds(streams_md, surface)
         generators = [g for g in by if g not in ("faithful", "narrow")]
@@ -96,7 +75,7 @@ def main():
         variants = [("format 8 (six CUSUMs)", None, h)]
         variants += [(f"+ raw off span, k {k}, h {h[3] + extra:.1f}", k, np.append(h, h[3] + extra)) for extra in SEVENTH_OVER_OUTSIDE_SPAN]
         for label, seventh_k, hs in variants:
-            cells = [f"{delay(increments(by[g], rows, seventh_k), hs, rng):.1f}" for g in generators]
+            cells = [f"{delay(increments(by[g], rows, seventh_k), hs, rng, streams=2000):.1f}" for g in generators]
             print(f"| {label} | " + " | ".join(cells) + " |")
 
 
