@@ -74,8 +74,8 @@ def main():
     ta, ts, to, te = table(cal_alignment), table(cal_log_size), table(cal_off_span), table(cal_log_extent)
     alignment_k, size_k, off_span_k, extent_k, clear_after = 0.5, 1.0, 1.0, 1.0, 12
     # One threshold per CUSUM (low alignment, small, large change, outside
-    # span, wide, narrow change).
-    thresholds = np.array([8.0, 5.5, 4.0, 4.5, 5.0, 6.0])
+    # span, wide, narrow change, outside span alone).
+    thresholds = np.array([8.0, 5.5, 4.0, 4.5, 5.0, 6.0, 3.5])
     za_cal = np.array([score(x, *ta) for x in cal_alignment])
     zs_cal = np.array([score(x, *ts) for x in cal_log_size])
     zo_cal = np.array([score(x, *to) for x in cal_off_span])
@@ -95,7 +95,9 @@ def main():
     rows[3, 3] = 1.0
     # A stream: 60 good pairs, 15 of the wrong family, 5 copies, 30 good,
     # 10 noisy, 40 good, 12 outside the span, 40 good, 10 changing most of
-    # the image's pixels, 40 good; each pair as (h = w.d, ||w||^2, ||d||^2,
+    # the image's pixels, 40 good, 12 a little larger and further outside
+    # the span (the off span's own CUSUM, with the lower threshold, crosses
+    # before its residual's), 40 good; each pair as (h = w.d, ||w||^2, ||d||^2,
     # ||B d||^2, pixel extent).
     w_norm2 = 4.0
     stream = []
@@ -118,8 +120,10 @@ def main():
     stream += [good() for _ in range(40)]
     stream += [pair(0.12 + 0.05 * rng.standard_normal(), 2.5 + 0.3 * rng.standard_normal(), extent=0.6) for _ in range(10)]
     stream += [good() for _ in range(40)]
+    stream += [pair(0.12 + 0.05 * rng.standard_normal(), 2.8 + 0.1 * rng.standard_normal(), 0.36 + 0.02 * rng.standard_normal()) for _ in range(12)]
+    stream += [good() for _ in range(40)]
 
-    sums = np.zeros(6)
+    sums = np.zeros(7)
     quiet, raised = 0, False
     expected = []
     for hw, ww, dd, inside, extent in stream:
@@ -130,8 +134,8 @@ def main():
         log_extent = np.log(max(extent, MIN_EXTENT))
         z = np.array([score(alignment, *ta), score(log_size, *ts), score(off_span, *to), score(log_extent, *te)])
         ra, rs, ro, re = np.clip(rows @ z, -CAP, CAP)
-        evidence = np.array([-ra, -rs, rs, ro, re, -re])
-        sums = np.maximum(0.0, sums + evidence - np.array([alignment_k, size_k, size_k, off_span_k, extent_k, extent_k]))
+        evidence = np.array([-ra, -rs, rs, ro, re, -re, np.clip(z[2], -CAP, CAP)])
+        sums = np.maximum(0.0, sums + evidence - np.array([alignment_k, size_k, size_k, off_span_k, extent_k, extent_k, off_span_k]))
         before = sums.copy()
         levels = before / thresholds
         change = None
@@ -144,7 +148,7 @@ def main():
             quiet += 1
             if raised and quiet >= clear_after:
                 raised, change = False, "clear"
-        watches = ["low_alignment", "small_change", "large_change", "outside_span", "wide_change", "narrow_change"]
+        watches = ["low_alignment", "small_change", "large_change", "outside_span", "wide_change", "narrow_change", "outside_span_alone"]
         crossed = watches[int(np.argmax(levels))] if levels.max() > 1.0 else None
         expected.append({"scores": z.tolist(), "sums": before.tolist(), "crossed": crossed, "change": change, "raised": raised})
 

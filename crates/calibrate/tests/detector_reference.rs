@@ -90,7 +90,7 @@ fn the_detector_matches_the_reference_pair_by_pair() {
     };
     let mut detector = DriftDetector::new(tables(&r), params, DetectorState::default()).unwrap();
     let (stream, expected) = (r["stream"].as_array().unwrap(), r["expected"].as_array().unwrap());
-    let (mut changes, mut outside, mut wide) = (0, 0, 0);
+    let (mut changes, mut outside, mut wide, mut alone) = (0, 0, 0, 0);
     for (t, (pair, want)) in stream.iter().zip(expected).enumerate() {
         let [h, w_norm2, energy, inside, extent] = floats(pair).try_into().unwrap();
         let step = detector.update(PairStatistics::from_dots(h, w_norm2, energy, inside, extent));
@@ -103,6 +103,7 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         assert_eq!(step.crossed.map(|r| r.watch.name()), want["crossed"].as_str(), "pair {t}");
         outside += usize::from(want["crossed"] == "outside_span");
         wide += usize::from(want["crossed"] == "wide_change");
+        alone += usize::from(want["crossed"] == "outside_span_alone");
         let change = step.change.map(|c| match c.state {
             AlertState::Raised => "raised",
             AlertState::Clear => "clear",
@@ -111,9 +112,10 @@ fn the_detector_matches_the_reference_pair_by_pair() {
         assert_eq!(detector.state().raised, want["raised"].as_bool().unwrap(), "pair {t}");
         changes += usize::from(change.is_some());
     }
-    assert_eq!(changes, 8, "four raises and four clears in the reference stream");
+    assert_eq!(changes, 10, "five raises and five clears in the reference stream");
     assert!(outside > 0, "the pairs outside the span cross on their own CUSUM");
     assert!(wide > 0, "the pairs over most of the image cross the wide-change CUSUM");
+    assert!(alone > 0, "the larger pairs further outside the span cross the off span's own CUSUM");
 }
 
 /// The between-source shares the threshold simulation adds to its blocks,

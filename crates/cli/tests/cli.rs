@@ -204,12 +204,12 @@ fn calibrate_writes_a_bundle_that_inspect_reads_and_guards() {
     assert!(rho.abs() <= 0.9 + 1e-12, "the alignment and size are correlated within +-0.9: {rho}");
     assert!(residuals[2][2] <= 1.0 / (1.0f64 - 0.81).sqrt() + 1e-9, "the off span's residual keeps 19% of its variance: {residuals:?}");
     let thresholds: Vec<f64> = serde_json::from_value(detector["thresholds"].clone()).unwrap();
-    assert!(thresholds.len() == 6 && thresholds.iter().all(|h| (3.0..30.0).contains(h)), "thresholds {thresholds:?}");
+    assert!(thresholds.len() == 7 && thresholds.iter().all(|h| (3.0..30.0).contains(h)), "thresholds {thresholds:?}");
     assert_eq!(detector["size_margin"].as_f64(), Some(0.4));
     let simulated = detector["simulated_every"].as_f64().unwrap();
     // The thresholds reach the target with the change size shifted by the
     // margin, so the unshifted simulation runs longer, within the union bound.
-    assert!((0.95 * 30_000.0..6.0 * 30_000.0).contains(&simulated), "the simulation's ARL0 {simulated} at the 30000 target");
+    assert!((0.95 * 30_000.0..7.0 * 30_000.0).contains(&simulated), "the simulation's ARL0 {simulated} at the 30000 target");
     assert_eq!(
         (
             detector["alignment_knots"].as_u64(),

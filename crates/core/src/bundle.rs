@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The first eight bytes of every bundle file.
 pub const MAGIC: [u8; 8] = *b"SPANWTCH";
 /// The bundle format version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 8;
+pub const FORMAT_VERSION: u16 = 9;
 /// Longest generator name a bundle should carry, in bytes: it goes into
 /// every alert message, which must fit a broker's packet limit.
 pub const MAX_GENERATOR_NAME: usize = 128;
@@ -478,7 +478,7 @@ mod tests {
                 off_span_k: 1.0,
                 extent_k: 1.0,
                 residuals: [[1.0, 0.25, 0.0, 0.0], [0.25, 1.0, 0.0, 0.0], [-0.1, 0.2, 1.1, 0.0], [0.0, 0.0, 0.0, 1.0]],
-                thresholds: [9.0, 6.5, 7.0, 11.0, 8.0, 8.5],
+                thresholds: [9.0, 6.5, 7.0, 11.0, 8.0, 8.5, 12.0],
                 size_margin: 0.25,
                 clear_after: 40,
                 false_alarm_every: 30_000,

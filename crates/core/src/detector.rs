@@ -14,22 +14,28 @@
 //! copy none, where the embedding can take noise on a texture for more
 //! texture). Each is mapped to a normal score through the calibration
 //! pairs' quantiles (rank to normal scores, so non-Gaussian statistics are
-//! fine), and six CUSUMs watch them: low alignment, small changes, large
-//! changes, changes outside the span, wide changes, narrow changes. The
-//! scores are correlated on the calibration pairs, so each CUSUM watches
-//! its score's residual given others, a linear combination of the four
-//! scores the host chooses ([`CusumParams::residuals`]; bundle format 8:
-//! the alignment and the size each given the other, the off span given
-//! both, the extent alone): the statistic of the likelihood ratio of a
-//! shift of that score alone, with the part of its noise the others explain
-//! taken out. Each CUSUM has its own threshold; the first to pass it raises
-//! the alert; all six restart from 0 after every crossing, and a raised
+//! fine), and seven CUSUMs watch them: low alignment, small changes, large
+//! changes, changes outside the span, wide changes, narrow changes, and
+//! changes outside the span by the off span's own score. The scores are
+//! correlated on the calibration pairs, so the first six CUSUMs watch their
+//! score's residual given others, a linear combination of the four scores
+//! the host chooses ([`CusumParams::residuals`]; bundle format 8 on: the
+//! alignment and the size each given the other, the off span given both,
+//! the extent alone): the statistic of the likelihood ratio of a shift of
+//! that score alone, with the part of its noise the others explain taken
+//! out. A residual hides a shift that moves along the correlation it takes
+//! out: a change that leaves the span as it shrinks, as the calibration's
+//! smaller changes do, keeps little of its off-span shift given the size
+//! (a transplant of a real defect's region on ELPV mono kept 1.37 of 2.24
+//! sd), so the seventh CUSUM (bundle format 9) watches the off span's score
+//! itself. Each CUSUM has its own threshold; the first to pass it raises
+//! the alert; all seven restart from 0 after every crossing, and a raised
 //! alert clears after `clear_after` pairs without one (the hysteresis).
 //!
 //! The thresholds are set by the host by simulation for a target average
 //! run length to a false alarm (ARL0), the false-alarm budget shared by the
-//! six; the change-size and extent CUSUMs' with a margin for a shift of the
-//! line's changes (the alignment and the off span are scale-free).
+//! seven; the change-size and extent CUSUMs' with a margin for a shift of
+//! the line's changes (the alignment and the off span are scale-free).
 
 use crate::alert::AlertState;
 
@@ -46,7 +52,7 @@ pub const MIN_EXTENT: f64 = 1e-6;
 /// alignment, log size, off span, log extent.
 pub const SCORES: usize = 4;
 /// CUSUMs, in the order of [`Watch::ALL`].
-pub const WATCHES: usize = 6;
+pub const WATCHES: usize = 7;
 
 /// The statistics of one pair the detector watches.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -224,7 +230,7 @@ impl NormalScores {
     }
 }
 
-/// One of the detector's six CUSUMs.
+/// One of the detector's seven CUSUMs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -244,15 +250,27 @@ pub enum Watch {
     /// Changes that move fewer pixels than the calibration's: copies,
     /// faint or smaller defects.
     NarrowChange,
+    /// Changes further outside the reference basis than the calibration's
+    /// by the off span's own score, not its residual: changes of another
+    /// kind that also shrink, which the residual given the size explains
+    /// away.
+    OutsideSpanAlone,
 }
 
 impl Watch {
-    /// The six, in the order of [`DetectorState::sums`].
-    pub const ALL: [Watch; WATCHES] =
-        [Watch::LowAlignment, Watch::SmallChange, Watch::LargeChange, Watch::OutsideSpan, Watch::WideChange, Watch::NarrowChange];
+    /// The seven, in the order of [`DetectorState::sums`].
+    pub const ALL: [Watch; WATCHES] = [
+        Watch::LowAlignment,
+        Watch::SmallChange,
+        Watch::LargeChange,
+        Watch::OutsideSpan,
+        Watch::WideChange,
+        Watch::NarrowChange,
+        Watch::OutsideSpanAlone,
+    ];
 
     /// Its name in messages: "low_alignment", "small_change", "large_change",
-    /// "outside_span", "wide_change" or "narrow_change".
+    /// "outside_span", "wide_change", "narrow_change" or "outside_span_alone".
     pub fn name(&self) -> &'static str {
         match self {
             Watch::LowAlignment => "low_alignment",
@@ -261,6 +279,7 @@ impl Watch {
             Watch::OutsideSpan => "outside_span",
             Watch::WideChange => "wide_change",
             Watch::NarrowChange => "narrow_change",
+            Watch::OutsideSpanAlone => "outside_span_alone",
         }
     }
 }
@@ -283,14 +302,15 @@ pub struct CusumParams {
     pub alignment_k: f64,
     /// Reference value k of the two change-size CUSUMs.
     pub size_k: f64,
-    /// Reference value k of the off-span CUSUM.
+    /// Reference value k of the two off-span CUSUMs.
     pub off_span_k: f64,
     /// Reference value k of the two pixel-extent CUSUMs.
     pub extent_k: f64,
     /// Row i: the coefficients of score i's residual given the others, a
     /// linear combination of the four normal scores (alignment, log size,
     /// off span, log extent) with unit variance on the calibration pairs;
-    /// what the CUSUMs add up. [`INDEPENDENT`] watches each score alone.
+    /// what the first six CUSUMs add up (the seventh adds up the off span's
+    /// score itself). [`INDEPENDENT`] watches each score alone.
     pub residuals: [[f64; SCORES]; SCORES],
     /// Each CUSUM's threshold, in the order of [`Watch::ALL`]: a CUSUM
     /// above its own raises the alert.
@@ -304,7 +324,7 @@ pub struct CusumParams {
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DetectorState {
-    /// The six CUSUMs, in the order of [`Watch::ALL`].
+    /// The seven CUSUMs, in the order of [`Watch::ALL`].
     pub sums: [f64; WATCHES],
     /// Pairs since the last crossing (or since the start).
     pub quiet: u32,
@@ -323,7 +343,7 @@ impl DetectorState {
     }
 }
 
-/// The six thresholds (in the order of [`Watch::ALL`]) for messages and
+/// The seven thresholds (in the order of [`Watch::ALL`]) for messages and
 /// logs: "14.210 (low_alignment), 6.802 (small_change), ...".
 #[derive(Clone, Copy, Debug)]
 pub struct NamedThresholds<'a>(pub &'a [f64; WATCHES]);
@@ -386,7 +406,7 @@ pub struct DetectorStep {
     /// The pair's normal scores: alignment, log size, off span, log extent
     /// (before the residuals).
     pub scores: [f64; SCORES],
-    /// The six CUSUMs after this pair, before a crossing restarts them
+    /// The seven CUSUMs after this pair, before a crossing restarts them
     /// (in the order of [`Watch::ALL`]).
     pub sums: [f64; WATCHES],
     /// The CUSUM that crossed its threshold on this pair (the one furthest
@@ -472,16 +492,17 @@ impl DriftDetector {
 
     /// What each CUSUM adds up for a pair of normal `scores` before its k,
     /// in the order of [`Watch::ALL`]: the residuals toward each alarm
-    /// (-alignment, -size, +size, +off span, +extent, -extent).
+    /// (-alignment, -size, +size, +off span, +extent, -extent), then the
+    /// off span's score itself, clamped to +-[`SCORE_CAP`].
     pub fn evidence(&self, scores: [f64; SCORES]) -> [f64; WATCHES] {
         let [a, s, o, e] = self.residuals(scores);
-        [-a, -s, s, o, e, -e]
+        [-a, -s, s, o, e, -e, scores[2].clamp(-SCORE_CAP, SCORE_CAP)]
     }
 
     /// Each CUSUM's reference value k, in the order of [`Watch::ALL`].
     pub fn reference_values(&self) -> [f64; WATCHES] {
         let CusumParams { alignment_k, size_k, off_span_k, extent_k, .. } = self.params;
-        [alignment_k, size_k, size_k, off_span_k, extent_k, extent_k]
+        [alignment_k, size_k, size_k, off_span_k, extent_k, extent_k, off_span_k]
     }
 
     /// Feeds one pair by its normal scores (alignment, log size, off span,
@@ -579,10 +600,10 @@ mod tests {
         assert_eq!((copy.off_span, copy.log_extent), (0.0, MIN_EXTENT.ln()));
         assert_eq!(detector.scores(copy), [-1.5, -SCORE_CAP, -1.5, -SCORE_CAP]);
         assert!(detector.update(copy).change.is_none());
-        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0, 0.0, 0.0, 5.0]);
+        assert_eq!(detector.state().sums, [1.0, 5.0, 0.0, 0.0, 0.0, 5.0, 0.0]);
         let step = detector.update(copy);
         let crossed = Reading { watch: Watch::SmallChange, value: 10.0, threshold: 9.0 };
-        assert_eq!((step.crossed, step.sums), (Some(crossed), [2.0, 10.0, 0.0, 0.0, 0.0, 10.0]));
+        assert_eq!((step.crossed, step.sums), (Some(crossed), [2.0, 10.0, 0.0, 0.0, 0.0, 10.0, 0.0]));
         let change = step.change.unwrap();
         assert_eq!((change.state, change.watch, change.value, change.threshold), (AlertState::Raised, Watch::SmallChange, 10.0, 9.0));
         assert_eq!(detector.state(), DetectorState { sums: [0.0; WATCHES], quiet: 0, raised: true });
@@ -593,7 +614,7 @@ mod tests {
         assert!(detector.update(good).change.is_none());
         assert_eq!(detector.update(good).change.map(|c| c.state), Some(AlertState::Clear));
         // Resumed from a saved state, the detector goes on from it.
-        let saved = DetectorState { sums: [0.0, 9.0, 0.0, 0.0, 0.0, 0.0], quiet: 7, raised: false };
+        let saved = DetectorState { sums: [0.0, 9.0, 0.0, 0.0, 0.0, 0.0, 0.0], quiet: 7, raised: false };
         detector.resume(saved);
         assert_eq!(detector.update(copy).crossed.map(|r| (r.watch, r.value)), Some((Watch::SmallChange, 14.0)));
     }
@@ -603,25 +624,27 @@ mod tests {
     /// and a reading names the CUSUM nearest its threshold.
     #[test]
     fn each_cusum_crosses_its_own_threshold() {
-        let params = CusumParams { thresholds: [2.0, 9.0, 9.0, 9.0, 9.0, 11.0], ..params(1.0, INDEPENDENT) };
+        let params = CusumParams { thresholds: [2.0, 9.0, 9.0, 9.0, 9.0, 11.0, 9.0], ..params(1.0, INDEPENDENT) };
         let mut detector = DriftDetector::new(tables(), params, DetectorState::default()).unwrap();
         let copy = PairStatistics::from_dots(0.0, 1.0, 0.0, 0.0, 0.0);
         let step = detector.update(copy);
-        assert_eq!(step.sums, [1.0, 5.0, 0.0, 0.0, 0.0, 5.0]);
+        assert_eq!(step.sums, [1.0, 5.0, 0.0, 0.0, 0.0, 5.0, 0.0]);
         assert_eq!(nearest(&step.sums, &params.thresholds), Reading { watch: Watch::SmallChange, value: 5.0, threshold: 9.0 });
         let step = detector.update(copy);
         assert_eq!(step.crossed, Some(Reading { watch: Watch::SmallChange, value: 10.0, threshold: 9.0 }), "10 / 9 beats 2 / 2");
-        let slower = CusumParams { thresholds: [1.5, 9.0, 9.0, 9.0, 9.0, 11.0], ..params };
+        let slower = CusumParams { thresholds: [1.5, 9.0, 9.0, 9.0, 9.0, 11.0, 9.0], ..params };
         let mut detector = detector.with_params(slower).unwrap();
         detector.update(copy);
         let change = detector.update(copy).change.unwrap();
         assert_eq!((change.watch, change.value, change.threshold), (Watch::LowAlignment, 2.0, 1.5), "2 / 1.5 beats 10 / 9");
-        let bad = CusumParams { thresholds: [1.0, 1.0, 1.0, 1.0, 1.0, 0.0], ..params };
+        let bad = CusumParams { thresholds: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0], ..params };
         assert_eq!(DriftDetector::new(tables(), bad, DetectorState::default()), Err(DetectorError::Parameter));
     }
 
-    /// A change outside the reference basis raises the off-span CUSUM alone
-    /// when its alignment and size are those of a good pair.
+    /// A change outside the reference basis raises the two off-span CUSUMs
+    /// alone when its alignment and size are those of a good pair (with
+    /// independent scores they add the same; the residual's, first in
+    /// [`Watch::ALL`], is named on the tie).
     #[test]
     fn changes_outside_the_span_are_watched() {
         let mut detector = DriftDetector::new(tables(), params(6.0, INDEPENDENT), DetectorState::default()).unwrap();
@@ -635,7 +658,7 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(detector.update(pair).crossed, None);
         }
-        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 6.0, 0.0, 0.0], "1.5 a pair, on the off-span CUSUM alone");
+        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 6.0], "1.5 a pair, on both off-span CUSUMs");
         assert_eq!(detector.update(pair).crossed.map(|r| (r.watch, r.value)), Some((Watch::OutsideSpan, 7.5)));
     }
 
@@ -650,7 +673,7 @@ mod tests {
         for _ in 0..4 {
             assert_eq!(detector.update(wide).crossed, None);
         }
-        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 0.0, 6.0, 0.0]);
+        assert_eq!(detector.state().sums, [0.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0]);
         assert_eq!(detector.update(wide).crossed.map(|r| (r.watch, r.value)), Some((Watch::WideChange, 7.5)));
         let unknown = PairStatistics::from_dots(1.0, 1.0, 1.0, 1.0, f64::NAN);
         assert!(unknown.log_extent.is_nan());
@@ -688,5 +711,22 @@ mod tests {
         let step = detector.update_scores([-1.2, -2.0, 0.0, 0.0]);
         assert_eq!(step.sums[0], 0.0);
         assert!((step.sums[1] - (1.6 - 1.0)).abs() < 1e-12, "{:?}", step.sums);
+    }
+
+    /// A change that leaves the span as far as its smaller size predicts
+    /// is no evidence to the off span's residual, but its own score still
+    /// adds up in the seventh CUSUM (a shrunk transplant).
+    #[test]
+    fn the_off_span_alone_sees_what_the_size_explains_away() {
+        let (beta, scale) = (-0.6, 0.8);
+        let rows = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, -beta / scale, 1.0 / scale, 0.0], [0.0, 0.0, 0.0, 1.0]];
+        let mut detector = DriftDetector::new(tables(), params(100.0, rows), DetectorState::default()).unwrap();
+        let shrunk_outside = [0.0, -2.5, 1.5, 0.0];
+        let evidence = detector.evidence(shrunk_outside);
+        assert!(evidence[3].abs() < 1e-12, "1.5 is what a size score of -2.5 predicts: {}", evidence[3]);
+        assert_eq!(evidence[6], 1.5);
+        assert_eq!(detector.evidence([0.0, 0.0, 9.0, 0.0])[6], SCORE_CAP, "clamped");
+        let step = detector.update_scores(shrunk_outside);
+        assert_eq!((step.sums[3], step.sums[6]), (0.0, 0.5), "k 1 off each");
     }
 }

@@ -243,7 +243,7 @@ mod tests {
             off_span_k: 1.0,
             extent_k: 1.0,
             residuals: INDEPENDENT,
-            thresholds: [1e6; 6],
+            thresholds: [1e6; spanwatch_core::detector::WATCHES],
             clear_after: 10,
         };
         let tables = ScoreTables { alignment: table, size: table, off_span: table, extent: table };

@@ -45,7 +45,7 @@ impl AlertRecord {
         AlertRecord { next_seq: 1, detector: DetectorState { sums: [0.0; spanwatch_core::detector::WATCHES], quiet: 0, raised: false } };
 
     /// Reads a stored record. One an earlier release wrote with another
-    /// detector (bundle format 5 had three CUSUMs, 7 four) keeps its sequence
+    /// detector (bundle format 5 had three CUSUMs, 7 four, 8 six) keeps its sequence
     /// number and starts clear: its detector belonged to a bundle this
     /// release no longer reads.
     fn decode(bytes: &[u8]) -> Result<AlertRecord> {
@@ -360,7 +360,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, restored) = Store::open(dir.path(), "bundle-a", 2).unwrap();
         assert!(restored.alert.is_none() && restored.recent.is_empty() && restored.outbox.is_empty());
-        let alert = AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25, 0.5, 0.25, 0.0], quiet: 3, raised: true } };
+        let alert =
+            AlertRecord { next_seq: 2, detector: DetectorState { sums: [1.5, 0.0, 7.25, 0.5, 0.25, 0.0, 0.75], quiet: 3, raised: true } };
         for (i, id) in ["p1", "p2", "p3"].into_iter().enumerate() {
             let messages = [message(2 * i as u64, Kind::Data), message(2 * i as u64 + 1, Kind::Alert { seq: 1 })];
             let difference = [i as f32, -0.5];
@@ -404,9 +405,10 @@ mod tests {
         assert_eq!(record, AlertRecord { next_seq: 5, detector: DetectorState::default() });
     }
 
-    /// A record of bundle format 5's three CUSUMs or format 7's four,
-    /// raised, reads as clear with its sequence number; one of this
-    /// release's six reads as it was; one that is not a record is refused.
+    /// A record of bundle format 5's three CUSUMs, format 7's four or
+    /// format 8's six, raised, reads as clear with its sequence number; one
+    /// of this release's seven reads as it was; one that is not a record is
+    /// refused.
     #[test]
     fn an_alert_record_of_an_earlier_detector_keeps_its_sequence() {
         let three = br#"{"next_seq":9,"detector":{"sums":[1.0,2.0,3.0],"quiet":4,"raised":true}}"#;
@@ -414,8 +416,10 @@ mod tests {
         let four = br#"{"next_seq":2,"detector":{"sums":[1.0,2.0,3.0,4.0],"quiet":4,"raised":true}}"#;
         assert_eq!(AlertRecord::decode(four).unwrap(), AlertRecord { next_seq: 2, ..AlertRecord::FIRST });
         assert!(AlertRecord::decode(b"{}").is_err());
-        let six = br#"{"next_seq":2,"detector":{"sums":[1.0,2.0,3.0,4.0,5.0,6.0],"quiet":4,"raised":true}}"#;
-        assert!(AlertRecord::decode(six).unwrap().detector.raised);
+        let six = br#"{"next_seq":3,"detector":{"sums":[1.0,2.0,3.0,4.0,5.0,6.0],"quiet":4,"raised":true}}"#;
+        assert_eq!(AlertRecord::decode(six).unwrap(), AlertRecord { next_seq: 3, ..AlertRecord::FIRST });
+        let seven = br#"{"next_seq":2,"detector":{"sums":[1.0,2.0,3.0,4.0,5.0,6.0,7.0],"quiet":4,"raised":true}}"#;
+        assert!(AlertRecord::decode(seven).unwrap().detector.raised);
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn bundle_with_detector(dir: &Path, fires_at: Option<u32>, window: u32) -> PathB
             extent_k: 1.0,
             residuals: INDEPENDENT,
             // Pair n leaves the alignment CUSUM at 5.5 n: above its threshold first at n = fires_at.
-            thresholds: [fires_at.map_or(1e9, |n| 5.5 * n as f64 - 1.0), 1e9, 1e9, 1e9, 1e9, 1e9],
+            thresholds: [fires_at.map_or(1e9, |n| 5.5 * n as f64 - 1.0), 1e9, 1e9, 1e9, 1e9, 1e9, 1e9],
             size_margin: 0.25,
             clear_after: 1_000_000,
             false_alarm_every: 30_000,

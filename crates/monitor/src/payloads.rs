@@ -47,8 +47,9 @@ impl ScoreName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorName {
-    /// Six one-sided CUSUMs: low alignment, small change, large change,
-    /// outside the span, wide change, narrow change.
+    /// Seven one-sided CUSUMs: low alignment, small change, large change,
+    /// outside the span, wide change, narrow change, outside the span by
+    /// the off span's own score.
     Cusum,
 }
 
@@ -94,22 +95,24 @@ pub struct DriftReading {
     pub wide_change: f64,
     /// The CUSUM of changes over fewer of the image's pixels after this pair.
     pub narrow_change: f64,
+    /// The CUSUM of the off span's own score (not its residual) after this pair.
+    pub outside_span_alone: f64,
     /// The CUSUM nearest its threshold (the largest share of it).
     pub watch: Watch,
-    /// Its value: the statistic compared with `threshold` (all six
+    /// Its value: the statistic compared with `threshold` (all seven
     /// restart from 0 after one crosses its own).
     pub statistic: f64,
     /// Its threshold.
     pub threshold: f64,
     /// `statistic / threshold`: how near the alert is, on one scale for
-    /// all six CUSUMs (it rises above 1).
+    /// all seven CUSUMs (it rises above 1).
     pub level: f64,
 }
 
 impl DriftReading {
     /// The reading of a pair's detector step.
     fn of(report: &PairReport, step: &DetectorStep, thresholds: &[f64; WATCHES]) -> DriftReading {
-        let [low_alignment, small_change, large_change, outside_span, wide_change, narrow_change] = step.sums;
+        let [low_alignment, small_change, large_change, outside_span, wide_change, narrow_change, outside_span_alone] = step.sums;
         let nearest = nearest(&step.sums, thresholds);
         DriftReading {
             detector: DetectorName::Cusum,
@@ -126,6 +129,7 @@ impl DriftReading {
             outside_span,
             wide_change,
             narrow_change,
+            outside_span_alone,
             watch: nearest.watch,
             statistic: nearest.value,
             threshold: nearest.threshold,
@@ -146,6 +150,9 @@ fn describe(watch: Watch) -> &'static str {
         Watch::WideChange => "the pairs change more of the image's pixels than the calibration pairs (noise or a photometric change?)",
         Watch::NarrowChange => {
             "the pairs change fewer of the image's pixels than the calibration pairs (smaller or faint defects, or none at all)"
+        }
+        Watch::OutsideSpanAlone => {
+            "the pairs' changes lie further outside the calibration pairs' span than theirs do, as they shrink (a smaller change of another kind?)"
         }
     }
 }

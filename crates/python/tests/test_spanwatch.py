@@ -19,8 +19,8 @@ import spanwatch
 
 from conftest import FIXTURES, MODEL, cli, embed_output
 
-# The four CUSUMs in the order of the bundle's thresholds.
-WATCHES = ["low_alignment", "small_change", "large_change", "outside_span", "wide_change", "narrow_change"]
+# The seven CUSUMs in the order of the bundle's thresholds.
+WATCHES = ["low_alignment", "small_change", "large_change", "outside_span", "wide_change", "narrow_change", "outside_span_alone"]
 FIELDS = ["k", "rpe", "ds", "chance_ds", "corrected", "mean_alignment", "opposed_share", "probe_shift", "n_pairs", "zero_pairs"]
 
 

@@ -102,7 +102,7 @@ fn run() -> Result<(), Refusal> {
     let params = detector.params();
     let Ok(mut alarm) = Alarm::new(led::FpgaLed::take());
     defmt::info!(
-        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above thresholds {=f64} / {=f64} / {=f64} / {=f64} / {=f64} / {=f64} (low alignment / small / large change / outside span / wide / narrow change; k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the off span, {=f64} for the pixel extent, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
+        "calibration: model {=str}, d = {=usize}, generator {=str}, solver {=str}, window of {=usize} pairs, CUSUM alert above thresholds {=f64} / {=f64} / {=f64} / {=f64} / {=f64} / {=f64} / {=f64} (low alignment / small / large change / outside span / wide / narrow change / outside span alone; k = {=f64} for the alignment, {=f64} for the change size, {=f64} for the two off-span CUSUMs, {=f64} for the pixel extent, one false alarm per {=u32} good pairs), {=usize} seeds; {=usize} stored pairs",
         bundle.model.name,
         D,
         bundle.generator,
@@ -114,6 +114,7 @@ fn run() -> Result<(), Refusal> {
         params.thresholds[3],
         params.thresholds[4],
         params.thresholds[5],
+        params.thresholds[6],
         params.alignment_k,
         params.size_k,
         params.off_span_k,
@@ -147,7 +148,7 @@ fn run() -> Result<(), Refusal> {
         let Ok(()) = alarm.show(state);
         let s = report.scores;
         defmt::info!(
-            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} outside_span={=f64} wide_change={=f64} narrow_change={=f64} state={=str}",
+            "pair {=str} n={=u32} ridge={=f64} cone={=f64} k={=usize} window={=usize} seeds={=usize} mean_alignment={=f64} novelty={=f64} low_alignment={=f64} small_change={=f64} large_change={=f64} outside_span={=f64} wide_change={=f64} narrow_change={=f64} outside_span_alone={=f64} state={=str}",
             pair.id.as_str(),
             report.pairs,
             s.ridge.ds,
@@ -163,6 +164,7 @@ fn run() -> Result<(), Refusal> {
             step.sums[3],
             step.sums[4],
             step.sums[5],
+            step.sums[6],
             state.name()
         );
         if let Some(change) = step.change {

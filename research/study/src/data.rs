@@ -146,6 +146,10 @@ fn identity(family: Family, generator: Generator, index: usize) -> Option<(Strin
 
 /// Writes (or finds) one surface's images under `work`.
 pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, work: &Path) -> Result<SurfaceImages> {
+    anyhow::ensure!(
+        config.held_out_set == 0,
+        "surface {surface}: a drawn surface has one held-out set (its texture's test region, whose tiles' rotations would repeat in another); a later held-out set exists on elpv-mono and elpv-poly only"
+    );
     let dir = work.join("images").join(surface);
     let mut rng = StdRng::seed_from_u64(seed(&[surface, "tiles"], 0));
     let split = texture.height() * 5 / 8;

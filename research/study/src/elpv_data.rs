@@ -49,12 +49,13 @@ pub fn surface_images(
     };
     let (negatives, positives) = (of(Label::DefectFree), of(Label::Defective));
     let (n_train, n_test, n_probe) = (config.train_negatives, config.real_test, config.max_positives());
+    let held_out_from = n_train + config.held_out_set * n_test;
     ensure!(
-        negatives.len() >= n_train + n_test && positives.len() >= n_probe + n_test,
+        negatives.len() >= held_out_from + n_test && positives.len() >= n_probe + n_test,
         "{surface}: {} defect-free and {} defective cells, {} and {} needed",
         negatives.len(),
         positives.len(),
-        n_train + n_test,
+        held_out_from + n_test,
         n_probe + n_test
     );
     let write = |list: &[&Cell], folder: &str| -> Result<Vec<PathBuf>> {
@@ -97,8 +98,14 @@ pub fn surface_images(
         Ok(pairs)
     };
     let pairs = made_from(&sources, &train_negatives, "synthetic", config.max_pairs())?;
-    let held_out_sources: Vec<&GrayImage> = negatives[n_train..n_train + n_test].iter().map(|c| &c.image).collect();
-    let held_out_pairs = made_from(&held_out_sources, &test_negatives, "held-out", config.held_out_pairs)?;
+    // The stream experiment's sources: the test cells, or a later disjoint set of as many.
+    let held_out_cells = &negatives[held_out_from..held_out_from + n_test];
+    let (held_out_split, held_out_paths) = match config.held_out_set {
+        0 => ("held-out".to_string(), test_negatives.clone()),
+        set => (format!("held-out-{set}"), write(held_out_cells, &format!("held-out-{set}/negative"))?),
+    };
+    let held_out_sources: Vec<&GrayImage> = held_out_cells.iter().map(|c| &c.image).collect();
+    let held_out_pairs = made_from(&held_out_sources, &held_out_paths, &held_out_split, config.held_out_pairs)?;
     Ok(SurfaceImages {
         surface,
         families: vec![FAMILY.into()],

@@ -81,6 +81,11 @@ pub struct StudyConfig {
     /// The stream experiment's calibration margin for a shift of the line's
     /// change size (`calibrate --size-margin`).
     pub size_margin: f64,
+    /// Which disjoint set of held-out defect-free cells the stream
+    /// experiment's pairs are made from on ELPV (0: the ranking study's
+    /// test cells; n: the n-th next [`Self::real_test`] cells, which no
+    /// earlier set holds), to confirm a choice made on another set.
+    pub held_out_set: usize,
 }
 
 impl StudyConfig {
@@ -101,6 +106,7 @@ impl StudyConfig {
             cnn_seeds: 2,
             held_out_pairs: 0,
             size_margin: spanwatch_calibrate::metric::drift::DEFAULT_SIZE_MARGIN,
+            held_out_set: 0,
         }
     }
 

@@ -201,7 +201,7 @@ pub fn run(config: &StudyConfig, surfaces: &[SurfaceImages], out: &Path, cache: 
         }
     }
     let path = out.join("streams.md");
-    std::fs::write(&path, summary(&results)).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, summary(&results, config.held_out_set)).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(results)
 }
 
@@ -238,7 +238,12 @@ fn experiment(
         .flat_map(|(s, o)| [s.as_path(), o.as_path()])
         .collect();
     let embeddings = session.embed_all(held_paths)?;
-    let source_index: BTreeMap<&PathBuf, usize> = images.test_negatives.iter().enumerate().map(|(i, p)| (p, i)).collect();
+    // The held-out sources (the test cells, or a later held-out set), numbered.
+    let mut source_index: BTreeMap<&PathBuf, usize> = BTreeMap::new();
+    for (_, source) in images.held_out_pairs.iter().filter(|((f, _), _)| f == family).flat_map(|(_, list)| list) {
+        let next = source_index.len();
+        source_index.entry(source).or_insert(next);
+    }
     let mut difference = vec![0.0f32; w.len()];
     let mut held_out: BTreeMap<StudyGenerator, Vec<Scored>> = BTreeMap::new();
     for &generator in &images.generators {
@@ -548,9 +553,13 @@ fn surface_summary(s: &SurfaceStreams) -> String {
     )
 }
 
-fn summary(results: &[SurfaceStreams]) -> String {
+fn summary(results: &[SurfaceStreams], held_out_set: usize) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# The edge's drift detector on held-out streams\n");
+    if held_out_set > 0 {
+        let _ =
+            writeln!(md, "Held-out set {held_out_set}: the pairs are made from defect-free cells that no earlier held-out set holds.\n");
+    }
     let _ = writeln!(
         md,
         "Calibrated with `calibrate`'s defaults on the training negatives' faithful pairs; streamed on pairs made from held-out negatives that neither the probe nor the calibration saw. \

@@ -30,6 +30,12 @@ pub struct StudyArgs {
     /// change size, as `calibrate --size-margin`.
     #[arg(long, requires = "streams")]
     size_margin: Option<f64>,
+    /// With --streams: make the held-out pairs from the n-th later disjoint
+    /// set of held-out defect-free cells (ELPV surfaces only; 0, the default,
+    /// is the ranking study's test cells), to confirm on images a choice has
+    /// not seen.
+    #[arg(long, requires = "streams", default_value_t = 0)]
+    held_out_set: usize,
     /// Output folder: images, results.csv, correlations.csv, summary.md.
     #[arg(long, short)]
     output: PathBuf,
@@ -50,6 +56,7 @@ pub(super) fn run(args: StudyArgs, global: &Global) -> Result<()> {
     if let Some(margin) = args.size_margin {
         config.size_margin = margin;
     }
+    config.held_out_set = args.held_out_set;
     let start = Instant::now();
     if args.streams {
         let surfaces = study::run_streams(&config, &args.output, &global.cache_choice(), global.quiet)?;

@@ -367,7 +367,7 @@ def calibrate(
 
     >>> bundle = calibrate("DATA", "faithful", "faithful.bundle")   # doctest: +SKIP
     >>> Bundle.read("faithful.bundle").detector["thresholds"]       # doctest: +SKIP
-    [15.2, 13.1, 13.8, 9.9, 11.8, 11.9]
+    [15.7, 13.3, 14.3, 10.1, 12.2, 12.3, 12.0]
     """
     if int(false_alarm_every) < 100:
         raise ValueError(f"false_alarm_every {false_alarm_every}: at least 100 good pairs between false alarms")
@@ -403,9 +403,9 @@ class Bundle:
 
     ``reference`` is the calibration set's own score (``ds``, ``rpe``,
     ``chance_ds``, ``corrected``), ``detector`` the drift detector (its
-    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, ``extent_k``, the six
+    CUSUMs' ``alignment_k``, ``size_k``, ``off_span_k``, ``extent_k``, the seven
     ``thresholds`` (low alignment, small change, large change, outside span,
-    wide change, narrow change), ``size_margin``,
+    wide change, narrow change, outside span alone), ``size_margin``,
     ``false_alarm_every``, ...).
 
     >>> Bundle.read("faithful.bundle", model="vit-s14").generator   # doctest: +SKIP
