@@ -27,12 +27,14 @@ stay in DIR, never in the repository.
 import argparse
 import csv
 import pathlib
-import re
 import sys
 import time
 
 import numpy as np
 from alibi_detect.cd import CVMDriftOnline
+
+# The reader of streams.md's per-surface sections.
+from compare_streams import sections
 
 
 # The study's CHANGE_AFTER: the columns of streams.md.
@@ -67,10 +69,9 @@ def delay(detector, good, degraded, after, most, rng):
 
 def spanwatch_delays(streams_md, surface):
     """generator -> 'mean / p95' per start, read from the study's streams.md."""
-    text = streams_md.read_text() if streams_md.is_file() else ""
-    section = re.search(rf"## {re.escape(surface)} /.*?(?=\n## |\Z)", text, re.S)
+    section = sections(streams_md.read_text()).get(surface, "") if streams_md.is_file() else ""
     out = {}
-    for line in (section.group(0) if section else "").splitlines():
+    for line in section.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) >= 4 and cells[0] not in ("generator", "---"):
             out[cells[0]] = [" / ".join(c.split(" / ")[:2]) for c in cells[3:]]

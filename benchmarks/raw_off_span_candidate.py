@@ -18,7 +18,6 @@ Reads DIR/streams/<surface>/statistics.csv and DIR/streams.md from
 
   python benchmarks/raw_off_span_candidate.py DIR [--k K] [SURFACE ...]
 """
-import re
 import sys
 
 import numpy as np
@@ -27,6 +26,8 @@ import numpy as np
 # the scores' reader and the CUSUM streams of the earlier candidates.
 from extent_candidate import load_scores, residual_rows
 from off_span_candidate import delay
+# streams.md's reader.
+from compare_streams import sections, thresholds as named_thresholds
 
 CAP = 6.0
 # The six CUSUMs' k: low alignment, small and large change, outside span, wide and narrow change.
@@ -37,9 +38,7 @@ SEVENTH_OVER_OUTSIDE_SPAN = [0.0, 1.0, 2.0, 4.0]
 
 def thresholds(streams_md, surface):
     """The six CUSUMs' thresholds the study calibrated for `surface`."""
-    section = re.search(rf"## {re.escape(surface)} /.*?(?=\n## |\Z)", streams_md, re.S).group(0)
-    line = next(l for l in section.splitlines() if l.startswith("thresholds "))
-    return np.array([float(v) for v in re.findall(r"([0-9.]+) \(", line)[:6]])
+    return np.array(list(named_thresholds(sections(streams_md)[surface]).values())[:6])
 
 
 def increments(z, rows, seventh_k):

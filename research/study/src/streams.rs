@@ -230,17 +230,12 @@ fn experiment(
     let detector = bundle.detector.detector(DetectorState::default()).with_context(|| bundle_path.display().to_string())?;
     let (w, sigma) = (bundle.w.to_vec(), bundle.sigma.to_vec());
 
-    let held_paths: Vec<&Path> = images
-        .held_out_pairs
-        .iter()
-        .filter(|((f, _), _)| f == family)
-        .flat_map(|(_, list)| list)
-        .flat_map(|(s, o)| [s.as_path(), o.as_path()])
-        .collect();
-    let embeddings = session.embed_all(held_paths)?;
+    let family_pairs: Vec<&(PathBuf, PathBuf)> =
+        images.held_out_pairs.iter().filter(|((f, _), _)| f == family).flat_map(|(_, list)| list).collect();
+    let embeddings = session.embed_all(family_pairs.iter().flat_map(|(s, o)| [s.as_path(), o.as_path()]))?;
     // The held-out sources (the test cells, or a later held-out set), numbered.
     let mut source_index: BTreeMap<&PathBuf, usize> = BTreeMap::new();
-    for (_, source) in images.held_out_pairs.iter().filter(|((f, _), _)| f == family).flat_map(|(_, list)| list) {
+    for (_, source) in &family_pairs {
         let next = source_index.len();
         source_index.entry(source).or_insert(next);
     }
