@@ -5,7 +5,9 @@ For a manifest with `pooling`, the named output is an intermediate tensor
 ([1, C, H, W] feature map or [1, T, C] tokens); it is exposed as a graph
 output with onnx, run with onnxruntime, and pooled over its positions here:
 mean, max, GeM (p = 3, values clamped at 1e-6), the class token (the first
-token), or the mean of the patch tokens (those after it). The ViT's
+token), or the mean of the patch tokens (those after it). The last layer's
+patch mean (models/vit-s14-patchmean.toml) is the base of the study's local
+pair differences (make_local_fixtures.py). The ViT's
 intermediate-block candidates (models/vit-s14-l*.toml) are pooled tokens of
 inner tensors too.
 
@@ -59,7 +61,7 @@ def embed_pooled(manifest_path, onnx_path, names):
 def main():
     names = (OUT / "images" / "INDEX.txt").read_text().split()
     layers = sorted(path.name for path in (ROOT / "models").glob("vit-s14-l*.toml"))
-    write_fixtures(embed_pooled, names, "efficientnet-lite0-gem.toml", "vit-s14-max.toml", *layers)
+    write_fixtures(embed_pooled, names, "efficientnet-lite0-gem.toml", "vit-s14-max.toml", "vit-s14-patchmean.toml", *layers)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ type Plan = Arc<TypedRunnableModel>;
 /// order), the sha256 of the bytes embedded, and where they came from.
 pub type SetEmbedded = (Vec<Vec<f32>>, [u8; 32], Origin);
 
+/// A model output as it leaves the model: its values and its shape.
+pub type RawOutput = (Vec<f32>, Vec<usize>);
+
 /// A loaded, optimized embedding model.
 pub struct Embedder(EmbedderSet);
 
@@ -169,18 +172,30 @@ impl EmbedderSet {
     /// Runs the model once on a preprocessed CHW tensor and returns each
     /// manifest's embedding. `path` only names the source in errors.
     pub fn embed_tensor(&self, path: &Path, chw: Vec<f32>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.raw_outputs(path, chw)?
+            .into_iter()
+            .zip(&self.members)
+            .map(|((values, shape), member)| finish(&member.manifest, path, values, &shape))
+            .collect()
+    }
+
+    /// Runs the model once on a preprocessed CHW tensor and returns each
+    /// manifest's output as the model leaves it, unpooled: its values and
+    /// shape (for features made from two images' tokens at once, as the
+    /// study's local pair differences are). `path` only names the source in
+    /// errors.
+    pub fn raw_outputs(&self, path: &Path, chw: Vec<f32>) -> Result<Vec<RawOutput>, EmbedError> {
         let first = &self.members[0].manifest;
         let side = first.preprocess.crop as usize;
         let model_error =
             |e: TractError| EmbedError::Model { path: crate::provision::onnx_path(first), reason: format!("{}: {e:#}", path.display()) };
         let input = Tensor::from_shape(&[1, 3, side, side], &chw).map_err(model_error)?;
         let outputs = self.plan.run(tvec!(input.into())).map_err(model_error)?;
-        self.members
+        self.outlets
             .iter()
-            .zip(&self.outlets)
-            .map(|(member, &outlet)| {
+            .map(|&outlet| {
                 let view = outputs[outlet].to_plain_array_view::<f32>().map_err(model_error)?;
-                finish(&member.manifest, path, view.iter().copied().collect(), view.shape())
+                Ok((view.iter().copied().collect(), view.shape().to_vec()))
             })
             .collect()
     }

@@ -87,6 +87,11 @@ fn vit_s14_patch_max_pooling_matches_onnxruntime_and_numpy() {
     check_parity("vit-s14-max");
 }
 
+#[test]
+fn vit_s14_patch_mean_pooling_matches_onnxruntime_and_numpy() {
+    check_parity("vit-s14-patchmean");
+}
+
 /// The feature candidates of issue 26: the class token and the patch mean
 /// of the residual stream after blocks 4, 6, 8 and 10 of the 12.
 const LAYER_CANDIDATES: [&str; 8] = [
@@ -109,7 +114,7 @@ fn vit_s14_intermediate_blocks_match_onnxruntime_and_numpy() {
 
 #[test]
 fn one_run_of_a_shared_model_gives_each_manifest_its_own_embedding() {
-    let mut names = vec!["vit-s14", "vit-s14-max"];
+    let mut names = vec!["vit-s14", "vit-s14-max", "vit-s14-patchmean"];
     names.extend(LAYER_CANDIDATES);
     let manifests: Vec<Manifest> = names.iter().map(|name| Manifest::resolve(name).unwrap()).collect();
     spanwatch_embed::provision::ensure_model(&manifests[0], true).unwrap();

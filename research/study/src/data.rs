@@ -259,13 +259,19 @@ impl SurfaceImages {
 
     /// Every image path, for embedding.
     pub fn all_paths(&self) -> Vec<&Path> {
+        let synthetic = self.pairs.values().flatten().map(|(s, _)| s.as_path());
+        self.real_paths().into_iter().chain(synthetic).collect()
+    }
+
+    /// The real images' paths (training, probe and test images; the
+    /// sources of the pairs are training negatives).
+    pub fn real_paths(&self) -> Vec<&Path> {
         self.train_negatives
             .iter()
             .chain(&self.test_negatives)
             .chain(self.probe_positives.values().flatten())
             .chain(self.test_positives.values().flatten())
             .chain(&self.uncertain_positives)
-            .chain(self.pairs.values().flatten().map(|(s, _)| s))
             .map(|p| p.as_path())
             .collect()
     }

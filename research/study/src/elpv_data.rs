@@ -129,7 +129,7 @@ fn donors(config: &StudyConfig, sources: &[&GrayImage], probe: &[&Cell], texture
     let (w, h) = sources[0].dimensions();
     let mean: Vec<f32> =
         (0..(w * h) as usize).map(|i| sources.iter().map(|s| s.as_raw().get(i).copied().unwrap_or(0) as f32).sum::<f32>() / n).collect();
-    let seen_by_every_probe = config.positive_counts.iter().copied().min().unwrap_or(1).max(1);
-    let defect_patches = probe[..seen_by_every_probe].iter().map(|c| defect_region(&c.image, &mean, TRANSPLANT_SIDE)).collect();
+    let defect_patches =
+        probe[..config.transplant_donors.clamp(1, probe.len())].iter().map(|c| defect_region(&c.image, &mean, TRANSPLANT_SIDE)).collect();
     Donors { textures: textures.to_vec(), normals: sources.iter().map(|s| (*s).clone()).collect(), defect_patches }
 }

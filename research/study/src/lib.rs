@@ -30,6 +30,7 @@ pub mod elpv;
 mod elpv_data;
 mod evaluate;
 pub mod generator;
+pub mod local;
 mod plots;
 pub mod report;
 mod selection;
@@ -61,6 +62,14 @@ pub struct StudyConfig {
     pub pair_counts: Vec<usize>,
     /// Numbers of real positives given to the probe.
     pub positive_counts: Vec<usize>,
+    /// Real positives set aside per family for the probes (at least the
+    /// largest of [`Self::positive_counts`]): it decides which images are
+    /// held out, so a run that scores fewer sizes keeps the same split.
+    pub probe_pool: usize,
+    /// The first real positives of the pool, which every probe sees, whose
+    /// defect regions the transplant generator moves (at most the smallest
+    /// of [`Self::positive_counts`]).
+    pub transplant_donors: usize,
     /// Real negatives for training.
     pub train_negatives: usize,
     /// Held-out real negatives.
@@ -97,6 +106,8 @@ impl StudyConfig {
             generators: Generator::STUDY.to_vec(),
             pair_counts: vec![16, 32, 64, 128, 256],
             positive_counts: vec![3, 5, 10, 25],
+            probe_pool: 25,
+            transplant_donors: 3,
             train_negatives: 100,
             test_negatives: 60,
             test_positives: 60,
@@ -117,6 +128,8 @@ impl StudyConfig {
             families: vec![Family::Scratch],
             pair_counts: vec![256],
             positive_counts: vec![10],
+            probe_pool: 10,
+            transplant_donors: 10,
             models: vec![spanwatch_embed::manifest::DEFAULT_MODEL.into()],
             held_out_pairs: 150,
             ..StudyConfig::full()
@@ -130,6 +143,8 @@ impl StudyConfig {
             families: vec![Family::Scratch],
             pair_counts: vec![16, 32],
             positive_counts: vec![5, 10],
+            probe_pool: 10,
+            transplant_donors: 5,
             train_negatives: 40,
             test_negatives: 30,
             test_positives: 30,
@@ -141,14 +156,22 @@ impl StudyConfig {
         }
     }
 
+    /// The same study scoring only its headline cells (the real positives
+    /// nearest 10, the most pairs): the same images, probes' pool,
+    /// transplant donors and truths, in a fraction of the time.
+    pub fn headline(self) -> StudyConfig {
+        StudyConfig { positive_counts: vec![self.default_positives()], pair_counts: vec![self.max_pairs()], ..self }
+    }
+
     /// The largest number of pairs.
     pub fn max_pairs(&self) -> usize {
         self.pair_counts.iter().copied().max().unwrap_or(0)
     }
 
-    /// The largest number of real positives.
+    /// The real positives set aside for the probes: the pool, or the
+    /// largest number scored when that is more.
     pub fn max_positives(&self) -> usize {
-        self.positive_counts.iter().copied().max().unwrap_or(0)
+        self.positive_counts.iter().copied().max().unwrap_or(0).max(self.probe_pool)
     }
 
     /// What a CNN truth depends on besides its surface, family, generator and
@@ -285,12 +308,32 @@ fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<S
 }
 
 /// Every image of `surfaces` embedded with every model of the study (the
-/// models that share one ONNX file in one run of it per image).
+/// models that share one ONNX file in one run of it per image). A local
+/// candidate ([`local`]) embeds the real images with its base manifest and
+/// each synthetic image as its source's embedding plus the pair's local
+/// difference.
 fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheChoice, quiet: bool) -> Result<Embeddings<'a>> {
+    let (local_models, image_models): (Vec<&str>, Vec<&str>) =
+        config.models.iter().map(String::as_str).partition(|m| local::base_of(m).is_some());
     let paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.all_paths()).collect();
-    let models: Vec<&str> = config.models.iter().map(String::as_str).collect();
-    let embedded = embed_with_models(&models, cache, paths, quiet)?;
-    Ok(models.into_iter().zip(embedded).collect())
+    let mut embeddings: Embeddings = image_models.iter().copied().zip(embed_with_models(&image_models, cache, paths, quiet)?).collect();
+    if local_models.is_empty() {
+        return Ok(embeddings);
+    }
+    let bases: Vec<&str> = local_models.iter().filter_map(|m| local::base_of(m)).collect();
+    let real_paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.real_paths()).collect();
+    let pairs: Vec<(&Path, &Path)> =
+        surfaces.iter().flat_map(|s| s.pairs.values().flatten()).map(|(s, o)| (s.as_path(), o.as_path())).collect();
+    let pooled = embed_with_models(&bases, cache, real_paths, quiet)?;
+    let differences = local::pair_differences(&bases, &pairs, cache, quiet)?;
+    for ((model, mut map), differences) in local_models.into_iter().zip(pooled).zip(differences) {
+        for (synthetic, source) in &pairs {
+            let moved = map[*source].iter().zip(&differences[*synthetic]).map(|(o, d)| o + d).collect();
+            map.insert(synthetic.to_path_buf(), moved);
+        }
+        embeddings.insert(model, map);
+    }
+    Ok(embeddings)
 }
 
 /// One cell to score.
@@ -335,7 +378,11 @@ fn key(images: &SurfaceImages, family: &str, generator: StudyGenerator) -> Truth
 /// list whose ONNX file differs (another network, not another pooling of the
 /// same one), or itself when there is none.
 fn truth_models(config: &StudyConfig) -> Result<Vec<usize>> {
-    let files = config.models.iter().map(|m| Ok(spanwatch_embed::Manifest::resolve(m)?.file)).collect::<Result<Vec<_>>>()?;
+    let files = config
+        .models
+        .iter()
+        .map(|m| Ok(spanwatch_embed::Manifest::resolve(local::base_of(m).unwrap_or(m))?.file))
+        .collect::<Result<Vec<_>>>()?;
     let n = files.len();
     Ok((0..n).map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i]).unwrap_or(i)).collect())
 }
@@ -538,4 +585,20 @@ fn truths(config: &StudyConfig, surfaces: &[SurfaceImages], embeddings: &Embeddi
         }
     }
     Ok(truths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headline_study_keeps_the_full_studys_images_and_truths() {
+        let (full, headline) = (StudyConfig::full(), StudyConfig::full().headline());
+        assert_eq!((headline.positive_counts.as_slice(), headline.pair_counts.as_slice()), (&[10][..], &[256][..]));
+        // The split (probe pool), the transplant's donors and the CNN truths' cache key do not move.
+        assert_eq!(headline.max_positives(), full.max_positives());
+        assert_eq!(headline.transplant_donors, full.transplant_donors);
+        assert_eq!(headline.cnn_signature(), full.cnn_signature());
+        assert_eq!(headline.default_positives(), full.default_positives());
+    }
 }
