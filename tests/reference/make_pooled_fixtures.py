@@ -9,7 +9,8 @@ token), or the mean of the patch tokens (those after it). The last layer's
 patch mean (models/vit-s14-patchmean.toml) is the base of the study's local
 pair differences (make_local_fixtures.py). The ViT's
 intermediate-block candidates (models/vit-s14-l*.toml) are pooled tokens of
-inner tensors too.
+inner tensors too, and EfficientNet's intermediate-stage candidates
+(models/efficientnet-lite0-b*-gem.toml) GeM-pooled inner feature maps.
 
 Run once from the repository root:  python3 tests/reference/make_pooled_fixtures.py [VIT_ONNX]
 """
@@ -62,6 +63,9 @@ def main():
     names = (OUT / "images" / "INDEX.txt").read_text().split()
     layers = sorted(path.name for path in (ROOT / "models").glob("vit-s14-l*.toml"))
     write_fixtures(embed_pooled, names, "efficientnet-lite0-gem.toml", "vit-s14-max.toml", "vit-s14-patchmean.toml", *layers)
+    # EfficientNet's intermediate stages (models/efficientnet-lite0-b*-gem.toml).
+    for stage in sorted((ROOT / "models").glob("efficientnet-lite0-b*-gem.toml")):
+        write_fixtures(embed_pooled, names, stage.name)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! tract against onnxruntime on real images: the embeddings spanwatch computes
 //! must match the reference runtime's within 1e-4 (max abs difference) on
 //! images that need no resize. Fixtures: tests/reference/make_embedding_fixtures.py,
-//! and for the pooled variants (GeM of EfficientNet's feature map, max of the
+//! and for the pooled variants (GeM of EfficientNet's feature maps, max of the
 //! ViT's patch tokens, the class token and patch mean of its intermediate
 //! blocks, pooled by numpy) tests/reference/make_pooled_fixtures.py.
 //!
@@ -104,6 +104,16 @@ const LAYER_CANDIDATES: [&str; 8] = [
     "vit-s14-l10-cls",
     "vit-s14-l10-patchmean",
 ];
+
+/// EfficientNet-Lite0's intermediate stages (issue 26): the ReLU6 after
+/// block 4's, 10's and 14's depthwise convolution (28 x 28, 14 x 14 and
+/// 7 x 7), GeM-pooled.
+#[test]
+fn efficientnet_lite0_intermediate_stages_match_onnxruntime_and_numpy() {
+    for model in ["efficientnet-lite0-b4-gem", "efficientnet-lite0-b10-gem", "efficientnet-lite0-b14-gem"] {
+        check_parity(model);
+    }
+}
 
 #[test]
 fn vit_s14_intermediate_blocks_match_onnxruntime_and_numpy() {
