@@ -30,7 +30,7 @@ use spanwatch_calibrate::progress;
 use spanwatch_embed::model::RawOutput;
 use spanwatch_embed::preprocess::{load_rgb, read_image_file, to_tensor};
 use spanwatch_embed::{EmbedderSet, EmbeddingCache, Manifest};
-use std::collections::BTreeMap;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::path::{Path, PathBuf};
 
 /// The suffix of a study model name that scores its base manifest's layer
@@ -141,6 +141,9 @@ pub fn pair_differences(
     let mut by_source: BTreeMap<&Path, Vec<(&Path, [u8; 32])>> = BTreeMap::new();
     // Generators that share images (the mixtures) list a pair more than once.
     let unique: std::collections::BTreeSet<(&Path, &Path)> = pairs.iter().copied().collect();
+    let content = |p: &Path| -> Result<[u8; 32]> { Ok(spanwatch_embed::sha256(&read_image_file(p)?)) };
+    // A source's contents, hashed once for all of its pairs.
+    let mut source_contents: BTreeMap<&Path, [u8; 32]> = BTreeMap::new();
     for (synthetic, source) in unique {
         if synthetic == source {
             for (map, &dim) in out.iter_mut().zip(&dims) {
@@ -148,8 +151,11 @@ pub fn pair_differences(
             }
             continue;
         }
-        let content = |p: &Path| -> Result<[u8; 32]> { Ok(spanwatch_embed::sha256(&read_image_file(p)?)) };
-        let key: [u8; 32] = Sha256::new().chain_update(content(source)?).chain_update(content(synthetic)?).finalize().into();
+        let source_content = match source_contents.entry(source) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(new) => *new.insert(content(source)?),
+        };
+        let key: [u8; 32] = Sha256::new().chain_update(source_content).chain_update(content(synthetic)?).finalize().into();
         match caches.as_ref().and_then(|caches| caches.iter().map(|c| c.get(&key)).collect::<Option<Vec<_>>>()) {
             Some(hits) => out.iter_mut().zip(hits).for_each(|(map, hit)| drop(map.insert(synthetic.to_path_buf(), hit))),
             None => by_source.entry(source).or_default().push((synthetic, key)),
@@ -172,14 +178,16 @@ pub fn pair_differences(
             .iter()
             .map(|&(synthetic, key)| {
                 let after = see(&set, first, synthetic)?;
+                // The pixel change per patch, once per grid (the bases of one ViT share theirs).
+                let mut weights: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
                 let differences = before
                     .tokens
                     .iter()
                     .zip(&after.tokens)
                     .map(|((a, shape), (b, _))| {
                         let grid = token_grid(shape).with_context(|| format!("output of shape {shape:?} is not a patch token sequence"))?;
-                        let weights = patch_change(&before.tensor, &after.tensor, side, grid);
-                        let difference = local_difference(a, b, shape, &weights).context("token outputs of different shapes")?;
+                        let weights = weights.entry(grid).or_insert_with(|| patch_change(&before.tensor, &after.tensor, side, grid));
+                        let difference = local_difference(a, b, shape, weights).context("token outputs of different shapes")?;
                         if difference.iter().any(|v| !v.is_finite()) {
                             bail!("non-finite local difference");
                         }
