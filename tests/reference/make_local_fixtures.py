@@ -11,6 +11,13 @@ differences of the two input tensors over its pixels and channels; the local
 difference is the weighted mean over patches of (scratched token - source
 token), the class token (when the output has one) left out.
 
+It also makes the reference of the anomaly-region features of real images
+(research/study/src/anomaly.rs) with block 6's patch tokens: a memory bank of
+every 8th patch of three negatives (coins, brick, camera; patches in image
+then row-major order), each patch's anomaly its distance to the nearest bank
+patch of another image, and an image's feature the mean of its 16 most
+anomalous patch tokens; the scratched crop is scored against the bank too.
+
 Run once from the repository root:  python3 tests/reference/make_local_fixtures.py VIT_ONNX
 """
 import pathlib
@@ -25,6 +32,9 @@ from PIL import Image
 from make_embedding_fixtures import OUT, ROOT, preprocess
 
 BASES = ["vit-s14-patchmean", "vit-s14-l6-patchmean"]
+ANOMALY_BASE = "vit-s14-l6-patchmean"
+BANK_STRIDE, TOP_PATCHES = 8, 16
+NEGATIVES = ["coins_gray", "brick_gray", "camera_gray"]
 
 
 def make_pair():
@@ -47,7 +57,7 @@ def tokens(session, manifest, output, path):
     return x[0].astype(np.float64), session.run([output], {manifest["input"]["name"]: x})[0][0].astype(np.float64)
 
 
-def local_difference(base, onnx_path, source, synthetic):
+def session_for(base, onnx_path):
     manifest = tomllib.loads((ROOT / "models" / f"{base}.toml").read_text())
     output = manifest["output"]["name"]
     model = onnx.load(str(onnx_path))
@@ -56,6 +66,11 @@ def local_difference(base, onnx_path, source, synthetic):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return session, manifest, output
+
+
+def local_difference(base, onnx_path, source, synthetic):
+    session, manifest, output = session_for(base, onnx_path)
     (x0, t0), (x1, t1) = tokens(session, manifest, output, source), tokens(session, manifest, output, synthetic)
     side = x0.shape[1]
     grid = int(np.sqrt(t0.shape[0]))
@@ -67,6 +82,30 @@ def local_difference(base, onnx_path, source, synthetic):
     return (weights[:, None] * per_patch).sum(axis=0) / weights.sum(), weights
 
 
+def anomaly_features(onnx_path, synthetic):
+    """Rows: the three negatives' features (each scored against the others'
+    bank patches), then the scratched crop's (against the whole bank)."""
+    session, manifest, output = session_for(ANOMALY_BASE, onnx_path)
+    patches = []
+    for path in [OUT / "images" / f"{n}.png" for n in NEGATIVES] + [synthetic]:
+        t = tokens(session, manifest, output, path)[1]
+        grid = int(np.sqrt(t.shape[0]))
+        patches.append(t[t.shape[0] - grid * grid :])
+    stacked = np.concatenate(patches[: len(NEGATIVES)])
+    owners = np.repeat(np.arange(len(NEGATIVES)), patches[0].shape[0])
+    kept = np.arange(stacked.shape[0]) % BANK_STRIDE == 0
+    bank, bank_owner = stacked[kept], owners[kept]
+    features = []
+    for i, p in enumerate(patches):
+        d = np.sqrt(((p[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2))
+        d[:, bank_owner == i] = np.inf
+        top = np.argsort(-d.min(axis=1), kind="stable")[:TOP_PATCHES]
+        features.append(p[top].mean(axis=0))
+        if i == len(NEGATIVES):
+            print("scratched crop's top patches:", sorted(top.tolist()))
+    return np.stack(features)
+
+
 def main():
     onnx_path = pathlib.Path(sys.argv[1])
     source, synthetic = make_pair()
@@ -74,6 +113,7 @@ def main():
         difference, weights = local_difference(base, onnx_path, source, synthetic)
         np.save(OUT / "local" / f"local_{base}.npy", difference.astype(np.float32))
         print(base, "patches changed", int((weights > 0).sum()), "of", weights.size, "norm", round(float(np.linalg.norm(difference)), 4))
+    np.save(OUT / "local" / f"anomaly_{ANOMALY_BASE}.npy", anomaly_features(onnx_path, synthetic).astype(np.float32))
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@
 //! (the ELPV wheel reader) and the baselines FID, KID and PRDC.
 #![warn(missing_docs)]
 
+pub mod anomaly;
 pub mod baselines;
 mod cnn;
+pub mod concat;
 pub mod correlations;
 mod data;
 pub mod elpv;
@@ -311,24 +313,67 @@ fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<S
 /// models that share one ONNX file in one run of it per image). A local
 /// candidate ([`local`]) embeds the real images with its base manifest and
 /// each synthetic image as its source's embedding plus the pair's local
-/// difference.
+/// difference; a concatenated one ([`concat`]) joins its parts' embeddings.
 fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheChoice, quiet: bool) -> Result<Embeddings<'a>> {
     let (local_models, image_models): (Vec<&str>, Vec<&str>) =
         config.models.iter().map(String::as_str).partition(|m| local::base_of(m).is_some());
+    let (joined_models, mut image_models): (Vec<&str>, Vec<&str>) = image_models.into_iter().partition(|m| concat::parts_of(m).is_some());
+    for joined in &joined_models {
+        concat::manifests(joined)?;
+        for part in concat::parts_of(joined).into_iter().flatten() {
+            if !image_models.contains(&part) {
+                image_models.push(part);
+            }
+        }
+    }
     let paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.all_paths()).collect();
     let mut embeddings: Embeddings = image_models.iter().copied().zip(embed_with_models(&image_models, cache, paths, quiet)?).collect();
+    for joined in joined_models {
+        let parts: Vec<_> = concat::parts_of(joined).into_iter().flatten().map(|part| &embeddings[part]).collect();
+        let map = concat::concatenate(&parts);
+        embeddings.insert(joined, map);
+    }
     if local_models.is_empty() {
         return Ok(embeddings);
     }
-    let bases: Vec<&str> = local_models.iter().filter_map(|m| local::base_of(m)).collect();
+    // Each base once, however many candidates build on it.
+    let mut bases: Vec<&str> = Vec::new();
+    for (base, _) in local_models.iter().filter_map(|m| local::base_of(m)) {
+        if !bases.contains(&base) {
+            bases.push(base);
+        }
+    }
     let real_paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.real_paths()).collect();
     let pairs: Vec<(&Path, &Path)> =
         surfaces.iter().flat_map(|s| s.pairs.values().flatten()).map(|(s, o)| (s.as_path(), o.as_path())).collect();
     let pooled = embed_with_models(&bases, cache, real_paths, quiet)?;
-    let differences = local::pair_differences(&bases, &pairs, cache, quiet)?;
-    for ((model, mut map), differences) in local_models.into_iter().zip(pooled).zip(differences) {
+    let mut region_bases: Vec<&str> = local_models
+        .iter()
+        .filter_map(|m| local::base_of(m))
+        .filter(|(_, real)| *real == local::RealFeature::AnomalyRegion)
+        .map(|(base, _)| base)
+        .collect();
+    region_bases.sort_unstable();
+    region_bases.dedup();
+    let reals: Vec<anomaly::SurfaceReals> = surfaces
+        .iter()
+        .map(|s| {
+            let negatives: Vec<&Path> = s.train_negatives.iter().map(PathBuf::as_path).collect();
+            let others = s.real_paths().into_iter().filter(|p| !negatives.contains(p)).collect();
+            anomaly::SurfaceReals { negatives, others }
+        })
+        .collect();
+    let regions: BTreeMap<&str, _> = region_bases.iter().copied().zip(anomaly::real_features(&region_bases, &reals, quiet)?).collect();
+    let pooled: BTreeMap<&str, _> = bases.iter().copied().zip(pooled).collect();
+    let differences: BTreeMap<&str, _> = bases.iter().copied().zip(local::pair_differences(&bases, &pairs, cache, quiet)?).collect();
+    for model in local_models {
+        let Some((base, real)) = local::base_of(model) else { continue };
+        let mut map = match real {
+            local::RealFeature::Pooled => pooled[base].clone(),
+            local::RealFeature::AnomalyRegion => regions[base].clone(),
+        };
         for (synthetic, source) in &pairs {
-            let moved = map[*source].iter().zip(&differences[*synthetic]).map(|(o, d)| o + d).collect();
+            let moved = map[*source].iter().zip(&differences[base][*synthetic]).map(|(o, d)| o + d).collect();
             map.insert(synthetic.to_path_buf(), moved);
         }
         embeddings.insert(model, map);
@@ -376,15 +421,21 @@ fn key(images: &SurfaceImages, family: &str, generator: StudyGenerator) -> Truth
 
 /// For each model, the model whose LR truth judges it: the next one in the
 /// list whose ONNX file differs (another network, not another pooling of the
-/// same one), or itself when there is none.
+/// same one) and that is a plain feature (not a local or concatenated
+/// candidate, so adding candidates never changes another's truth), or
+/// itself when there is none.
 fn truth_models(config: &StudyConfig) -> Result<Vec<usize>> {
     let files = config
         .models
         .iter()
-        .map(|m| Ok(spanwatch_embed::Manifest::resolve(local::base_of(m).unwrap_or(m))?.file))
+        .map(|m| match concat::parts_of(m) {
+            Some(_) => Ok(concat::manifests(m)?.remove(0).file),
+            None => Ok(spanwatch_embed::Manifest::resolve(local::base_of(m).map_or(m, |(base, _)| base))?.file),
+        })
         .collect::<Result<Vec<_>>>()?;
+    let plain = |m: &str| local::base_of(m).is_none() && concat::parts_of(m).is_none();
     let n = files.len();
-    Ok((0..n).map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i]).unwrap_or(i)).collect())
+    Ok((0..n).map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i] && plain(&config.models[j])).unwrap_or(i)).collect())
 }
 
 fn score_job(
@@ -600,5 +651,22 @@ mod tests {
         assert_eq!(headline.transplant_donors, full.transplant_donors);
         assert_eq!(headline.cnn_signature(), full.cnn_signature());
         assert_eq!(headline.default_positives(), full.default_positives());
+    }
+
+    #[test]
+    fn only_a_plain_feature_of_another_network_judges_a_candidate() {
+        let models = [
+            "efficientnet-lite0",
+            "vit-s14",
+            "vit-s14,vit-s14-l6-patchmean",
+            "efficientnet-lite0,efficientnet-lite0-b10-gem",
+            "vit-s14-l6-patchmean+local",
+        ];
+        let config = StudyConfig { models: models.map(String::from).to_vec(), ..StudyConfig::quick() };
+        // Every ViT feature is judged by EfficientNet's LR and every EfficientNet feature by the ViT's class token.
+        assert_eq!(truth_models(&config).unwrap(), vec![1, 0, 0, 1, 0]);
+        // With no other network, each judges itself.
+        let alone = StudyConfig { models: vec!["vit-s14".into(), "vit-s14,vit-s14-patchmean".into()], ..StudyConfig::quick() };
+        assert_eq!(truth_models(&alone).unwrap(), vec![0, 1]);
     }
 }

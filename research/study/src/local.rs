@@ -40,10 +40,22 @@ pub const LOCAL_SUFFIX: &str = "+local";
 /// Versions the cached local differences (bump when their definition changes).
 const CACHE_TAG: &[u8] = b"spanwatch local pair difference v1";
 
-/// The base manifest a local candidate's name builds on, or None when the
-/// name is an image feature.
-pub fn base_of(model: &str) -> Option<&str> {
-    model.strip_suffix(LOCAL_SUFFIX)
+/// How a local candidate embeds the real images, which have no source.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RealFeature {
+    /// The base manifest's pooling of the whole image (`+local`).
+    Pooled,
+    /// The mean of the most anomalous patches (`+anomaly`, see [`crate::anomaly`]).
+    AnomalyRegion,
+}
+
+/// The base manifest a local candidate's name builds on and how its real
+/// images are embedded, or None when the name is an image feature.
+pub fn base_of(model: &str) -> Option<(&str, RealFeature)> {
+    model
+        .strip_suffix(LOCAL_SUFFIX)
+        .map(|base| (base, RealFeature::Pooled))
+        .or_else(|| model.strip_suffix(crate::anomaly::ANOMALY_SUFFIX).map(|base| (base, RealFeature::AnomalyRegion)))
 }
 
 /// How much each patch of a `grid` x `grid` grid changed between two
@@ -93,16 +105,33 @@ pub fn local_difference(source: &[f32], synthetic: &[f32], shape: &[usize], weig
 }
 
 /// One image as the model saw it: its input tensor and each base's raw token output.
-struct Seen {
-    tensor: Vec<f32>,
-    tokens: Vec<RawOutput>,
+pub(crate) struct Seen {
+    pub(crate) tensor: Vec<f32>,
+    pub(crate) tokens: Vec<RawOutput>,
 }
 
-fn see(set: &EmbedderSet, manifest: &Manifest, path: &Path) -> Result<Seen> {
-    let bytes = read_image_file(path)?;
-    let tensor = to_tensor(&load_rgb(path, &bytes)?, &manifest.preprocess);
-    let tokens = set.raw_outputs(path, tensor.clone())?;
-    Ok(Seen { tensor, tokens })
+impl Seen {
+    /// Runs `set` (whose first manifest is `manifest`) once on the image at `path`.
+    pub(crate) fn of(set: &EmbedderSet, manifest: &Manifest, path: &Path) -> Result<Seen> {
+        let bytes = read_image_file(path)?;
+        let tensor = to_tensor(&load_rgb(path, &bytes)?, &manifest.preprocess);
+        let tokens = set.raw_outputs(path, tensor.clone())?;
+        Ok(Seen { tensor, tokens })
+    }
+}
+
+/// The manifests of `bases` and their model loaded to serve all of them in
+/// one run per image (None for no bases). `kind` names the candidates in
+/// the error when the bases are outputs of different model files.
+pub(crate) fn shared_run(bases: &[&str], kind: &str, quiet: bool) -> Result<Option<(Vec<Manifest>, EmbedderSet)>> {
+    let manifests = bases.iter().map(|b| Manifest::resolve(b)).collect::<Result<Vec<_>, _>>()?;
+    let Some(first) = manifests.first() else { return Ok(None) };
+    if let Some(other) = manifests.iter().find(|m| !EmbedderSet::shares_run(m, first)) {
+        bail!("{kind} candidates {} and {} do not share one model file: name them in separate runs", first.name, other.name);
+    }
+    spanwatch_embed::provision::ensure_model(first, quiet)?;
+    let set = EmbedderSet::load(&manifests)?;
+    Ok(Some((manifests, set)))
 }
 
 /// Each base's local difference of every (synthetic, source) pair, keyed by
@@ -117,13 +146,8 @@ pub fn pair_differences(
     cache: &CacheChoice,
     quiet: bool,
 ) -> Result<Vec<BTreeMap<PathBuf, Vec<f32>>>> {
-    let manifests = bases.iter().map(|b| Manifest::resolve(b)).collect::<Result<Vec<_>, _>>()?;
-    let Some(first) = manifests.first() else { return Ok(Vec::new()) };
-    if let Some(other) = manifests.iter().find(|m| !EmbedderSet::shares_run(m, first)) {
-        bail!("local candidates {} and {} do not share one model file: name them in separate runs", first.name, other.name);
-    }
-    spanwatch_embed::provision::ensure_model(first, quiet)?;
-    let set = EmbedderSet::load(&manifests)?;
+    let Some((manifests, set)) = shared_run(bases, "local", quiet)? else { return Ok(Vec::new()) };
+    let first = &manifests[0];
     let dims: Vec<usize> = manifests.iter().map(|m| m.output.dim).collect();
     let caches: Option<Vec<EmbeddingCache>> = match cache {
         CacheChoice::Off => None,
@@ -172,12 +196,12 @@ pub fn pair_differences(
     }
     let bar = progress::bar(sources.iter().map(|s| s.1.len()).sum(), "local differences", quiet);
     let computed = parallel_map(&sources, |(source, synthetics)| -> Result<Vec<(PathBuf, Vec<Vec<f32>>)>> {
-        let before = see(&set, first, source)?;
+        let before = Seen::of(&set, first, source)?;
         let side = first.preprocess.crop as usize;
         synthetics
             .iter()
             .map(|&(synthetic, key)| {
-                let after = see(&set, first, synthetic)?;
+                let after = Seen::of(&set, first, synthetic)?;
                 // The pixel change per patch, once per grid (the bases of one ViT share theirs).
                 let mut weights: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
                 let differences = before
@@ -245,7 +269,8 @@ mod tests {
         assert_eq!(token_grid(&[1, 7, 2]), None);
         assert_eq!(token_grid(&[1, 2, 2, 2]), None);
         assert_eq!(local_difference(&before, &after, &[1, 5, 2], &[1.0; 9]), None);
-        assert_eq!(base_of("vit-s14-l6-patchmean+local"), Some("vit-s14-l6-patchmean"));
+        assert_eq!(base_of("vit-s14-l6-patchmean+local"), Some(("vit-s14-l6-patchmean", RealFeature::Pooled)));
+        assert_eq!(base_of("vit-s14-l6-patchmean+anomaly"), Some(("vit-s14-l6-patchmean", RealFeature::AnomalyRegion)));
         assert_eq!(base_of("vit-s14"), None);
     }
 }

@@ -58,7 +58,12 @@ fn best<'a>(
     candidates.iter().max_by(|a, b| value(a).total_cmp(&value(b))).expect("at least one candidate")
 }
 
+/// A correlation with its interval, or why it has none: Spearman's rho is
+/// undefined when the score or the truth is the same for every generator.
 fn interval(c: &Correlation) -> String {
+    if c.value.is_nan() {
+        return "undefined (constant over the generators)".into();
+    }
     format!("{:+.2} [{:+.2}, {:+.2}]", c.value, c.low, c.high)
 }
 
@@ -127,7 +132,9 @@ pub fn summary(config: &StudyConfig, results: &[CellResult], rows: &[Correlation
     }
     let _ = writeln!(md, "\n## How well the trained truths agree (the ceiling for any predictor)\n");
     let _ = writeln!(md, "Spearman rho of the LR's F1 (on the named model's embeddings) against the CNN's F1, across generators.\n");
-    let judges: Vec<&String> = config.models.iter().collect();
+    // A local or concatenated candidate shares its network's judge: one column per plain feature.
+    let judges: Vec<&String> =
+        config.models.iter().filter(|m| crate::local::base_of(m).is_none() && crate::concat::parts_of(m).is_none()).collect();
     let _ = writeln!(md, "| surface | {} |", judges.iter().map(|m| format!("LR on {m}'s judge vs CNN")).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(judges.len()));
     for surface in &surfaces {
@@ -135,4 +142,17 @@ pub fn summary(config: &StudyConfig, results: &[CellResult], rows: &[Correlation
         let _ = writeln!(md, "| {surface} | {} |", values.join(" | "));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undefined_correlation_says_why_instead_of_printing_nan() {
+        let defined = Correlation { value: 0.5, low: -0.125, high: 0.75 };
+        assert_eq!(interval(&defined), "+0.50 [-0.12, +0.75]");
+        let constant = Correlation { value: f64::NAN, low: f64::NAN, high: f64::NAN };
+        assert_eq!(interval(&constant), "undefined (constant over the generators)");
+    }
 }
