@@ -18,11 +18,13 @@
 //! change of the same layer's tokens where the pixels changed. Probe and
 //! pairs then both contrast defect patches with normal ones.
 
-use crate::local::{shared_run, token_grid, Seen};
+use crate::local::{patch_change, shared_run, token_grid, Seen};
 use crate::parallel_map;
 use anyhow::{bail, Context, Result};
 use nalgebra::DMatrix;
 use spanwatch_calibrate::progress;
+use spanwatch_embed::preprocess::{load_rgb, read_image_file, to_tensor};
+use spanwatch_embed::Manifest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -90,19 +92,36 @@ impl Bank {
     }
 }
 
-/// The mean of the `k` patch tokens (`dim` values each) with the largest
-/// anomalies (all of them when there are fewer).
-pub fn region_mean(tokens: &[f32], dim: usize, anomalies: &[f32], k: usize) -> Vec<f32> {
+/// The indices of the `k` patches with the largest anomalies, largest
+/// first (all of them when there are fewer).
+pub fn top_patches(anomalies: &[f32], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..anomalies.len()).collect();
     order.sort_by(|&a, &b| anomalies[b].total_cmp(&anomalies[a]));
-    let top = &order[..k.min(order.len())];
+    order.truncate(k);
+    order
+}
+
+/// The mean of the patch tokens (`dim` values each) at `patches`.
+pub fn region_mean(tokens: &[f32], dim: usize, patches: &[usize]) -> Vec<f32> {
     let mut mean = vec![0.0f64; dim];
-    for &p in top {
+    for &p in patches {
         for (m, &v) in mean.iter_mut().zip(&tokens[p * dim..(p + 1) * dim]) {
-            *m += v as f64 / top.len() as f64;
+            *m += v as f64 / patches.len() as f64;
         }
     }
     mean.into_iter().map(|v| v as f32).collect()
+}
+
+/// A real image's anomaly region: the patches it pools (row-major
+/// indices on the patch grid, most anomalous first) and their mean token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    /// The side of the patch grid.
+    pub grid: usize,
+    /// The pooled patches.
+    pub patches: Vec<usize>,
+    /// The mean of their tokens: the image's feature.
+    pub feature: Vec<f32>,
 }
 
 /// One surface's real images: its training negatives (the bank) and every
@@ -114,9 +133,9 @@ pub struct SurfaceReals<'a> {
     pub others: Vec<&'a Path>,
 }
 
-/// Each base's anomaly-region feature of every real image of each surface
-/// (the bases share one model file, run once per image).
-pub fn real_features(bases: &[&str], surfaces: &[SurfaceReals], quiet: bool) -> Result<Vec<BTreeMap<PathBuf, Vec<f32>>>> {
+/// Each base's anomaly region of every real image of each surface (the
+/// bases share one model file, run once per image).
+pub fn real_regions(bases: &[&str], surfaces: &[SurfaceReals], quiet: bool) -> Result<Vec<BTreeMap<PathBuf, Region>>> {
     let Some((manifests, set)) = shared_run(bases, "anomaly", quiet)? else { return Ok(Vec::new()) };
     let first = &manifests[0];
     let mut out = vec![BTreeMap::new(); bases.len()];
@@ -145,20 +164,70 @@ pub fn real_features(bases: &[&str], surfaces: &[SurfaceReals], quiet: bool) -> 
             let images = surface.negatives.iter().zip(&negatives).enumerate().map(|(i, (p, t))| (*p, t, Some(i)));
             let images: Vec<_> = images.chain(surface.others.iter().zip(&others).map(|(p, t)| (*p, t, None))).collect();
             let features = parallel_map(&images, |&(path, tokens, own)| {
-                let feature = region_mean(&tokens[b], dim, &bank.anomalies(&tokens[b], own), TOP_PATCHES);
+                let patches = top_patches(&bank.anomalies(&tokens[b], own), TOP_PATCHES);
+                let feature = region_mean(&tokens[b], dim, &patches);
                 if feature.iter().any(|v| !v.is_finite()) {
                     bail!("{}: non-finite anomaly-region feature with {}", path.display(), manifest.name);
                 }
-                Ok((path.to_path_buf(), feature))
+                Ok((path.to_path_buf(), Region { grid: (tokens[b].len() / dim).isqrt(), patches, feature }))
             });
-            for feature in features {
-                let (path, feature) = feature?;
-                map.insert(path, feature);
+            for region in features {
+                let (path, region) = region?;
+                map.insert(path, region);
             }
         }
     }
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// How well the anomaly regions of the drawn real positives of one surface
+/// find their defects, whose place is known from the tile they were drawn
+/// on (photographed defects have no such tile).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionCheck {
+    /// Real positives checked.
+    pub positives: usize,
+    /// Mean share of a region's patches that the defect changed.
+    pub precision: f64,
+    /// Mean share of the defect's patches that the region holds.
+    pub recall: f64,
+    /// Mean share of all patches that the defect changed: a region placed
+    /// at random has this precision.
+    pub chance: f64,
+}
+
+/// [`RegionCheck`] of `regions` (real positive -> its region) against the
+/// tiles the positives were drawn on, through `manifest`'s preprocessing.
+/// None when no positive has its tile.
+pub fn check_regions(
+    regions: &BTreeMap<PathBuf, Region>,
+    sources: &BTreeMap<PathBuf, image::GrayImage>,
+    manifest: &Manifest,
+) -> Result<Option<RegionCheck>> {
+    let tensor = |image: &image::RgbImage| to_tensor(image, &manifest.preprocess);
+    let side = manifest.preprocess.crop as usize;
+    let mut shares = Vec::new();
+    for (path, source) in sources {
+        let Some(region) = regions.get(path) else { continue };
+        let drawn = tensor(&load_rgb(path, &read_image_file(path)?)?);
+        let clean = tensor(&image::DynamicImage::ImageLuma8(source.clone()).into_rgb8());
+        let changed: Vec<bool> = patch_change(&clean, &drawn, side, region.grid).iter().map(|&c| c > 0.0).collect();
+        let defect = changed.iter().filter(|&&c| c).count();
+        let hits = region.patches.iter().filter(|&&p| changed[p]).count();
+        shares.push((
+            hits as f64 / region.patches.len() as f64,
+            if defect == 0 { 0.0 } else { hits as f64 / defect as f64 },
+            defect as f64 / changed.len() as f64,
+        ));
+    }
+    let n = shares.len() as f64;
+    Ok((!shares.is_empty()).then(|| RegionCheck {
+        positives: shares.len(),
+        precision: shares.iter().map(|s| s.0).sum::<f64>() / n,
+        recall: shares.iter().map(|s| s.1).sum::<f64>() / n,
+        chance: shares.iter().map(|s| s.2).sum::<f64>() / n,
+    }))
 }
 
 /// The patch tokens of a [1, T, C] token output, the class token dropped.
@@ -184,14 +253,46 @@ mod tests {
         assert_eq!(stride_kept.anomalies(&[3.0, 4.0], None), vec![5.0]);
         // Image 0's own patches are never its neighbours: with no other image it is infinitely far.
         assert_eq!(stride_kept.anomalies(&[3.0, 4.0], Some(0)), vec![f32::INFINITY]);
-        // The region mean takes the k largest anomalies' tokens.
+        // The region is the k largest anomalies' patches, and its feature their tokens' mean.
         let tokens = [1.0, 1.0, 9.0, 9.0, 3.0, 3.0];
-        assert_eq!(region_mean(&tokens, 2, &[0.1, 5.0, 2.0], 2), vec![6.0, 6.0]);
-        assert_eq!(region_mean(&tokens, 2, &[0.1, 5.0, 2.0], 9), vec![13.0 / 3.0, 13.0 / 3.0]);
+        assert_eq!(top_patches(&[0.1, 5.0, 2.0], 2), vec![1, 2]);
+        assert_eq!(top_patches(&[0.1, 5.0, 2.0], 9), vec![1, 2, 0]);
+        assert_eq!(region_mean(&tokens, 2, &[1, 2]), vec![6.0, 6.0]);
+        assert_eq!(region_mean(&tokens, 2, &[1, 2, 0]), vec![13.0 / 3.0, 13.0 / 3.0]);
         // The class token is dropped.
         assert_eq!(
             patch_tokens(vec![7.0, 7.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 9.0], &[1, 5, 2]).unwrap(),
             vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 9.0]
         );
+    }
+
+    #[test]
+    fn a_region_on_the_drawn_defect_is_precise_and_one_elsewhere_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let clean = image::GrayImage::from_pixel(128, 128, image::Luma([100]));
+        let mut drawn = clean.clone();
+        // A bright block in the top-left corner of the tile.
+        for (x, y, pixel) in drawn.enumerate_pixels_mut() {
+            if x < 32 && y < 32 {
+                *pixel = image::Luma([255]);
+            }
+        }
+        let path = dir.path().join("positive.png");
+        drawn.save(&path).unwrap();
+        let manifest = Manifest::resolve("vit-s14-l6-patchmean").unwrap();
+        let sources = BTreeMap::from([(path.clone(), clean)]);
+        let check = |patches: Vec<usize>| {
+            let regions = BTreeMap::from([(path.clone(), Region { grid: 16, patches, feature: Vec::new() })]);
+            check_regions(&regions, &sources, &manifest).unwrap().unwrap()
+        };
+        let on = check(vec![0, 1, 16, 17]);
+        assert_eq!((on.positives, on.precision), (1, 1.0));
+        // The block covers a corner of the 224 x 224 crop: a few of its 256 patches.
+        assert!(on.chance > 4.0 / 256.0 && on.chance < 0.15, "{on:?}");
+        assert!((on.recall - 4.0 / (on.chance * 256.0)).abs() < 1e-9, "{on:?}");
+        let off = check(vec![255, 254]);
+        assert_eq!((off.precision, off.recall), (0.0, 0.0));
+        // No positive with its tile: nothing to check.
+        assert_eq!(check_regions(&BTreeMap::new(), &sources, &manifest).unwrap(), None);
     }
 }

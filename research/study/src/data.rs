@@ -48,6 +48,10 @@ pub struct SurfaceImages {
     pub probe_positives: BTreeMap<String, Vec<PathBuf>>,
     /// Per family: held-out real positives.
     pub test_positives: BTreeMap<String, Vec<PathBuf>>,
+    /// Each probe positive's tile before its defect was drawn, so that
+    /// where the defect lies is known (to check label-free defect
+    /// regions). Empty on ELPV, whose defects are photographed.
+    pub probe_sources: BTreeMap<PathBuf, GrayImage>,
     /// Held-out real cells whose experts were unsure (ELPV probability 1/3
     /// or 2/3): the secondary test set, with the same held-out negatives.
     /// Empty on drawn surfaces.
@@ -175,6 +179,7 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
         held_out.iter().enumerate().map(|(i, t)| save(t, &dir.join(format!("test/negative/{i:04}.png")))).collect::<Result<Vec<_>>>()?;
     let mut probe_positives = BTreeMap::new();
     let mut test_positives = BTreeMap::new();
+    let mut probe_sources = BTreeMap::new();
     for &family in families {
         let draw = |tile: GrayImage, kind: &str, i: usize| {
             let mut rng = StdRng::seed_from_u64(seed(&[surface, family.name(), kind], i));
@@ -184,7 +189,11 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
             .by_ref()
             .take(config.max_positives())
             .enumerate()
-            .map(|(i, t)| save(&draw(t, "probe", i), &dir.join(format!("train/{}/{i:04}.png", family.name()))))
+            .map(|(i, t)| {
+                let path = save(&draw(t.clone(), "probe", i), &dir.join(format!("train/{}/{i:04}.png", family.name())))?;
+                probe_sources.insert(path.clone(), t);
+                Ok(path)
+            })
             .collect::<Result<_>>()?;
         let test: Vec<PathBuf> = test_tiles
             .by_ref()
@@ -232,6 +241,7 @@ pub fn surface_images(config: &StudyConfig, surface: &str, texture: &GrayImage, 
         test_negatives,
         probe_positives,
         test_positives,
+        probe_sources,
         uncertain_positives: Vec::new(),
         pairs,
         held_out_pairs,

@@ -115,6 +115,7 @@ pub fn surface_images(
         test_negatives,
         probe_positives: BTreeMap::from([(FAMILY.to_string(), probe)]),
         test_positives: BTreeMap::from([(FAMILY.to_string(), test)]),
+        probe_sources: BTreeMap::new(),
         uncertain_positives,
         pairs,
         held_out_pairs,

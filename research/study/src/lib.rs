@@ -251,7 +251,7 @@ struct Outcome {
 /// Runs the study and writes its outputs under `out`.
 pub fn run(config: &StudyConfig, out: &Path, cache: &CacheChoice, quiet: bool) -> Result<Vec<CellResult>> {
     let surfaces = surface_images(config, out, quiet)?;
-    let embeddings = embed(config, &surfaces, cache, quiet)?;
+    let embeddings = embed(config, &surfaces, cache, out, quiet)?;
     let truth_model = truth_models(config)?;
     let truths = truths(config, &surfaces, &embeddings, &truth_model)?;
     let cnn_truths = cnn_truths(config, &surfaces, out, quiet)?;
@@ -314,7 +314,7 @@ fn surface_images(config: &StudyConfig, out: &Path, quiet: bool) -> Result<Vec<S
 /// candidate ([`local`]) embeds the real images with its base manifest and
 /// each synthetic image as its source's embedding plus the pair's local
 /// difference; a concatenated one ([`concat`]) joins its parts' embeddings.
-fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheChoice, quiet: bool) -> Result<Embeddings<'a>> {
+fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheChoice, out: &Path, quiet: bool) -> Result<Embeddings<'a>> {
     let (local_models, image_models): (Vec<&str>, Vec<&str>) =
         config.models.iter().map(String::as_str).partition(|m| local::base_of(m).is_some());
     let (joined_models, mut image_models): (Vec<&str>, Vec<&str>) = image_models.into_iter().partition(|m| concat::parts_of(m).is_some());
@@ -363,14 +363,19 @@ fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheC
             anomaly::SurfaceReals { negatives, others }
         })
         .collect();
-    let regions: BTreeMap<&str, _> = region_bases.iter().copied().zip(anomaly::real_features(&region_bases, &reals, quiet)?).collect();
+    let regions: BTreeMap<&str, _> = region_bases.iter().copied().zip(anomaly::real_regions(&region_bases, &reals, quiet)?).collect();
+    if !regions.is_empty() {
+        write_region_checks(surfaces, &regions, out)?;
+    }
     let pooled: BTreeMap<&str, _> = bases.iter().copied().zip(pooled).collect();
     let differences: BTreeMap<&str, _> = bases.iter().copied().zip(local::pair_differences(&bases, &pairs, cache, quiet)?).collect();
     for model in local_models {
         let Some((base, real)) = local::base_of(model) else { continue };
         let mut map = match real {
             local::RealFeature::Pooled => pooled[base].clone(),
-            local::RealFeature::AnomalyRegion => regions[base].clone(),
+            local::RealFeature::AnomalyRegion => {
+                regions[base].iter().map(|(path, region)| (path.clone(), region.feature.clone())).collect()
+            }
         };
         for (synthetic, source) in &pairs {
             let moved = map[*source].iter().zip(&differences[base][*synthetic]).map(|(o, d)| o + d).collect();
@@ -379,6 +384,36 @@ fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheC
         embeddings.insert(model, map);
     }
     Ok(embeddings)
+}
+
+/// anomaly_regions.md: how well each base's anomaly regions find the drawn
+/// defects of the real positives (surfaces whose positives were drawn on
+/// known tiles; none is written without one).
+fn write_region_checks(surfaces: &[SurfaceImages], regions: &BTreeMap<&str, BTreeMap<PathBuf, anomaly::Region>>, out: &Path) -> Result<()> {
+    use std::fmt::Write as _;
+    let mut md = format!(
+        "# Label-free defect regions of the drawn real positives\n\nEach real positive's region is its {} patches farthest from the training negatives' patches (`+anomaly` candidates). Precision: the share of a region's patches that the drawn defect changed; recall: the share of the defect's patches in the region; chance: the share of all patches the defect changed (a random region's precision). Drawn defects only: a photographed defect's place is not known.\n\n| surface | base | positives | precision | recall | chance |\n|---|---|---|---|---|---|\n",
+        anomaly::TOP_PATCHES
+    );
+    let mut any = false;
+    for (base, regions) in regions {
+        let manifest = spanwatch_embed::Manifest::resolve(base)?;
+        for images in surfaces {
+            if let Some(check) = anomaly::check_regions(regions, &images.probe_sources, &manifest)? {
+                any = true;
+                let _ = writeln!(
+                    md,
+                    "| {} | {base} | {} | {:.3} | {:.3} | {:.3} |",
+                    images.surface, check.positives, check.precision, check.recall, check.chance
+                );
+            }
+        }
+    }
+    if any {
+        let path = out.join("anomaly_regions.md");
+        std::fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// One cell to score.

@@ -48,17 +48,17 @@ fn local_differences_match_onnxruntime_and_numpy_and_are_cached() {
 
 #[test]
 fn anomaly_region_features_match_onnxruntime_and_numpy() {
-    use spanwatch_study::anomaly::{real_features, SurfaceReals};
+    use spanwatch_study::anomaly::{real_regions, SurfaceReals};
     let negatives: Vec<PathBuf> =
         ["coins_gray", "brick_gray", "camera_gray"].iter().map(|n| fixtures().join(format!("images/{n}.png"))).collect();
     let scratched = fixtures().join("local/coins_scratch.png");
     let surface = SurfaceReals { negatives: negatives.iter().map(PathBuf::as_path).collect(), others: vec![scratched.as_path()] };
-    let computed = real_features(&["vit-s14-l6-patchmean"], &[surface], true).unwrap();
+    let computed = real_regions(&["vit-s14-l6-patchmean"], &[surface], true).unwrap();
     let want = load_npy(&fixtures().join("local/anomaly_vit-s14-l6-patchmean.npy"));
     let dim = 384;
     assert_eq!(want.len(), 4 * dim);
     for (row, path) in negatives.iter().chain([&scratched]).enumerate() {
-        let got = &computed[0][path];
+        let got = &computed[0][path].feature;
         let max_abs = got.iter().zip(&want[row * dim..(row + 1) * dim]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         println!("{}: max abs diff {max_abs:.2e}", path.display());
         assert!(max_abs <= 1e-4, "{}: max abs diff {max_abs}", path.display());
@@ -66,6 +66,6 @@ fn anomaly_region_features_match_onnxruntime_and_numpy() {
     // A missing real image is an error that names it.
     let missing = fixtures().join("local/missing.png");
     let surface = SurfaceReals { negatives: vec![missing.as_path()], others: Vec::new() };
-    let error = real_features(&["vit-s14-l6-patchmean"], &[surface], true).unwrap_err();
+    let error = real_regions(&["vit-s14-l6-patchmean"], &[surface], true).unwrap_err();
     assert!(format!("{error:#}").contains("missing.png"), "{error:#}");
 }
