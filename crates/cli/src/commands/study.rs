@@ -18,6 +18,10 @@ pub struct StudyArgs {
     #[arg(long = "surface", value_parser = ["brick", "grass", "gravel", "elpv-mono", "elpv-poly"])]
     surfaces: Vec<String>,
     /// Embedding models to compare (repeatable; names or manifest paths).
+    /// Feature candidates: `<manifest>+local` (pair differences where the
+    /// pixels changed, probe on the manifest's pooling), `<manifest>+anomaly`
+    /// (the same pairs, probe on each real image's most anomalous patches),
+    /// and manifests of one model file joined by commas (concatenated).
     #[arg(long = "models")]
     models: Vec<String>,
     /// Instead of ranking generators, measure the edge's drift detector on
