@@ -28,10 +28,6 @@ use spanwatch_embed::Manifest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The suffix of a study model name whose real images are pooled over
-/// their most anomalous patches.
-pub const ANOMALY_SUFFIX: &str = "+anomaly";
-
 /// Patches pooled into a real image's feature (of 256 for ViT-S/14: a defect
 /// of about a sixteenth of the image).
 pub const TOP_PATCHES: usize = 16;

@@ -37,6 +37,11 @@ use std::path::{Path, PathBuf};
 /// by local pair differences.
 pub const LOCAL_SUFFIX: &str = "+local";
 
+/// The suffix of a study model name that scores its base manifest's layer
+/// by local pair differences against a probe on each real image's most
+/// anomalous patches.
+pub const ANOMALY_SUFFIX: &str = "+anomaly";
+
 /// Versions the cached local differences (bump when their definition changes).
 const CACHE_TAG: &[u8] = b"spanwatch local pair difference v1";
 
@@ -45,7 +50,7 @@ const CACHE_TAG: &[u8] = b"spanwatch local pair difference v1";
 pub enum RealFeature {
     /// The base manifest's pooling of the whole image (`+local`).
     Pooled,
-    /// The mean of the most anomalous patches (`+anomaly`, see [`crate::anomaly`]).
+    /// The mean of the most anomalous patches (`+anomaly`, see the anomaly module).
     AnomalyRegion,
 }
 
@@ -55,7 +60,7 @@ pub fn base_of(model: &str) -> Option<(&str, RealFeature)> {
     model
         .strip_suffix(LOCAL_SUFFIX)
         .map(|base| (base, RealFeature::Pooled))
-        .or_else(|| model.strip_suffix(crate::anomaly::ANOMALY_SUFFIX).map(|base| (base, RealFeature::AnomalyRegion)))
+        .or_else(|| model.strip_suffix(ANOMALY_SUFFIX).map(|base| (base, RealFeature::AnomalyRegion)))
 }
 
 /// How much each patch of a `grid` x `grid` grid changed between two
