@@ -336,25 +336,22 @@ fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheC
     if local_models.is_empty() {
         return Ok(embeddings);
     }
-    // Each base once, however many candidates build on it.
-    let mut bases: Vec<&str> = Vec::new();
-    for (base, _) in local_models.iter().filter_map(|m| local::base_of(m)) {
-        if !bases.contains(&base) {
-            bases.push(base);
+    // The bases the candidates build on, each once, whose real images are embedded `how` (any way for None).
+    let bases_for = |how: Option<local::RealFeature>| {
+        let mut bases: Vec<&str> = Vec::new();
+        for (base, real) in local_models.iter().filter_map(|m| local::base_of(m)) {
+            if how.is_none_or(|how| how == real) && !bases.contains(&base) {
+                bases.push(base);
+            }
         }
-    }
+        bases
+    };
+    let (bases, pooled_bases, region_bases) =
+        (bases_for(None), bases_for(Some(local::RealFeature::Pooled)), bases_for(Some(local::RealFeature::AnomalyRegion)));
     let real_paths: Vec<&Path> = surfaces.iter().flat_map(|s| s.real_paths()).collect();
     let pairs: Vec<(&Path, &Path)> =
         surfaces.iter().flat_map(|s| s.pairs.values().flatten()).map(|(s, o)| (s.as_path(), o.as_path())).collect();
-    let pooled = embed_with_models(&bases, cache, real_paths, quiet)?;
-    let mut region_bases: Vec<&str> = local_models
-        .iter()
-        .filter_map(|m| local::base_of(m))
-        .filter(|(_, real)| *real == local::RealFeature::AnomalyRegion)
-        .map(|(base, _)| base)
-        .collect();
-    region_bases.sort_unstable();
-    region_bases.dedup();
+    let pooled: BTreeMap<&str, _> = pooled_bases.iter().copied().zip(embed_with_models(&pooled_bases, cache, real_paths, quiet)?).collect();
     let reals: Vec<anomaly::SurfaceReals> = surfaces
         .iter()
         .map(|s| {
@@ -367,7 +364,6 @@ fn embed<'a>(config: &'a StudyConfig, surfaces: &[SurfaceImages], cache: &CacheC
     if !regions.is_empty() {
         write_region_checks(surfaces, &regions, out)?;
     }
-    let pooled: BTreeMap<&str, _> = bases.iter().copied().zip(pooled).collect();
     let differences: BTreeMap<&str, _> = bases.iter().copied().zip(local::pair_differences(&bases, &pairs, cache, quiet)?).collect();
     for model in local_models {
         let Some((base, real)) = local::base_of(model) else { continue };
@@ -454,6 +450,12 @@ fn key(images: &SurfaceImages, family: &str, generator: StudyGenerator) -> Truth
     (images.surface.clone(), family.to_string(), generator.name())
 }
 
+/// Whether a study model name is a plain feature (one manifest), not a
+/// local, anomaly or concatenated candidate: only such a feature judges others.
+fn is_plain(model: &str) -> bool {
+    local::base_of(model).is_none() && concat::parts_of(model).is_none()
+}
+
 /// For each model, the model whose LR truth judges it: the next one in the
 /// list whose ONNX file differs (another network, not another pooling of the
 /// same one) and that is a plain feature (not a local or concatenated
@@ -468,9 +470,10 @@ fn truth_models(config: &StudyConfig) -> Result<Vec<usize>> {
             None => Ok(spanwatch_embed::Manifest::resolve(local::base_of(m).map_or(m, |(base, _)| base))?.file),
         })
         .collect::<Result<Vec<_>>>()?;
-    let plain = |m: &str| local::base_of(m).is_none() && concat::parts_of(m).is_none();
     let n = files.len();
-    Ok((0..n).map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i] && plain(&config.models[j])).unwrap_or(i)).collect())
+    Ok((0..n)
+        .map(|i| (1..n).map(|step| (i + step) % n).find(|&j| files[j] != files[i] && is_plain(&config.models[j])).unwrap_or(i))
+        .collect())
 }
 
 fn score_job(

@@ -133,8 +133,7 @@ pub fn summary(config: &StudyConfig, results: &[CellResult], rows: &[Correlation
     let _ = writeln!(md, "\n## How well the trained truths agree (the ceiling for any predictor)\n");
     let _ = writeln!(md, "Spearman rho of the LR's F1 (on the named model's embeddings) against the CNN's F1, across generators.\n");
     // A local or concatenated candidate shares its network's judge: one column per plain feature.
-    let judges: Vec<&String> =
-        config.models.iter().filter(|m| crate::local::base_of(m).is_none() && crate::concat::parts_of(m).is_none()).collect();
+    let judges: Vec<&String> = config.models.iter().filter(|m| crate::is_plain(m)).collect();
     let _ = writeln!(md, "| surface | {} |", judges.iter().map(|m| format!("LR on {m}'s judge vs CNN")).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(md, "|---|{}", "---|".repeat(judges.len()));
     for surface in &surfaces {
